@@ -1,0 +1,154 @@
+"""Seeded, stratified train/val/test splits, their CSV files and their twin leakage.
+
+* ``paper``: random image-level 80/20 (the paper's protocol); validation carved from train the
+  same way. Twins of test images land in train.
+* ``family``: 80/20 with whole twin families on one side (``StratifiedGroupKFold``), validation
+  carved from train the same way. No family crosses a boundary.
+* ``official``: the JPL v3.2 release's own split (by source observation); JPL layout only.
+
+A split is a DataFrame with columns ``row`` (position in the dataset table), ``image``, ``label``,
+``family``, ``subset`` (train/val/test), ``split`` and ``seed``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from .errors import DataError
+from .layouts import LandmarkDataset
+
+__all__ = [
+    "SPLIT_KINDS",
+    "make_split",
+    "subsample_rows",
+    "save_split",
+    "load_split",
+    "leakage_report",
+]
+
+SPLIT_KINDS = ("paper", "family", "official")
+_COLUMNS = ["row", "image", "label", "family", "subset", "split", "seed"]
+
+
+def subsample_rows(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """A stratified random choice of ``n`` row positions (all rows when ``n`` is None or large)."""
+    rows = np.arange(len(labels))
+    if n is None or n >= len(labels):
+        return rows
+    keep, _ = train_test_split(rows, train_size=n, stratify=labels, random_state=seed)
+    return np.sort(keep)
+
+
+def _group_holdout(
+    rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    n_splits = max(2, round(1 / fraction))
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        keep, held = next(cv.split(rows, labels[rows], groups[rows]))
+    return rows[keep], rows[held]
+
+
+def _random_holdout(
+    rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    keep, held = train_test_split(
+        rows, test_size=fraction, stratify=labels[rows], random_state=seed
+    )
+    return np.sort(keep), np.sort(held)
+
+
+def make_split(
+    dataset: LandmarkDataset,
+    kind: str,
+    families: np.ndarray,
+    seed: int = 0,
+    test_size: float = 0.2,
+    val_size: float = 0.1,
+    rows: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Build split ``kind`` over ``rows`` (default: all rows) of ``dataset``.
+
+    ``val_size`` is the fraction of the training part that becomes validation.
+    """
+    if kind not in SPLIT_KINDS:
+        raise DataError(f"unknown split {kind!r}; choose one of {SPLIT_KINDS}")
+    labels = dataset.labels
+    families = np.asarray(families)
+    if len(families) != len(dataset):
+        raise DataError(f"{len(families)} family ids for {len(dataset)} images")
+    rows = np.arange(len(dataset)) if rows is None else np.asarray(rows)
+    subset = np.full(len(dataset), "", dtype=object)
+    if kind == "official":
+        if dataset.layout != "jpl-v3.2":
+            raise DataError("the official split exists only in the JPL v3.2 layout")
+        subset[rows] = dataset.table["official"].to_numpy()[rows]
+    else:
+        if kind == "paper":
+            train, test = _random_holdout(rows, labels, test_size, seed)
+            train, val = _random_holdout(train, labels, val_size, seed + 1)
+        else:
+            train, test = _group_holdout(rows, labels, families, test_size, seed)
+            train, val = _group_holdout(train, labels, families, val_size, seed + 1)
+        subset[train], subset[val], subset[test] = "train", "val", "test"
+    chosen = np.flatnonzero(subset != "")
+    return pd.DataFrame(
+        {
+            "row": chosen,
+            "image": dataset.table["image"].to_numpy()[chosen],
+            "label": labels[chosen],
+            "family": families[chosen],
+            "subset": subset[chosen],
+            "split": kind,
+            "seed": seed,
+        }
+    )
+
+
+def save_split(split: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``split`` as CSV atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    split[_COLUMNS].to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def load_split(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a split CSV written by :func:`save_split`, checking its columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"split file {path} does not exist")
+    split = pd.read_csv(path)
+    missing = set(_COLUMNS) - set(split.columns)
+    if missing:
+        raise DataError(f"split file {path} lacks columns {sorted(missing)}")
+    return split
+
+
+def leakage_report(split: pd.DataFrame) -> dict[str, float | int]:
+    """Share of val and test images with a twin (same family) in train, and test in val."""
+    fam = {s: set(split.loc[split["subset"] == s, "family"]) for s in ("train", "val", "test")}
+
+    def share(subset: str, other: str) -> float:
+        part = split.loc[split["subset"] == subset, "family"]
+        return float(part.isin(fam[other]).mean()) if len(part) else 0.0
+
+    return {
+        "split": str(split["split"].iat[0]),
+        "seed": int(split["seed"].iat[0]),
+        "n_train": int((split["subset"] == "train").sum()),
+        "n_val": int((split["subset"] == "val").sum()),
+        "n_test": int((split["subset"] == "test").sum()),
+        "test_with_twin_in_train": share("test", "train"),
+        "val_with_twin_in_train": share("val", "train"),
+        "test_with_twin_in_val": share("test", "val"),
+    }

@@ -1,0 +1,192 @@
+"""Execution profiles: the one place that decides how long every notebook takes.
+
+A profile is a frozen dataclass. :func:`get_profile` returns a named profile, optionally with some
+fields overridden; an unknown profile name or field raises :class:`ProfileError` with the valid
+choices in the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+__all__ = ["Profile", "ProfileError", "PROFILES", "get_profile", "profile_names"]
+
+
+class ProfileError(ValueError):
+    """Raised for an unknown profile name, an unknown field, or an invalid value."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every knob that sets the cost of a run.
+
+    Training fields apply to the proposed model; ``ablation_epochs`` and ``baseline_epochs`` set the
+    budget of the other classifiers, which otherwise share the proposed model's recipe.
+    """
+
+    name: str
+    # --- classifier recipe -------------------------------------------------------------------
+    backbone: str = "efficientnet_lite0"
+    weights: str = "imagenet"
+    image_size: int = 160
+    epochs: int = 3
+    batch_size: int = 48
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.1
+    patience: int = 3
+    balance_power: float = 0.5
+    label_smoothing: float = 0.0
+    pooling: str = "avg"
+    # --- data --------------------------------------------------------------------------------
+    max_images: int | None = None
+    splits: tuple[str, ...] = ("family", "paper")
+    # --- the other classifiers ---------------------------------------------------------------
+    ablation_epochs: int = 0
+    baseline_epochs: int = 0
+    paper_split_ablation: tuple[str, ...] = ("plain",)
+    scratch_epochs: int = 0
+    scratch_image_size: int = 128
+    # --- explainability ----------------------------------------------------------------------
+    xai_images: int = 64
+    ig_steps: int = 32
+    deletion_steps: int = 16
+    # --- efficiency --------------------------------------------------------------------------
+    timing_repeats: int = 10
+    # --- real segmentation (mars-orbital-seg-53) ---------------------------------------------
+    seg_epochs: int = 10
+    seg_folds: int = 3
+    seg_crop: int = 256
+    seg_image_size: int = 512
+    # --- free-form notes shown in the book ---------------------------------------------------
+    purpose: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.image_size < 32 or self.image_size % 32:
+            raise ProfileError(f"image_size must be a multiple of 32, >= 32; got {self.image_size}")
+        for name in ("epochs", "batch_size", "seg_folds", "ig_steps", "deletion_steps"):
+            if getattr(self, name) < 1:
+                raise ProfileError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.max_images is not None and self.max_images < 16:
+            raise ProfileError(f"max_images must be None or >= 16; got {self.max_images}")
+        unknown = set(self.splits) - {"family", "paper", "official"}
+        if unknown:
+            raise ProfileError(f"unknown split(s) {sorted(unknown)}; use family, paper, official")
+
+    def as_dict(self) -> dict:
+        """All fields as a plain dict (for JSON records)."""
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        purpose="CI: every notebook end to end on a tiny subset, in minutes.",
+        image_size=64,
+        epochs=1,
+        batch_size=16,
+        max_images=240,
+        ablation_epochs=1,
+        baseline_epochs=1,
+        scratch_epochs=1,
+        scratch_image_size=64,
+        xai_images=6,
+        ig_steps=4,
+        deletion_steps=4,
+        timing_repeats=2,
+        seg_epochs=1,
+        seg_folds=2,
+        seg_crop=128,
+        seg_image_size=256,
+    ),
+    "quick": Profile(
+        name="quick",
+        purpose="README default: the whole book on full data in 15 minutes or less on 2 CPU cores.",
+        image_size=128,
+        epochs=2,
+        ablation_epochs=1,
+        baseline_epochs=1,
+        scratch_epochs=0,
+        xai_images=24,
+        ig_steps=16,
+        deletion_steps=8,
+        timing_repeats=5,
+        seg_epochs=4,
+        seg_folds=2,
+        seg_crop=192,
+        seg_image_size=256,
+    ),
+    "reference": Profile(
+        name="reference",
+        purpose="The published book: 2.5 hours or less on 2 CPU cores.",
+        image_size=192,
+        epochs=8,
+        patience=4,
+        ablation_epochs=6,
+        baseline_epochs=6,
+        paper_split_ablation=("plain",),
+        scratch_epochs=6,
+        scratch_image_size=128,
+        xai_images=128,
+        ig_steps=32,
+        deletion_steps=16,
+        timing_repeats=20,
+        seg_epochs=30,
+        seg_folds=3,
+    ),
+    "paper": Profile(
+        name="paper",
+        purpose="The paper's own setting, ResNet-50 at 224 with ImageNet weights: for GPU users.",
+        backbone="resnet50",
+        weights="imagenet",
+        image_size=224,
+        epochs=30,
+        batch_size=32,
+        lr=3e-4,
+        patience=6,
+        balance_power=1.0,
+        ablation_epochs=30,
+        baseline_epochs=30,
+        paper_split_ablation=("plain", "head", "attention"),
+        scratch_epochs=30,
+        scratch_image_size=224,
+        xai_images=256,
+        ig_steps=64,
+        deletion_steps=20,
+        timing_repeats=50,
+        seg_epochs=60,
+        seg_folds=5,
+        seg_image_size=512,
+    ),
+}
+
+
+def profile_names() -> list[str]:
+    """The names of the defined profiles."""
+    return list(PROFILES)
+
+
+def get_profile(name: str | Profile, **overrides: object) -> Profile:
+    """Return profile ``name`` with ``overrides`` applied.
+
+    Raises :class:`ProfileError` for an unknown profile or field, naming the valid choices.
+    """
+    if isinstance(name, Profile):
+        base = name
+    else:
+        if name not in PROFILES:
+            raise ProfileError(f"unknown profile {name!r}; choose one of {profile_names()}")
+        base = PROFILES[name]
+    fields = {f.name for f in dataclasses.fields(Profile)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ProfileError(f"unknown profile field(s) {unknown}; valid fields: {sorted(fields)}")
+    if "name" in overrides:
+        raise ProfileError("a profile's name cannot be overridden; pick another profile instead")
+    if "splits" in overrides or "paper_split_ablation" in overrides:
+        overrides = {
+            k: tuple(v) if k in ("splits", "paper_split_ablation") else v
+            for k, v in overrides.items()
+        }
+    return dataclasses.replace(base, **overrides)
