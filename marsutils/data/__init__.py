@@ -1,0 +1,28 @@
+"""The HiRISE landmark data layer: layouts, validation, image cache, twin families and splits."""
+
+from .errors import DataError
+from .imagecache import load_images
+from .layouts import LandmarkDataset, load_dataset
+from .locate import locate_data_dir, locate_seg_dir
+from .prepare import PreparedData, prepare_data
+from .splits import SPLIT_KINDS, leakage_report, load_split, make_split, save_split
+from .twins import find_families
+from .validate import verify_manifest
+
+__all__ = [
+    "SPLIT_KINDS",
+    "DataError",
+    "LandmarkDataset",
+    "PreparedData",
+    "find_families",
+    "leakage_report",
+    "load_dataset",
+    "load_images",
+    "load_split",
+    "locate_data_dir",
+    "locate_seg_dir",
+    "make_split",
+    "prepare_data",
+    "save_split",
+    "verify_manifest",
+]

@@ -44,9 +44,7 @@ def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
     return views
 
 
-def twin_pairs(
-    thumbs: torch.Tensor, threshold: float = 0.99, block: int = 1024
-) -> np.ndarray:
+def twin_pairs(thumbs: torch.Tensor, threshold: float = 0.99, block: int = 1024) -> np.ndarray:
     """All pairs ``(i, j)``, ``i < j``, whose best dihedral correlation exceeds ``threshold``."""
     n = len(thumbs)
     flat_views = [v.reshape(n, -1) for v in dihedral_views(thumbs)]

@@ -12,6 +12,7 @@ import torch
 __all__ = [
     "resolve_device",
     "cpu_supports_bf16",
+    "amp_dtype",
     "autocast",
     "to_channels_last",
     "seed_everything",
@@ -43,16 +44,25 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """Mixed precision: bf16 autocast on a capable CPU, fp16/bf16 AMP on CUDA, else a no-op."""
-    if not enabled:
-        return contextlib.nullcontext()
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``device``: bf16/fp16 on CUDA, bf16 on a bf16 CPU, else None."""
     if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and cpu_supports_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """Mixed precision: bf16 autocast on a capable CPU, fp16/bf16 AMP on CUDA, else a no-op.
+
+    On a CPU without native bf16 (no AVX-512 BF16 / AMX) bf16 autocast is many times *slower*
+    than fp32, so it is not used there; ``MARS_DISABLE_BF16=1`` forces fp32 everywhere.
+    """
+    dtype = amp_dtype(device) if enabled else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def to_channels_last(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

@@ -1,0 +1,64 @@
+"""The data report: class counts, twin families and the leakage of each split."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from .prepare import prepare_data
+from .splits import leakage_report
+
+__all__ = ["family_summary", "data_report", "format_report"]
+
+
+def family_summary(families: np.ndarray) -> dict[str, float | int]:
+    """Number of families, share of images with a twin, and the largest family size."""
+    sizes = np.bincount(families)
+    return {
+        "images": len(families),
+        "families": len(sizes),
+        "share_with_twin": float((sizes[families] > 1).mean()),
+        "largest_family": int(sizes.max()),
+    }
+
+
+def data_report(data_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
+    """Class counts, the family summary and the leakage of the paper and family splits."""
+    prepared = prepare_data(data_dir, splits=("paper", "family"), seed=seed, progress=False)
+    counts = pd.Series(prepared.dataset.labels).value_counts().sort_index()
+    return {
+        "data_dir": str(prepared.dataset.root),
+        "layout": prepared.dataset.layout,
+        "class_counts": {prepared.class_names[k]: int(v) for k, v in counts.items()},
+        "families": family_summary(prepared.families),
+        "leakage": {kind: leakage_report(s) for kind, s in prepared.splits.items()},
+    }
+
+
+def format_report(report: dict) -> str:
+    """Plain-text rendering of :func:`data_report`."""
+    lines = [f"data: {report['data_dir']} ({report['layout']} layout)", "", "class counts:"]
+    total = sum(report["class_counts"].values())
+    for name, n in report["class_counts"].items():
+        lines.append(f"  {name:<14} {n:>6}  {100 * n / total:5.1f}%")
+    lines.append(f"  {'total':<14} {total:>6}")
+    fam = report["families"]
+    lines += [
+        "",
+        f"twin families: {fam['families']} families over {fam['images']} images; "
+        f"{100 * fam['share_with_twin']:.1f}% of images have a rotated/flipped twin "
+        f"(largest family: {fam['largest_family']})",
+        "",
+        "leakage (share of images with a twin in train):",
+        f"  {'split':<8} {'train':>6} {'val':>5} {'test':>5}  "
+        f"{'test->train':>11}  {'val->train':>10}",
+    ]
+    for kind, leak in report["leakage"].items():
+        lines.append(
+            f"  {kind:<8} {leak['n_train']:>6} {leak['n_val']:>5} {leak['n_test']:>5}  "
+            f"{100 * leak['test_with_twin_in_train']:>10.1f}%  "
+            f"{100 * leak['val_with_twin_in_train']:>9.1f}%"
+        )
+    return "\n".join(lines)

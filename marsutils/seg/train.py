@@ -1,0 +1,349 @@
+"""Supervised training and held-out evaluation of dense models on the segmentation tiles.
+
+A model is any ``nn.Module`` giving ``(B, C, H, W)`` class scores at its input size: by default
+``model.forward_dense(x)`` when the model has it (the proposed model's dense head), else
+``model(x)`` (plain segmentation-models-pytorch models); pass ``forward=lambda model, x: ...``
+for anything else. ``C`` must be :data:`~marsutils.seg.classes.NUM_CLASSES` (4).
+
+Training uses random augmented crops (:class:`~marsutils.seg.dataset.SegCropDataset`), AdamW with
+a per-step cosine learning-rate schedule, and cross-entropy with ``ignore_index=255`` so unlabelled
+pixels contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
+upsamples the scores bilinearly to the tile's native size and computes pixel IoU against the
+original mask. With the same seed on CPU a run is repeatable bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as nnf
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..atomic import write_json
+from ..train.runtime import autocast, resolve_device, seed_everything, to_channels_last
+from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
+from .dataset import SegCropDataset, SegTileDataset
+from .folds import tile_folds
+from .metrics import IoUScores, PixelIoU, iou_from_confusion
+from .tiles import SegTile, load_tiles
+
+__all__ = [
+    "CrossValidation",
+    "DenseForward",
+    "SegFit",
+    "cross_validate",
+    "dense_scores",
+    "evaluate_segmentation",
+    "fit_segmentation",
+    "predict_tiles",
+]
+
+#: ``forward(model, x) -> (B, C, H, W)`` scores; adapts models with another dense entry point.
+DenseForward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def dense_scores(
+    model: nn.Module,
+    x: torch.Tensor,
+    forward: DenseForward | None = None,
+    num_classes: int = NUM_CLASSES,
+) -> torch.Tensor:
+    """Run the model's dense forward and check the ``(B, num_classes, H, W)`` contract."""
+    if forward is not None:
+        scores = forward(model, x)
+    elif hasattr(model, "forward_dense"):
+        scores = model.forward_dense(x)
+    else:
+        scores = model(x)
+    expected = (x.shape[0], num_classes, *x.shape[-2:])
+    if not torch.is_tensor(scores) or tuple(scores.shape) != expected:
+        got = tuple(scores.shape) if torch.is_tensor(scores) else type(scores).__name__
+        raise ValueError(
+            f"the model's dense forward must return scores of shape {expected} (batch, classes, "
+            f"input height, input width), got {got}."
+        )
+    return scores
+
+
+@dataclass
+class SegFit:
+    """Outcome of :func:`fit_segmentation`: per-epoch history and held-out pixel IoU."""
+
+    history: list[dict[str, float]]
+    iou: IoUScores
+    seconds: float
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    @property
+    def per_class_iou(self) -> dict[str, float | None]:
+        """``{class: IoU}`` and ``"mIoU"`` on the held-out tiles."""
+        return self.iou.as_dict(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "history": self.history,
+            "iou": self.per_class_iou,
+            "confusion": self.iou.confusion.tolist(),
+            "seconds": self.seconds,
+        }
+
+
+@torch.no_grad()
+def predict_tiles(
+    model: nn.Module,
+    tiles: Sequence[SegTile],
+    *,
+    image_size: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device | None = "cpu",
+    forward: DenseForward | None = None,
+    num_classes: int = NUM_CLASSES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted model class ids ``(N, H, W) uint8`` at native tile size, and the targets.
+
+    Scores are computed at ``image_size`` (native when None) and upsampled bilinearly to the
+    tile size before the argmax.
+    """
+    device = resolve_device(device)
+    model = to_channels_last(model, device).eval()
+    loader = DataLoader(SegTileDataset(tiles, image_size=image_size), batch_size=batch_size)
+    predictions, targets = [], []
+    for images, target in loader:
+        x = images.to(device, memory_format=torch.channels_last)
+        with autocast(device):
+            scores = dense_scores(model, x, forward, num_classes)
+        scores = nnf.interpolate(
+            scores.float(), size=target.shape[-2:], mode="bilinear", align_corners=False
+        )
+        predictions.append(scores.argmax(1).to(torch.uint8).cpu().numpy())
+        targets.append(target.to(torch.uint8).numpy())
+    return np.concatenate(predictions), np.concatenate(targets)
+
+
+def evaluate_segmentation(
+    model: nn.Module,
+    tiles: Sequence[SegTile],
+    *,
+    image_size: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device | None = "cpu",
+    forward: DenseForward | None = None,
+    num_classes: int = NUM_CLASSES,
+) -> IoUScores:
+    """Pixel IoU of ``model`` on whole ``tiles`` (unlabelled pixels ignored)."""
+    predictions, targets = predict_tiles(
+        model,
+        tiles,
+        image_size=image_size,
+        batch_size=batch_size,
+        device=device,
+        forward=forward,
+        num_classes=num_classes,
+    )
+    meter = PixelIoU(num_classes, ignore_index=IGNORE_INDEX)
+    meter.update(targets, predictions)
+    return meter.compute()
+
+
+def _train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loss_fn: nn.Module,
+    device: torch.device,
+    forward: DenseForward | None,
+    num_classes: int,
+) -> float:
+    model.train()
+    total, pixels = 0.0, 0
+    for images, targets in loader:
+        x = images.to(device, memory_format=torch.channels_last)
+        y = targets.to(device)
+        labelled = int((y != IGNORE_INDEX).sum())
+        if labelled == 0:  # an all-unlabelled crop has no loss; skip it rather than make a NaN
+            scheduler.step()
+            continue
+        with autocast(device):
+            scores = dense_scores(model, x, forward, num_classes)
+        loss = loss_fn(scores.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += float(loss.detach()) * labelled
+        pixels += labelled
+    return total / pixels if pixels else float("nan")
+
+
+def fit_segmentation(
+    model: nn.Module,
+    train_tiles: Sequence[SegTile],
+    val_tiles: Sequence[SegTile],
+    *,
+    epochs: int = 20,
+    crop: int | None = 256,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device | None = "cpu",
+    image_size: int | None = None,
+    weight_decay: float = 1e-4,
+    crops_per_tile: int = 1,
+    eval_every: int = 0,
+    forward: DenseForward | None = None,
+    num_classes: int = NUM_CLASSES,
+    progress: bool = False,
+) -> SegFit:
+    """Train ``model`` in place on crops of ``train_tiles``; report pixel IoU on ``val_tiles``.
+
+    ``image_size`` resizes tiles (training and evaluation alike) before cropping; the metric is
+    always taken on the native-size masks. ``eval_every=k`` also records the held-out mIoU every
+    ``k`` epochs in the history (0: only at the end). See the module docstring for the rest.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    device = resolve_device(device)
+    seed_everything(seed)
+    started = time.perf_counter()
+    dataset = SegCropDataset(
+        train_tiles, crop=crop, image_size=image_size, crops_per_tile=crops_per_tile
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    model = to_channels_last(model, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, epochs * len(loader))
+    )
+    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    evaluate = {
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "device": device,
+        "forward": forward,
+        "num_classes": num_classes,
+    }
+    history: list[dict[str, float]] = []
+    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
+        lr_now = optimizer.param_groups[0]["lr"]
+        loss = _train_one_epoch(
+            model, loader, optimizer, scheduler, loss_fn, device, forward, num_classes
+        )
+        row = {"epoch": epoch, "lr": lr_now, "train_loss": loss}
+        if eval_every and epoch % eval_every == 0 and epoch != epochs:
+            row["val_miou"] = evaluate_segmentation(model, val_tiles, **evaluate).miou
+        history.append(row)
+    iou = evaluate_segmentation(model, val_tiles, **evaluate)
+    history[-1]["val_miou"] = iou.miou
+    return SegFit(history=history, iou=iou, seconds=time.perf_counter() - started)
+
+
+@dataclass
+class CrossValidation:
+    """Per-fold, per-class held-out IoU and its spread across folds.
+
+    ``per_fold`` has columns ``fold, class, iou, n_val_tiles`` (``iou`` NaN where the class was
+    neither present nor predicted in that fold's tiles). ``summary`` has one row per class plus
+    ``mIoU`` with ``mean``, ``std`` (sample, ddof=1), ``min``, ``max`` and ``n_folds`` (folds where
+    the IoU is defined). ``pooled`` is the IoU of the summed out-of-fold confusion matrices (every
+    tile predicted once, by the model that did not see it).
+    """
+
+    per_fold: pd.DataFrame
+    summary: pd.DataFrame
+    pooled: IoUScores
+    folds: list[dict[str, list[str]]]
+    fits: list[SegFit] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (NaN written as null)."""
+        return {
+            "per_fold": _records(self.per_fold),
+            "summary": _records(self.summary),
+            "pooled": self.pooled.as_dict(CLASS_NAMES),
+            "folds": self.folds,
+            "fits": [fit.to_dict() for fit in self.fits],
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_dict` atomically as JSON."""
+        write_json(path, self.to_dict())
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def _summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
+    grouped = per_fold.groupby("class", sort=False)["iou"]
+    summary = grouped.agg(["mean", "std", "min", "max", "count"]).reset_index()
+    return summary.rename(columns={"count": "n_folds"})
+
+
+def cross_validate(
+    model_factory: Callable[[], nn.Module],
+    *,
+    folds: int | Sequence[tuple[np.ndarray, np.ndarray]] = 5,
+    tiles: Sequence[SegTile] | None = None,
+    seg_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    **fit_kwargs: Any,
+) -> CrossValidation:
+    """k-fold cross-validation by tile of a fresh ``model_factory()`` model per fold.
+
+    ``folds`` is the number of folds (seeded :func:`~marsutils.seg.folds.tile_folds`) or explicit
+    ``(train_indices, val_indices)`` pairs. Fold ``k`` seeds everything with ``seed + k`` before
+    building its model. ``fit_kwargs`` go to :func:`fit_segmentation` (``epochs``, ``crop``,
+    ``batch_size``, ``lr``, ``device``, ``image_size``, ...).
+    """
+    tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
+    splits = tile_folds(len(tiles), n_splits=folds, seed=seed) if isinstance(folds, int) else folds
+    rows, fits, fold_stems = [], [], []
+    confusion = None
+    for k, (train_idx, val_idx) in enumerate(tqdm(splits, desc="folds", disable=not progress)):
+        if set(np.asarray(train_idx).tolist()) & set(np.asarray(val_idx).tolist()):
+            raise ValueError(f"fold {k}: a tile is in both the training and validation indices.")
+        seed_everything(seed + k)
+        train = [tiles[i] for i in train_idx]
+        val = [tiles[i] for i in val_idx]
+        fit = fit_segmentation(model_factory(), train, val, seed=seed + k, **fit_kwargs)
+        fits.append(fit)
+        fold_stems.append({"train": [t.stem for t in train], "val": [t.stem for t in val]})
+        confusion = fit.iou.confusion if confusion is None else confusion + fit.iou.confusion
+        for name, value in fit.per_class_iou.items():
+            rows.append(
+                {
+                    "fold": k,
+                    "class": name,
+                    "iou": float("nan") if value is None else value,
+                    "n_val_tiles": len(val),
+                }
+            )
+    per_fold = pd.DataFrame(rows)
+    return CrossValidation(
+        per_fold=per_fold,
+        summary=_summarise(per_fold),
+        pooled=iou_from_confusion(confusion),
+        folds=fold_stems,
+        fits=fits,
+    )

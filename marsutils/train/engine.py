@@ -1,0 +1,361 @@
+"""One ``fit()`` for every image classifier: balanced sampling, AdamW, warm-up + cosine, early
+stopping on validation macro-F1, atomic per-epoch checkpoints and exact resume.
+
+Files written to ``out_dir``:
+
+* ``checkpoint.pt``: the state after the last finished epoch (model, optimiser, schedule,
+  history, RNG), replaced atomically every epoch; ``fit(..., resume=True)`` continues from it.
+* ``best_model.pt``: the weights of the epoch with the best validation macro-F1.
+* ``history.json``: per-epoch loss, validation metrics, learning rate, epoch time and images/s.
+* ``predictions_val.csv`` and ``predictions_test.csv``: ``image, row, y_true, y_pred, prob_k``.
+* ``done.json``: written last; a finished run with the same fingerprint is not trained again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_write, read_json, write_json
+from ..data.batches import (
+    BatchDataset,
+    derive_seed,
+    epoch_batches,
+    eval_batches,
+    make_augment,
+    make_loader,
+)
+from .checkpoint import CheckpointError, config_fingerprint, load_checkpoint, save_checkpoint
+from .runtime import amp_dtype, autocast, resolve_device
+from .schedule import warmup_cosine
+
+__all__ = ["FitConfig", "FitResult", "fit", "predict_proba", "TrainingInterrupted"]
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised when ``stop_after_epoch`` ends a run early (used to test resuming)."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The training recipe; :meth:`from_profile` fills it from a profile."""
+
+    epochs: int = 3
+    batch_size: int = 48
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.1
+    patience: int = 3
+    balance_power: float = 0.5
+    label_smoothing: float = 0.0
+    image_size: int = 160
+    rotation: float = 15.0
+    seed: int = 0
+    num_workers: int = 1
+    eval_batch_size: int = 128
+    mixed_precision: bool = True
+    samples_per_epoch: int | None = None
+
+    @classmethod
+    def from_profile(cls, profile: Any, seed: int = 0, **overrides: Any) -> FitConfig:
+        """Take every shared field from ``profile``; ``overrides`` win."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in profile.as_dict().items() if k in names}
+        values["seed"] = seed
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: the history, the best epoch and the saved predictions."""
+
+    out_dir: Path
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_macro_f1: float
+    test_predictions: pd.DataFrame
+    val_predictions: pd.DataFrame
+    resumed_from_epoch: int = 0
+    trained: bool = True
+
+
+def _prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def predict_proba(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    rows: np.ndarray,
+    *,
+    image_size: int,
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    mixed_precision: bool = True,
+    num_workers: int = 0,
+) -> np.ndarray:
+    """Softmax probabilities ``(len(rows), K)`` for the cached images at ``rows``."""
+    device = resolve_device(device)
+    model.eval()
+    data = BatchDataset(images, rows, np.zeros(len(rows), dtype=np.int64), image_size)
+    out = []
+    for x, _, _ in make_loader(data, eval_batches(len(rows), batch_size), num_workers):
+        with autocast(device, mixed_precision):
+            logits = model(_prepare(x, device))
+        out.append(torch.softmax(logits.float(), dim=1).cpu())
+    return torch.cat(out).numpy()
+
+
+def _predictions_frame(part: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "image": part["image"].to_numpy(),
+            "row": part["row"].to_numpy(),
+            "y_true": part["label"].to_numpy(),
+            "y_pred": probs.argmax(axis=1),
+        }
+    )
+    for k in range(probs.shape[1]):
+        frame[f"prob_{k}"] = probs[:, k]
+    return frame
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def _split_identity(split: pd.DataFrame) -> str:
+    cols = split[["row", "label", "subset"]].astype(str).agg("|".join, axis=1)
+    return config_fingerprint({"rows": "\n".join(cols)})
+
+
+def fit(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    split: pd.DataFrame,
+    config: FitConfig,
+    out_dir: str | Path,
+    *,
+    model_config: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> FitResult:
+    """Train ``model`` on ``split``'s train part, early-stop on its val part, predict its test part.
+
+    ``images`` is the ``(N, H, W)`` uint8 cache; ``split`` has columns ``row, image, label,
+    subset``. With ``resume=True`` a finished run with the same fingerprint is loaded instead of
+    retrained, and an interrupted one continues from its last checkpoint; a checkpoint written by
+    another configuration raises :class:`~marsutils.train.checkpoint.CheckpointError`.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(device)
+    parts = {
+        s: split[split["subset"] == s].reset_index(drop=True) for s in ("train", "val", "test")
+    }
+    for name, part in parts.items():
+        if part.empty:
+            raise ValueError(f"the split has no {name} images")
+    fingerprint = config_fingerprint(
+        {
+            "fit": dataclasses.asdict(config),
+            "model": model_config or {"class": type(model).__name__},
+            "split": _split_identity(split),
+        }
+    )
+    paths = {
+        "ckpt": out_dir / "checkpoint.pt",
+        "best": out_dir / "best_model.pt",
+        "done": out_dir / "done.json",
+        "history": out_dir / "history.json",
+        "test": out_dir / "predictions_test.csv",
+        "val": out_dir / "predictions_val.csv",
+    }
+    model.to(device=device, memory_format=torch.channels_last)
+
+    if resume and paths["done"].is_file():
+        done = read_json(paths["done"])
+        if done.get("fingerprint") != fingerprint:
+            raise CheckpointError(
+                f"{out_dir} holds a finished run of a different configuration; "
+                "delete it or use another run directory"
+            )
+        best = load_checkpoint(paths["best"], fingerprint)
+        model.load_state_dict(best["model"])
+        return FitResult(
+            out_dir,
+            read_json(paths["history"]),
+            int(done["best_epoch"]),
+            float(done["best_val_macro_f1"]),
+            pd.read_csv(paths["test"]),
+            pd.read_csv(paths["val"]),
+            resumed_from_epoch=int(done["epochs_run"]),
+            trained=False,
+        )
+
+    train = parts["train"]
+    labels = train["label"].to_numpy()
+    samples = config.samples_per_epoch or len(train)
+    steps_per_epoch = -(-samples // config.batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = warmup_cosine(optimizer, total_steps, round(config.warmup_fraction * total_steps))
+    use_scaler = amp_dtype(device) == torch.float16 and config.mixed_precision
+    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+
+    history: list[dict[str, float]] = []
+    start_epoch, best_f1, best_epoch, bad_epochs = 0, -1.0, -1, 0
+    if resume and paths["ckpt"].is_file():
+        state = load_checkpoint(paths["ckpt"], fingerprint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"])
+        best_f1, best_epoch = float(state["best_f1"]), int(state["best_epoch"])
+        bad_epochs = int(state["bad_epochs"])
+    else:
+        torch.manual_seed(derive_seed(config.seed, 3))
+    resumed_from = start_epoch
+
+    train_data = BatchDataset(
+        images, train["row"], labels, config.image_size, make_augment(config.rotation)
+    )
+    for epoch in range(start_epoch, config.epochs):
+        if bad_epochs >= config.patience:
+            break
+        t0 = time.perf_counter()
+        model.train()
+        plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
+        plan = plan[:steps_per_epoch]
+        losses, seen = [], 0
+        bar = tqdm(
+            make_loader(train_data, plan, config.num_workers),
+            total=len(plan),
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for x, y, _ in bar:
+            x, y = _prepare(x, device), y.to(device)
+            with autocast(device, config.mixed_precision):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(loss.item())
+            seen += len(y)
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        train_time = time.perf_counter() - t0
+        val = parts["val"]
+        probs = predict_proba(
+            model,
+            images,
+            val["row"].to_numpy(),
+            image_size=config.image_size,
+            batch_size=config.eval_batch_size,
+            device=device,
+            mixed_precision=config.mixed_precision,
+        )
+        y_val, p_val = val["label"].to_numpy(), probs.argmax(1)
+        val_loss = float(
+            F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.tensor(y_val))
+        )
+        macro_f1 = float(f1_score(y_val, p_val, average="macro", zero_division=0))
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val_loss,
+            "val_accuracy": float(accuracy_score(y_val, p_val)),
+            "val_macro_f1": macro_f1,
+            "lr": float(scheduler.get_last_lr()[0]),
+            "epoch_time_s": time.perf_counter() - t0,
+            "images_per_s": seen / train_time,
+        }
+        history.append(record)
+        if macro_f1 > best_f1 + 1e-9:
+            best_f1, best_epoch, bad_epochs = macro_f1, epoch + 1, 0
+            save_checkpoint(
+                paths["best"], {"model": model.state_dict(), "fingerprint": fingerprint}
+            )
+        else:
+            bad_epochs += 1
+        save_checkpoint(
+            paths["ckpt"],
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "history": history,
+                "epoch": epoch + 1,
+                "best_f1": best_f1,
+                "best_epoch": best_epoch,
+                "bad_epochs": bad_epochs,
+                "fingerprint": fingerprint,
+            },
+        )
+        write_json(paths["history"], history)
+        if progress:
+            print(
+                f"epoch {epoch + 1}: loss {record['train_loss']:.4f}  val acc "
+                f"{record['val_accuracy']:.4f}  val macro-F1 {macro_f1:.4f}  "
+                f"{record['images_per_s']:.1f} img/s"
+            )
+        if stop_after_epoch is not None and epoch + 1 == stop_after_epoch:
+            raise TrainingInterrupted(f"stopped after epoch {epoch + 1} as asked")
+
+    model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
+    frames = {}
+    for name in ("val", "test"):
+        part = parts[name]
+        probs = predict_proba(
+            model,
+            images,
+            part["row"].to_numpy(),
+            image_size=config.image_size,
+            batch_size=config.eval_batch_size,
+            device=device,
+            mixed_precision=config.mixed_precision,
+        )
+        frames[name] = _predictions_frame(part, probs)
+        _write_csv(paths[name], frames[name])
+    write_json(
+        paths["done"],
+        {
+            "fingerprint": fingerprint,
+            "best_epoch": best_epoch,
+            "best_val_macro_f1": best_f1,
+            "epochs_run": len(history),
+            "config": dataclasses.asdict(config),
+            "model": model_config,
+            "device": str(device),
+            "amp_dtype": str(amp_dtype(device)) if config.mixed_precision else None,
+            "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
+        },
+    )
+    return FitResult(
+        out_dir, history, best_epoch, best_f1, frames["test"], frames["val"], resumed_from
+    )

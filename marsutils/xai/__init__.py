@@ -1,0 +1,85 @@
+"""Explainability: Grad-CAM and Integrated Gradients maps, and measurements of them.
+
+* :mod:`~marsutils.xai.attribution`: the maps (captum);
+* :mod:`~marsutils.xai.methods`: named methods and their settings;
+* :mod:`~marsutils.xai.consistency`: agreement of two methods (top-k IoU, Spearman);
+* :mod:`~marsutils.xai.faithfulness`: deletion / insertion curves;
+* :mod:`~marsutils.xai.sanity`: model-parameter randomisation test;
+* :mod:`~marsutils.xai.robustness`: captum's infidelity and max-sensitivity;
+* :mod:`~marsutils.xai.cache`: compute once, save, reload;
+* :mod:`~marsutils.xai.figures`: the figures.
+"""
+
+from marsutils.xai.attribution import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    IGResult,
+    black_baseline,
+    blur_baseline,
+    grad_cam,
+    integrated_gradients,
+    normalize_per_image,
+    reduce_attributions,
+)
+from marsutils.xai.cache import AttributionSet, cached_attribution_set, compute_attribution_set
+from marsutils.xai.consistency import (
+    chance_top_k_iou,
+    consistency_table,
+    random_top_k_iou,
+    spearman_maps,
+    summarize_consistency,
+    top_k_iou,
+)
+from marsutils.xai.faithfulness import (
+    FaithfulnessResult,
+    curve_auc,
+    deletion_insertion,
+    perturbation_curves,
+)
+from marsutils.xai.figures import (
+    denormalize,
+    explanation_grid,
+    plot_consistency,
+    plot_faithfulness_curves,
+    select_examples,
+)
+from marsutils.xai.methods import METHOD_LABELS, METHODS, AttributionSettings, explain
+from marsutils.xai.robustness import infidelity_scores, sensitivity_scores
+from marsutils.xai.sanity import randomization_check
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "METHODS",
+    "METHOD_LABELS",
+    "AttributionSet",
+    "AttributionSettings",
+    "FaithfulnessResult",
+    "IGResult",
+    "black_baseline",
+    "blur_baseline",
+    "cached_attribution_set",
+    "chance_top_k_iou",
+    "compute_attribution_set",
+    "consistency_table",
+    "curve_auc",
+    "deletion_insertion",
+    "denormalize",
+    "explain",
+    "explanation_grid",
+    "grad_cam",
+    "infidelity_scores",
+    "integrated_gradients",
+    "normalize_per_image",
+    "perturbation_curves",
+    "plot_consistency",
+    "plot_faithfulness_curves",
+    "random_top_k_iou",
+    "randomization_check",
+    "reduce_attributions",
+    "select_examples",
+    "sensitivity_scores",
+    "spearman_maps",
+    "summarize_consistency",
+    "top_k_iou",
+]

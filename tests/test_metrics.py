@@ -1,0 +1,224 @@
+"""Metrics against hand-computed cases, scikit-learn cross-checks and bootstrap behaviour."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    jaccard_score,
+)
+
+from marsutils import metrics as M
+
+# Hand-worked example, K = 4. Class 3 has true images but is never predicted.
+#   confusion (rows true, columns predicted):
+#     [[2, 1, 0, 0],
+#      [0, 2, 0, 0],
+#      [1, 0, 2, 0],
+#      [1, 1, 0, 0]]
+Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 3])
+Y_PRED = np.array([0, 0, 1, 1, 1, 2, 0, 2, 1, 0])
+NAMES = ["a", "b", "c", "d"]
+F1 = np.array([4 / 7, 2 / 3, 4 / 5, 0.0])
+IOU = np.array([2 / 5, 2 / 4, 2 / 3, 0.0])
+
+
+def test_per_class_by_hand() -> None:
+    table = M.per_class_metrics(Y_TRUE, Y_PRED, class_names=NAMES)
+    assert list(table.index) == NAMES
+    np.testing.assert_allclose(table["precision"], [0.5, 0.5, 1.0, 0.0])
+    np.testing.assert_allclose(table["recall"], [2 / 3, 1.0, 2 / 3, 0.0])
+    np.testing.assert_allclose(table["f1"], F1)
+    np.testing.assert_allclose(table["iou"], IOU)
+    assert table["support"].tolist() == [3, 2, 3, 2]
+    assert table["predicted"].tolist() == [4, 4, 2, 0]
+
+
+def test_class_never_predicted_follows_zero_division() -> None:
+    ones = M.per_class_metrics(Y_TRUE, Y_PRED, class_names=NAMES, zero_division=1.0).loc["d"]
+    assert ones["precision"] == 1.0  # 0/0 -> zero_division
+    assert ones["recall"] == 0.0 and ones["f1"] == 0.0 and ones["iou"] == 0.0  # not 0/0
+    nans = M.per_class_metrics(Y_TRUE, Y_PRED, class_names=NAMES, zero_division=np.nan).loc["d"]
+    assert np.isnan(nans["precision"]) and nans["iou"] == 0.0
+
+
+def test_class_absent_from_both_and_macro_averages() -> None:
+    labels = [0, 1, 2, 3, 4]  # label 4: no true images, never predicted
+    zero = M.overall_metrics(Y_TRUE, Y_PRED, labels=labels, zero_division=0.0)
+    assert zero["mean_iou"] == pytest.approx(IOU.sum() / 5)
+    assert zero["macro_f1"] == pytest.approx(F1.sum() / 5)
+    skip = M.overall_metrics(Y_TRUE, Y_PRED, labels=labels, zero_division=np.nan)
+    assert skip["mean_iou"] == pytest.approx(IOU.mean())
+    assert skip["macro_f1"] == pytest.approx(F1.mean())
+    assert np.isnan(M.per_class_iou(Y_TRUE, Y_PRED, labels=labels, zero_division=np.nan)[4])
+
+
+def test_overall_by_hand() -> None:
+    got = M.overall_metrics(Y_TRUE, Y_PRED)
+    assert got["accuracy"] == pytest.approx(0.6)
+    assert got["balanced_accuracy"] == pytest.approx((2 / 3 + 1 + 2 / 3 + 0) / 4)
+    assert got["macro_f1"] == pytest.approx(F1.mean())
+    assert got["weighted_f1"] == pytest.approx((3 * F1[0] + 2 * F1[1] + 3 * F1[2]) / 10)
+    assert got["mean_iou"] == pytest.approx(IOU.mean())
+    assert got["macro_precision"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("zero_division", [0.0, 1.0])
+def test_iou_is_sklearn_jaccard(zero_division: float) -> None:
+    rng = np.random.default_rng(3)
+    t, p = rng.integers(0, 5, 60), rng.integers(0, 4, 60)
+    ours = M.per_class_iou(t, p, labels=range(6), zero_division=zero_division)
+    ref = jaccard_score(t, p, labels=list(range(6)), average=None, zero_division=zero_division)
+    np.testing.assert_allclose(ours, ref)
+
+
+def test_confusion_matrices() -> None:
+    raw, norm = M.confusion_matrices(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3, 4])
+    assert raw.tolist()[:4] == [[2, 1, 0, 0, 0], [0, 2, 0, 0, 0], [1, 0, 2, 0, 0], [1, 1, 0, 0, 0]]
+    np.testing.assert_allclose(norm[0], [2 / 3, 1 / 3, 0, 0, 0])
+    np.testing.assert_allclose(norm[4], 0.0)  # no true images -> zero row
+
+
+@pytest.mark.parametrize(
+    ("name", "fn"),
+    [
+        ("accuracy", accuracy_score),
+        ("balanced_accuracy", balanced_accuracy_score),
+        (
+            "macro_f1",
+            lambda t, p: f1_score(t, p, labels=range(5), average="macro", zero_division=0),
+        ),
+        ("weighted_f1", lambda t, p: f1_score(t, p, labels=range(5), average="weighted")),
+        ("mean_iou", lambda t, p: jaccard_score(t, p, labels=range(5), average="macro")),
+    ],
+)
+def test_fast_bootstrap_matches_sklearn_on_same_resamples(name: str, fn) -> None:
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 5, 80)
+    p = np.where(rng.random(80) < 0.7, t, rng.integers(0, 5, 80))
+    with warnings.catch_warnings(action="ignore"):
+        slow = M.bootstrap_ci(t, p, fn, n_boot=40, random_state=11)
+    fast, _ = M.bootstrap_confusion_cis(t, p, labels=range(5), n_boot=40, random_state=11)
+    assert fast[name].estimate == pytest.approx(slow.estimate)
+    assert (fast[name].low, fast[name].high) == pytest.approx((slow.low, slow.high))
+
+
+def test_bootstrap_seeding() -> None:
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, 4, 200)
+    p = np.where(rng.random(200) < 0.8, t, rng.integers(0, 4, 200))
+    a, a_cls = M.bootstrap_confusion_cis(t, p, n_boot=200, random_state=5)
+    b, b_cls = M.bootstrap_confusion_cis(t, p, n_boot=200, random_state=5)
+    c, _ = M.bootstrap_confusion_cis(t, p, n_boot=200, random_state=6)
+    assert a == b and a_cls == b_cls
+    assert (a["macro_f1"].low, a["macro_f1"].high) != (c["macro_f1"].low, c["macro_f1"].high)
+    for interval in a.values():
+        assert interval.low <= interval.estimate <= interval.high
+        assert interval.n_boot == 200
+
+
+@pytest.mark.parametrize(("confidence", "lo", "hi"), [(0.95, 0.90, 0.985), (0.5, 0.40, 0.60)])
+def test_bootstrap_coverage_bernoulli(confidence: float, lo: float, hi: float) -> None:
+    """The interval covers the true accuracy p in about ``confidence`` of simulated test sets."""
+    p_true, n, sims = 0.8, 150, 300
+    rng = np.random.default_rng(2024)
+    y_true = np.ones(n, dtype=int)
+    covered = 0
+    for s in range(sims):
+        y_pred = (rng.random(n) < p_true).astype(int)
+        ci, _ = M.bootstrap_confusion_cis(
+            y_true, y_pred, labels=[0, 1], n_boot=300, confidence=confidence, random_state=s
+        )
+        covered += ci["accuracy"].contains(p_true)
+    assert lo <= covered / sims <= hi
+
+
+def test_evaluate_predictions_is_json_ready() -> None:
+    result = M.evaluate_predictions(
+        Y_TRUE,
+        Y_PRED,
+        class_names=NAMES,
+        n_boot=50,
+        random_state=0,
+        zero_division=np.nan,
+        extra_metrics={"top1": lambda t, p: float(np.mean(t == p))},
+    )
+    text = json.dumps(result, allow_nan=False)
+    assert json.loads(text)["overall"]["accuracy"] == pytest.approx(0.6)
+    assert result["per_class"][3]["precision"] is None  # undefined, written as null
+    assert result["per_class"][3]["support"] == 2
+    assert result["ci"]["top1"]["low"] == result["ci"]["accuracy"]["low"]  # same resamples
+    assert result["confusion_matrix"][3] == [1, 1, 0, 0]
+    assert set(result["ci"]) >= {"accuracy", "macro_f1", "mean_iou"}
+
+
+def test_input_errors() -> None:
+    with pytest.raises(M.MetricsError, match="entries"):
+        M.overall_metrics([0, 1], [0])
+    with pytest.raises(M.MetricsError, match="not in labels"):
+        M.per_class_metrics([0, 5], [0, 1], labels=[0, 1])
+    with pytest.raises(M.MetricsError, match="zero_division"):
+        M.mean_iou([0, 1], [0, 1], zero_division=0.5)
+    with pytest.raises(M.MetricsError, match="integer"):
+        M.overall_metrics(["a", "b"], ["a", "b"])
+    with pytest.raises(M.MetricsError, match="n_boot"):
+        M.bootstrap_indices(10, n_boot=1, random_state=0)
+
+
+def _write_predictions(path, rows: int = 12, k: int = 3, **changes) -> None:
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(k), rows)
+    df = pd.DataFrame({"image": [f"{i}.jpg" for i in range(rows)]})
+    df["y_true"] = rng.integers(0, k, rows)
+    df["y_pred"] = probs.argmax(1)
+    for j in range(k):
+        df[f"prob_{j}"] = probs[:, j]
+    for col, value in changes.items():
+        df.loc[0, col] = value
+    df.to_csv(path, index=False)
+
+
+def test_load_predictions_round_trip(tmp_path) -> None:
+    path = tmp_path / "pred.csv"
+    _write_predictions(path)
+    df = M.load_predictions(path, n_classes=3)
+    assert list(df.columns) == ["image", "y_true", "y_pred", "prob_0", "prob_1", "prob_2"]
+    result = M.evaluate_predictions_csv(path, class_names=["x", "y", "z"], n_boot=20)
+    assert result["n_images"] == 12 and result["source"] == str(path)
+    expected = accuracy_score(df["y_true"], df["y_pred"])
+    assert result["overall"]["accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"y_true": 7}, "outside"),
+        ({"prob_1": 3.0}, "outside \\[0, 1\\]"),
+        ({"image": "1.jpg"}, "more than once"),
+    ],
+)
+def test_load_predictions_rejects_bad_files(tmp_path, changes, message) -> None:
+    path = tmp_path / "bad.csv"
+    _write_predictions(path, **changes)
+    with pytest.raises(M.MetricsError, match=message):
+        M.load_predictions(path)
+
+
+def test_load_predictions_missing_things(tmp_path) -> None:
+    with pytest.raises(M.MetricsError, match="does not exist"):
+        M.load_predictions(tmp_path / "nope.csv")
+    path = tmp_path / "p.csv"
+    _write_predictions(path)
+    pd.read_csv(path).drop(columns=["prob_1"]).to_csv(path, index=False)
+    with pytest.raises(M.MetricsError, match="probability columns"):
+        M.load_predictions(path)
+    _write_predictions(path)
+    with pytest.raises(M.MetricsError, match="4 classes expected"):
+        M.load_predictions(path, n_classes=4)

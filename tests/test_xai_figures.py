@@ -1,0 +1,98 @@
+"""Figures: explanation grids, example selection, curve and consistency plots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD
+from marsutils.xai.consistency import consistency_table, summarize_consistency
+from marsutils.xai.figures import (
+    denormalize,
+    display_scale,
+    explanation_grid,
+    plot_consistency,
+    plot_faithfulness_curves,
+    select_examples,
+)
+
+CLASSES = ["crater", "dune", "other"]
+
+
+def test_denormalize_recovers_the_grayscale_image():
+    gray = torch.rand(2, 1, 8, 8)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    normalised = (gray.expand(-1, 3, -1, -1) - mean) / std
+    np.testing.assert_allclose(denormalize(normalised), gray[:, 0].numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        denormalize(np.zeros((2, 8, 8)))
+
+
+def test_display_scale_clips_at_the_percentile_and_keeps_zeros():
+    maps = np.zeros((2, 10, 10))
+    maps[0] = np.arange(100).reshape(10, 10)
+    out = display_scale(maps, percentile=50)
+    assert out[0].max() == 1.0 and (out[0] >= 0).all()
+    assert (out[0] == 1.0).sum() >= 50
+    np.testing.assert_array_equal(out[1], 0.0)
+
+
+def test_explanation_grid_layout_and_titles():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 16, 16))
+    maps = {"gradcam": rng.random((3, 16, 16)), "ig_black": rng.normal(size=(3, 16, 16))}
+    fig = explanation_grid(
+        images, maps, y_true=[0, 1, 2], y_pred=[0, 2, 2], class_names=CLASSES, image_ids=list("abc")
+    )
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 9
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "true: dune | pred: other (WRONG)" in titles[3]
+    assert "(correct)" in titles[0] and titles[0].startswith("a\n")
+    assert titles[1] == "Grad-CAM" and titles[2] == "IG (black baseline)"
+    # the Grad-CAM column is an overlay (image + heat map), the IG column a map over the image
+    assert len(fig.axes[1].images) == 2
+    fig.savefig(__import__("io").BytesIO(), format="png")
+    with pytest.raises(ValueError, match="3 maps for 2 images"):
+        explanation_grid(images[:2], maps, y_true=[0, 1], y_pred=[0, 1])
+
+
+def test_select_examples_per_class_correct_and_wrong():
+    predictions = pd.DataFrame(
+        {
+            "image": [f"i{k}" for k in range(9)],
+            "y_true": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+            "y_pred": [0, 0, 1, 1, 1, 1, 0, 1, 2],
+        }
+    )
+    picked = select_examples(predictions, n_correct=1, n_wrong=1, seed=0)
+    counts = picked.groupby(["y_true", "correct"]).size().to_dict()
+    assert counts == {(0, True): 1, (0, False): 1, (1, True): 1, (2, True): 1, (2, False): 1}
+    assert picked["y_true"].is_monotonic_increasing
+    two = select_examples(predictions, n_correct=5, n_wrong=0, classes=[1])
+    assert two["image"].tolist() == ["i3", "i4", "i5"]
+    with pytest.raises(ValueError, match="y_pred"):
+        select_examples(predictions.drop(columns="y_pred"))
+    with pytest.raises(ValueError, match="'image' or 'row'"):
+        select_examples(predictions.drop(columns="image"))
+
+
+def test_plots_return_figures():
+    curves = {
+        "gradcam": {"deletion": np.random.rand(4, 5), "insertion": np.random.rand(4, 5)},
+        "random": {"deletion": np.random.rand(4, 5), "insertion": np.random.rand(4, 5)},
+    }
+    fig = plot_faithfulness_curves(curves, np.linspace(0, 1, 5))
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == 2
+
+    maps = torch.rand(4, 8, 8)
+    table = consistency_table(maps, maps.flip(-1), y_true=[0, 1, 0, 1], y_pred=[0, 1, 1, 1])
+    fig = plot_consistency(summarize_consistency(table))
+    assert isinstance(fig, Figure)
+    chance_line = fig.axes[0].lines[-1]
+    np.testing.assert_allclose(chance_line.get_ydata(), [0.05 / 1.95, 0.1 / 1.9, 0.2 / 1.8])
