@@ -27,6 +27,7 @@ __all__ = [
     "plan",
     "run_classifier",
     "load_result",
+    "load_trained",
     "collect_results",
     "ABLATION_MODELS",
     "BASELINE_MODELS",
@@ -205,10 +206,34 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
         metrics = read_json(path)
         row = dict(metrics.get("spec", {}))
         row["key"] = str(path.parent.relative_to(Path(run_dir) / "experiments"))
-        for name in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mean_iou"):
-            row[name] = metrics.get(name)
+        for name, value in metrics.get("overall", {}).items():
+            if isinstance(value, (int, float)):
+                row[name] = value
         for name, ci in (metrics.get("ci") or {}).items():
-            row[f"{name}_lo"], row[f"{name}_hi"] = ci[0], ci[1]
+            row[f"{name}_low"], row[f"{name}_high"] = ci["low"], ci["high"]
         row["train_time_s"] = metrics.get("train_time_s")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def load_trained(
+    spec: ClassifierSpec, run_dir: str | os.PathLike, profile: Profile, num_classes: int = 8
+):
+    """The best weights of a finished experiment, as a model in eval mode."""
+    from .models import build_model
+    from .train.checkpoint import load_checkpoint
+
+    path = Path(run_dir) / "experiments" / spec.key / "best_model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: run the notebook that trains {spec.label} first"
+        )
+    model = build_model(
+        spec.model,
+        num_classes=num_classes,
+        backbone=spec.backbone,
+        weights="none",
+        pooling=profile.pooling,
+    )
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model.eval()

@@ -150,3 +150,20 @@ def test_explain_dispatch_and_settings_validation(model, inputs):
         AttributionSettings(methods=("gradcam", "shap"))
     with pytest.raises(ValueError, match="ig_reduce"):
         AttributionSettings(ig_reduce="max")
+
+
+def test_target_forms(model, inputs):
+    import numpy as np
+
+    from marsutils.xai.attribution import resolve_target
+
+    with torch.no_grad():
+        predicted = model(inputs).argmax(1)
+    torch.testing.assert_close(resolve_target(model, inputs), predicted)
+    for single in (2, np.int64(2), torch.tensor(2), [2]):
+        torch.testing.assert_close(resolve_target(model, inputs, single), torch.full((4,), 2))
+    torch.testing.assert_close(
+        resolve_target(model, inputs, np.array([0, 1, 2, 0])), torch.tensor([0, 1, 2, 0])
+    )
+    with pytest.raises(ValueError, match="2 entries for a batch of 4"):
+        resolve_target(model, inputs, [0, 1])

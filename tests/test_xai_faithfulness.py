@@ -14,7 +14,12 @@ from marsutils.xai.faithfulness import (
 )
 from marsutils.xai.methods import AttributionSettings
 from marsutils.xai.robustness import infidelity_scores, sensitivity_scores
-from marsutils.xai.sanity import cascading_stages, parameterized_modules, randomization_check
+from marsutils.xai.sanity import (
+    cascading_stages,
+    parameterized_modules,
+    randomization_check,
+    summarize_randomization,
+)
 from marsutils.xai.testing import LinearPixelModel, TinyCNN, single_thread
 
 
@@ -120,6 +125,10 @@ def test_randomization_check_changes_gradcam_and_leaves_the_model_alone():
     assert fully_random.mean() < 0.8, fully_random.tolist()
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, before[key])
+    summary = summarize_randomization(table)
+    assert summary["step"].tolist() == [1, 2, 3]
+    assert (summary["n_defined"] + (summary["constant_share"] * 4).round() == 4).all()
+    assert summary["spearman_mean"].iloc[-1] == pytest.approx(fully_random.mean())
 
 
 def test_randomization_check_exposes_a_model_independent_explanation():

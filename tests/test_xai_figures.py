@@ -51,7 +51,7 @@ def test_explanation_grid_layout_and_titles():
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 9
     titles = [ax.get_title() for ax in fig.axes]
-    assert "true: dune | pred: other (WRONG)" in titles[3]
+    assert "true: dune\npred: other (WRONG)" in titles[3]
     assert "(correct)" in titles[0] and titles[0].startswith("a\n")
     assert titles[1] == "Grad-CAM" and titles[2] == "IG (black baseline)"
     # the Grad-CAM column is an overlay (image + heat map), the IG column a map over the image

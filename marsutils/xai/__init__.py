@@ -45,7 +45,7 @@ from marsutils.xai.figures import (
 )
 from marsutils.xai.methods import METHOD_LABELS, METHODS, AttributionSettings, explain
 from marsutils.xai.robustness import infidelity_scores, sensitivity_scores
-from marsutils.xai.sanity import randomization_check
+from marsutils.xai.sanity import randomization_check, summarize_randomization
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -81,5 +81,6 @@ __all__ = [
     "sensitivity_scores",
     "spearman_maps",
     "summarize_consistency",
+    "summarize_randomization",
     "top_k_iou",
 ]

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 from torch import Tensor, nn
@@ -52,7 +53,7 @@ IG_REDUCTIONS: tuple[str, ...] = ("abs", "positive", "signed")
 
 Reduction = Literal["abs", "positive", "signed"]
 BaselineKind = Literal["black", "blur"]
-TargetLike = int | Sequence[int] | Tensor | None
+TargetLike = int | Sequence[int] | np.ndarray | Tensor | None
 
 
 @contextlib.contextmanager
@@ -79,16 +80,17 @@ def check_inputs(inputs: Tensor) -> None:
 def resolve_target(model: nn.Module, inputs: Tensor, target: TargetLike = None) -> Tensor:
     """Return the target class of every image as a ``(B,)`` long tensor.
 
-    ``None`` means the model's predicted class; an int is used for every image; a sequence or
-    tensor gives one class per image.
+    ``None`` means the model's predicted class; a single class (int, NumPy integer, one-element
+    tensor) is used for every image; a sequence, array or tensor gives one class per image.
     """
     batch = inputs.shape[0]
     if target is None:
         with torch.no_grad(), eval_mode(model):
             return model(inputs).argmax(dim=1)
-    if isinstance(target, int):
-        return torch.full((batch,), target, dtype=torch.long, device=inputs.device)
-    out = torch.as_tensor(target, dtype=torch.long, device=inputs.device).reshape(-1)
+    out = torch.as_tensor(np.asarray(target) if not isinstance(target, Tensor) else target)
+    out = out.to(dtype=torch.long, device=inputs.device).reshape(-1)
+    if out.numel() == 1:
+        return out.expand(batch).clone()
     if out.numel() != batch:
         raise ValueError(f"target has {out.numel()} entries for a batch of {batch} images")
     return out

@@ -117,14 +117,14 @@ def explanation_grid(
     if len(y_true) != n or len(y_pred) != n:
         raise ValueError(f"y_true/y_pred need {n} entries; got {len(y_true)}/{len(y_pred)}")
     cols = 1 + len(maps)
-    fig = Figure(figsize=(panel_size * cols, panel_size * n + 0.4), layout="constrained")
+    fig = Figure(figsize=(panel_size * cols, (panel_size + 0.45) * n), layout="constrained")
     axes = np.atleast_2d(fig.subplots(n, cols, squeeze=False))
     scaled = {m: (v if m in overlay else display_scale(v)) for m, v in maps.items()}
     for row in range(n):
         verdict = "correct" if y_true[row] == y_pred[row] else "WRONG"
         name = f"{image_ids[row]}\n" if image_ids is not None else ""
         title = (
-            f"{name}true: {_label(int(y_true[row]), class_names)} | "
+            f"{name}true: {_label(int(y_true[row]), class_names)}\n"
             f"pred: {_label(int(y_pred[row]), class_names)} ({verdict})"
         )
         draw_explanation(axes[row, 0], images[row], title=title)

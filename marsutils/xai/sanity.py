@@ -33,6 +33,7 @@ __all__ = [
     "parameterized_modules",
     "randomization_check",
     "reinitialize",
+    "summarize_randomization",
 ]
 
 ExplainFn = Callable[[nn.Module, Tensor, Tensor], Tensor]
@@ -126,7 +127,9 @@ def randomization_check(
 
     Returns one row per step and image: ``step`` (1 = top stage only), ``randomized`` (a label of
     the stage added at this step), ``n_modules`` (re-initialised so far), ``fraction_params``
-    (share of parameters re-initialised so far), ``image`` and ``spearman``.
+    (share of parameters re-initialised so far), ``image``, ``spearman`` (NaN where a map is
+    constant) and ``constant_map`` (the randomised map is constant, e.g. an all-zero Grad-CAM when
+    no location supports the class any more: a change the correlation cannot express).
     """
     check_inputs(inputs)
     settings = settings or AttributionSettings()
@@ -151,8 +154,11 @@ def randomization_check(
         reinitialize(randomized, group, seed=seed + step)
         done += len(group)
         n_params += sum(p.numel() for n in group for p in modules[n].parameters(recurse=False))
-        rho = spearman_maps(original, run(randomized, targets), resolution=resolution)
-        for image, value in zip(ids, rho, strict=True):
+        maps = run(randomized, targets)
+        rho = spearman_maps(original, maps, resolution=resolution)
+        flat = maps.reshape(maps.shape[0], -1)
+        constant = (flat.amax(dim=1) == flat.amin(dim=1)).cpu().numpy()
+        for image, value, is_constant in zip(ids, rho, constant, strict=True):
             rows.append(
                 {
                     "step": step,
@@ -161,6 +167,21 @@ def randomization_check(
                     "fraction_params": n_params / total,
                     "image": image,
                     "spearman": float(value),
+                    "constant_map": bool(is_constant),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def summarize_randomization(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cascade step: mean and standard error of the Spearman correlation over the images
+    where it is defined, how many those are, and the share of randomised maps that are constant.
+    """
+    grouped = table.groupby(["step", "randomized", "n_modules", "fraction_params"], sort=True)
+    out = grouped.agg(
+        spearman_mean=("spearman", "mean"),
+        spearman_sem=("spearman", "sem"),
+        n_defined=("spearman", "count"),
+        constant_share=("constant_map", "mean"),
+    )
+    return out.reset_index()
