@@ -6,7 +6,9 @@ For each backbone, in one process, on random 224 x 224 inputs with AdamW and cro
 * ``optimised``: model and inputs in ``channels_last`` and ``marsutils.train.runtime.autocast``
   (bf16 only where the CPU/GPU supports it; a no-op on a CPU without native bf16).
 
-Both loops start from identical weights. The last line of each backbone block is the ratio
+Both loops start from identical weights; after ``--warmup`` steps each, ``--rounds`` rounds of
+``--steps`` timed steps alternate between the two loops (so that changing load on a shared machine
+hits both) and the median round is reported. The last line of each backbone block is the ratio
 optimised/plain. Heavy: run under the shared CPU lock, e.g.::
 
     flock /tmp/mars-cpu.lock python benchmarks/train_throughput.py --batch-size 4 --steps 3
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import time
 from pathlib import Path
 
@@ -32,61 +35,66 @@ from marsutils.train.runtime import (
 )
 
 
-def measure(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    steps: int,
-    warmup: int,
-    optimised: bool,
-    device: torch.device,
-) -> float:
-    """Images per second of ``steps`` timed training steps after ``warmup`` untimed ones."""
-    if optimised:
-        model = to_channels_last(model, device)
-        images = images.to(device=device, memory_format=torch.channels_last)
-    else:
-        model = model.to(device)
-        images = images.to(device).contiguous()
-    labels = labels.to(device)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
+class TrainingLoop:
+    """A model, its AdamW optimiser and one fixed random batch, in plain or optimised form."""
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device, enabled=optimised):
-            loss = loss_fn(model(images), labels)
+    def __init__(
+        self,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        optimised: bool,
+        device: torch.device,
+    ) -> None:
+        if optimised:
+            self.model = to_channels_last(model, device)
+            self.images = images.to(device=device, memory_format=torch.channels_last)
+        else:
+            self.model = model.to(device)
+            self.images = images.to(device).contiguous()
+        self.labels = labels.to(device)
+        self.model.train()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.optimised = optimised
+        self.device = device
+
+    def step(self) -> None:
+        """One training step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, enabled=self.optimised):
+            loss = self.loss_fn(self.model(self.images), self.labels)
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
 
-    for _ in range(warmup):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return images.shape[0] * steps / (time.perf_counter() - start)
+    def images_per_second(self, steps: int) -> float:
+        """Throughput of ``steps`` timed steps."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return self.images.shape[0] * steps / (time.perf_counter() - start)
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float | list[float]]]:
     """Run the benchmark and print images/s per backbone and loop, ratio last."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", choices=[*BACKBONE_NAMES, "both"], default="both")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--output", type=Path, default=None, help="optional JSON result file")
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
-        parser.error("need --batch-size >= 1, --steps >= 1 and --warmup >= 0")
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("need --batch-size, --steps, --rounds >= 1 and --warmup >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -98,23 +106,48 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     backbones = BACKBONE_NAMES if args.backbone == "both" else (args.backbone,)
     print(
         f"device={device} threads={torch.get_num_threads()} batch={args.batch_size} "
-        f"size={args.image_size} steps={args.steps} warmup={args.warmup} "
+        f"size={args.image_size} steps={args.steps}x{args.rounds} rounds warmup={args.warmup} "
         f"optimised autocast={precision}"
     )
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, generator=generator)
     labels = torch.randint(0, 8, (args.batch_size,), generator=generator)
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, float | list[float]]] = {}
     for backbone in backbones:
         torch.manual_seed(0)
         model = build_model("full", backbone=backbone, weights="none")
-        common = {"steps": args.steps, "warmup": args.warmup, "device": device}
-        plain = measure(copy.deepcopy(model), images, labels, optimised=False, **common)
-        print(f"{backbone:>20}  plain fp32 contiguous          {plain:8.2f} images/s")
-        fast = measure(copy.deepcopy(model), images, labels, optimised=True, **common)
-        print(f"{backbone:>20}  channels_last + autocast       {fast:8.2f} images/s")
-        print(f"{backbone:>20}  ratio optimised/plain          {fast / plain:8.3f}")
-        results[backbone] = {"plain": plain, "optimised": fast, "ratio": fast / plain}
+        loops = {
+            name: TrainingLoop(
+                copy.deepcopy(model), images, labels, optimised=optimised, device=device
+            )
+            for name, optimised in (("plain", False), ("optimised", True))
+        }
+        for loop in loops.values():
+            for _ in range(args.warmup):
+                loop.step()
+        rates: dict[str, list[float]] = {name: [] for name in loops}
+        for _ in range(args.rounds):  # alternate the loops so that load changes hit both
+            for name, loop in loops.items():
+                rates[name].append(loop.images_per_second(args.steps))
+        plain = statistics.median(rates["plain"])
+        fast = statistics.median(rates["optimised"])
+        for name, label in (
+            ("plain", "plain fp32 contiguous"),
+            ("optimised", "channels_last + autocast"),
+        ):
+            per_round = ", ".join(f"{r:.2f}" for r in rates[name])
+            print(
+                f"{backbone:>20}  {label:<26} {statistics.median(rates[name]):8.2f} images/s "
+                f"(median of rounds: {per_round})"
+            )
+        print(f"{backbone:>20}  {'ratio optimised/plain':<26} {fast / plain:8.3f}")
+        results[backbone] = {
+            "plain": plain,
+            "optimised": fast,
+            "ratio": fast / plain,
+            "plain_rounds": rates["plain"],
+            "optimised_rounds": rates["optimised"],
+        }
     if args.output:
         write_json(args.output, {"settings": vars(args) | {"output": str(args.output)}, **results})
     return results

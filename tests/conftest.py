@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from marsutils.data.locate import default_data_dir
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The tests use tiny tensors: one intra-op thread avoids OpenMP spin-wait stalls on 2 busy cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

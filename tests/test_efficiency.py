@@ -84,7 +84,9 @@ def test_auto_falls_back_and_says_why(monkeypatch) -> None:
     assert fast.method == "fx_fuse"
     assert "jit_freeze failed" in fast.notes[0]
     with pytest.raises(RuntimeError, match="jit_freeze failed"):
-        E.optimise_for_cpu(_trained_like_model(), example=torch.randn(1, 3, 32, 32), method="jit_freeze")
+        E.optimise_for_cpu(
+            _trained_like_model(), example=torch.randn(1, 3, 32, 32), method="jit_freeze"
+        )
 
 
 def test_mismatch_is_reported() -> None:
@@ -93,7 +95,9 @@ def test_mismatch_is_reported() -> None:
     with torch.no_grad():
         other.fc.bias += 1.0
     with pytest.raises(E.EquivalenceError, match="differ"):
-        E.check_equivalence(E.plain_inference(model), E.plain_inference(other), torch.randn(2, 3, 32, 32))
+        E.check_equivalence(
+            E.plain_inference(model), E.plain_inference(other), torch.randn(2, 3, 32, 32)
+        )
 
 
 def test_bad_arguments() -> None:

@@ -340,8 +340,8 @@ def fit(
             device=device,
             mixed_precision=config.mixed_precision,
         )
-        frames[name] = _predictions_frame(part, probs)
-        _write_csv(paths[name], frames[name])
+        _write_csv(paths[name], _predictions_frame(part, probs))
+        frames[name] = pd.read_csv(paths[name])  # identical to what a later load returns
     write_json(
         paths["done"],
         {
