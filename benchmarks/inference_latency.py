@@ -19,7 +19,11 @@ import pandas as pd
 import torch
 
 from marsutils.atomic import write_json
-from marsutils.efficiency import OPTIMISATION_METHODS, benchmark_model, compare_efficiency_with_paper
+from marsutils.efficiency import (
+    OPTIMISATION_METHODS,
+    benchmark_model,
+    compare_efficiency_with_paper,
+)
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model
 from marsutils.paper import EFFICIENCY
 
@@ -41,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--method", choices=OPTIMISATION_METHODS, default="auto")
     parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
     return parser.parse_args(argv)
 
@@ -48,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Benchmark, print, write the JSON record; return the exit code."""
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     backbones = BACKBONE_NAMES if args.backbone == "all" else (args.backbone,)
     rows = []
     for backbone in backbones:
@@ -88,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             "optimised_ms_per_image", "plain_min_ms_per_image", "optimised_min_ms_per_image",
             "plain_images_per_s", "optimised_images_per_s", "max_abs_diff", "loadavg_1min",
         ]  # fmt: skip
-        print(results[cols].round(3).to_string(index=False))
+        table = results[cols].round(3)
+        table["max_abs_diff"] = results["max_abs_diff"].map("{:.1e}".format)
+        print(table.to_string(index=False))
         print()
         print(paper.round(2).to_string(index=False))
     target = float(EFFICIENCY["latency_ms_low"].value)

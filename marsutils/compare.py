@@ -5,7 +5,8 @@ paper's values from :mod:`marsutils.paper` (percentages). Output rows are in per
 
 ``section`` (headline / per_class), ``run``, ``model`` (paper model key), ``class``, ``metric``
 (our metric), ``paper_metric`` (what the paper calls it), ``paper``, ``paper_source``,
-``paper_kind`` ("printed" or "derived" = recomputed from the paper's own Table 1), ``ours``,
+``paper_kind`` ("printed"; "derived" = recomputed from the paper's own numbers; "not reported" =
+the paper gives no value, ``paper`` is NaN), ``ours``,
 ``difference`` (ours - paper), ``ci_low``, ``ci_high`` and ``paper_in_ci`` (whether the paper's
 value lies inside our interval; missing when there is no interval).
 
@@ -17,7 +18,7 @@ Which of our metrics each paper number is compared with:
   -> our weighted F1;
 * Table 3 rows (``plain``, ``head``, ``attention``, ``full``) -> accuracy, mean IoU, macro F1;
 * baselines (``unet``, ``deeplabv3plus``) -> mean IoU (printed) and macro F1 (implied by the
-  Abstract's F1 gains).
+  Abstract's F1 gains); their accuracy is not reported (a row with ``paper`` NaN).
 """
 
 from __future__ import annotations
@@ -67,13 +68,12 @@ def _row(
     ours: float,
     ci: Mapping[str, Any] | None,
     cls: str | None = None,
-    scale: float = 100.0,
 ) -> dict[str, Any]:
     low = high = float("nan")
     if ci is not None and ci.get("low") is not None and ci.get("high") is not None:
-        low, high = scale * float(ci["low"]), scale * float(ci["high"])
+        low, high = _pct(ci["low"]), _pct(ci["high"])
     inside: bool | None = None
-    if not (math.isnan(low) or math.isnan(high)):
+    if not (math.isnan(low) or math.isnan(high) or math.isnan(paper_value)):
         inside = bool(low <= paper_value <= high)
     return {
         "section": section,
@@ -132,6 +132,13 @@ def _headline_targets(model: str) -> list[tuple[str, str, float, str, str]]:
     if model in paper.BASELINE_IOU:
         row = paper.baseline_values().loc[model]
         return [
+            (
+                "accuracy",
+                "accuracy",
+                float("nan"),
+                "not reported (the text says Table 3 gives it; Table 3 has no baselines)",
+                "not reported",
+            ),
             ("mean_iou", "IoU", row["iou"], row["iou_source"], "printed"),
             ("macro_f1", "F1", row["f1"], row["f1_source"], "derived"),
         ]
@@ -143,34 +150,29 @@ def _per_class_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
     ours = {entry["class"]: entry for entry in evaluation["per_class"]}
     missing = sorted(set(table.index) - set(ours))
     if missing:
-        raise ValueError(
-            f"evaluation lacks the paper's class(es) {missing}; it has {sorted(ours)}"
-        )
+        raise ValueError(f"evaluation lacks the paper's class(es) {missing}; it has {sorted(ours)}")
     rows = []
     for cls, ref in table.iterrows():
         entry = ours[cls]
         for metric in PER_CLASS_METRICS:
-            if metric == "support":
-                value, kind, source = float(ref["support"]), "printed", "Table 1"
-                rows.append(
-                    _row(
-                        section="per_class", metric=metric, paper_metric="support",
-                        paper_value=value, source=source, kind=kind,
-                        ours=float(entry["support"]), ci=None, cls=cls,
-                    )
-                )  # fmt: skip
-                continue
-            if metric == "iou":
-                value, kind = float(iou[cls]), "derived"
+            if metric == "support":  # a count: no percent, no interval
+                value, ours_value, ci = float(ref[metric]), float(entry[metric]), None
             else:
-                value, kind = float(ref[metric]), "printed"
+                value = float(iou[cls]) if metric == "iou" else float(ref[metric])
+                ours_value, ci = _pct(entry[metric]), entry.get(f"{metric}_ci")
             rows.append(
                 _row(
-                    section="per_class", metric=metric, paper_metric=metric,
-                    paper_value=value, source="Table 1", kind=kind,
-                    ours=_pct(entry[metric]), ci=entry.get(f"{metric}_ci"), cls=cls,
+                    section="per_class",
+                    metric=metric,
+                    paper_metric=metric,
+                    paper_value=value,
+                    source="Table 1",
+                    kind="derived" if metric == "iou" else "printed",
+                    ours=ours_value,
+                    ci=ci,
+                    cls=cls,
                 )
-            )  # fmt: skip
+            )
     return rows
 
 

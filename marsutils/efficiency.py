@@ -230,7 +230,9 @@ def check_equivalence(
     expected = reference(images)
     got = candidate(images)
     if expected.shape != got.shape:
-        raise EquivalenceError(f"output shapes differ: {tuple(expected.shape)} vs {tuple(got.shape)}")
+        raise EquivalenceError(
+            f"output shapes differ: {tuple(expected.shape)} vs {tuple(got.shape)}"
+        )
     max_abs = float((expected - got).abs().max())
     agreement = float((expected.argmax(1) == got.argmax(1)).float().mean())
     if not torch.allclose(expected, got, atol=atol, rtol=rtol):

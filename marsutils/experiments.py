@@ -59,6 +59,12 @@ class ClassifierSpec:
         weights = Path(self.weights).stem if os.sep in str(self.weights) else self.weights
         return f"{self.split}/{self.model}-{self.backbone}-{weights}-{budget}"
 
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the result (``group`` only says which chapter asked)."""
+        out = dataclasses.asdict(self)
+        del out["group"]
+        return out
+
     @property
     def label(self) -> str:
         """A short human-readable name for tables."""
@@ -85,25 +91,27 @@ def plan(profile: Profile, notebook: str) -> list[ClassifierSpec]:
         weights=profile.weights,
         image_size=profile.image_size,
         epochs=profile.epochs,
+        samples_per_epoch=profile.samples_per_epoch,
     )
-    side = dict(main, epochs=profile.ablation_epochs or profile.epochs)
-    side_spe = profile.ablation_samples or None
+    side = dict(
+        main,
+        image_size=profile.ablation_image_size or profile.image_size,
+        epochs=profile.ablation_epochs or profile.epochs,
+        samples_per_epoch=profile.ablation_samples or profile.samples_per_epoch,
+    )
     if notebook == "training":
         return [ClassifierSpec("full", split, **main) for split in profile.splits]
     if notebook == "ablation":
-        specs = [
-            ClassifierSpec(m, "family", samples_per_epoch=side_spe, group="ablation", **side)
-            for m in ABLATION_MODELS
-        ]
+        specs = [ClassifierSpec(m, "family", group="ablation", **side) for m in ABLATION_MODELS]
         if "paper" in profile.splits:
             specs += [
-                ClassifierSpec(m, "paper", samples_per_epoch=side_spe, group="ablation", **side)
+                ClassifierSpec(m, "paper", group="ablation", **side)
                 for m in (*profile.paper_split_ablation, "full")
             ]
         return specs
     if notebook == "baselines":
         return [
-            ClassifierSpec(m, "family", samples_per_epoch=side_spe, group="baselines", **side)
+            ClassifierSpec(m, "family", group="baselines", **side)
             for m in (*BASELINE_MODELS, "full")
         ]
     if notebook == "scratch":
@@ -174,7 +182,7 @@ def run_classifier(
         data.splits[spec.split],
         config,
         out_dir,
-        model_config={**getattr(model, "config", {}), "spec": dataclasses.asdict(spec)},
+        model_config={**getattr(model, "config", {}), "spec": spec.identity()},
         device=device,
         progress=progress,
     )
@@ -183,7 +191,7 @@ def run_classifier(
         metrics = read_json(metrics_path)
     else:
         metrics = _evaluate(result.test_predictions, data.class_names, seed)
-        metrics["spec"] = dataclasses.asdict(spec)
+        metrics["spec"] = spec.identity()
         metrics["best_epoch"] = result.best_epoch
         metrics["epochs_run"] = len(result.history)
         metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))

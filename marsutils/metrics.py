@@ -322,7 +322,7 @@ def _percentile_interval(
         low = high = float("nan")
     else:
         low, high = (float(q) for q in np.quantile(finite, [alpha, 1 - alpha]))
-    return ConfidenceInterval(float(estimate), low, high, float(confidence), int(len(samples)))
+    return ConfidenceInterval(float(estimate), low, high, float(confidence), len(samples))
 
 
 def bootstrap_ci(
@@ -341,7 +341,9 @@ def bootstrap_ci(
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
     if t.shape != p.shape or t.ndim != 1:
-        raise MetricsError(f"y_true and y_pred must be 1-D of equal length; got {t.shape}, {p.shape}")
+        raise MetricsError(
+            f"y_true and y_pred must be 1-D of equal length; got {t.shape}, {p.shape}"
+        )
     idx = bootstrap_indices(len(t), n_boot=n_boot, random_state=random_state)
     samples = np.array([metric(t[i], p[i]) for i in idx], dtype=float)
     return _percentile_interval(samples, float(metric(t, p)), confidence)

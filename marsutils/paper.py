@@ -122,7 +122,10 @@ EFFICIENCY: dict[str, PaperValue] = {
     "input_resolution": PaperValue(224, "Table 2", unit="px", note="224 x 224"),
     "parameters_millions": PaperValue(25.0, "Table 2", unit="M", note="'~25M'"),
     "gflops": PaperValue(
-        4.0, "Table 2", unit="GFLOPs", note="'~4 GFLOPs'; ResNet-50's ~4.1 G is a multiply-add count"
+        4.0,
+        "Table 2",
+        unit="GFLOPs",
+        note="'~4 GFLOPs'; ResNet-50's ~4.1 G is a multiply-add count",
     ),
     "latency_ms_low": PaperValue(25.0, "Table 2", unit="ms/image", note="'~25-30 ms/image'"),
     "latency_ms_high": PaperValue(30.0, "Table 2", unit="ms/image", note="'~25-30 ms/image'"),

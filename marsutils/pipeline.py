@@ -203,18 +203,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="notebook prefixes to run, e.g. 01 02")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                        metavar=("NAME", "VALUE"), help="extra notebook parameter (JSON value)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="extra notebook parameter (JSON value)",
+    )
     parser.add_argument("--no-build", action="store_true", help="execute only")
-    parser.add_argument("--build-only", action="store_true",
-                        help="build the book from the committed notebooks and figures")
-    parser.add_argument("--publish", action="store_true",
-                        help="copy notebooks, figures and results into the repository")
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="build the book from the committed notebooks and figures",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="copy notebooks, figures and results into the repository",
+    )
     args = parser.parse_args(argv)
     try:
         if args.build_only:
-            staging = stage_book(BOOK_DIR / "notebooks", REPO_ROOT / "figures",
-                                 REPO_ROOT / "runs" / "_published_book")
+            staging = stage_book(
+                BOOK_DIR / "notebooks",
+                REPO_ROOT / "figures",
+                REPO_ROOT / "runs" / "_published_book",
+            )
             print(f"[pipeline] built {build_book(staging)}")
             return 0
         profile = get_profile(args.profile).name
@@ -228,11 +244,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra["data_dir"] = args.data_dir
         start = time.perf_counter()
         timings = execute_notebooks(profile, run_dir, parameters=extra, only=args.only)
-        record = {"profile": profile, "notebooks": timings,
-                  "execute_seconds": round(time.perf_counter() - start, 1)}
+        record = {
+            "profile": profile,
+            "notebooks": timings,
+            "execute_seconds": round(time.perf_counter() - start, 1),
+        }
         if not args.no_build and not args.only:
-            index = build_book(stage_book(run_dir / "notebooks", run_dir / "figures",
-                                          run_dir / "book"))
+            index = build_book(
+                stage_book(run_dir / "notebooks", run_dir / "figures", run_dir / "book")
+            )
             record["total_seconds"] = round(time.perf_counter() - start, 1)
             print(f"[pipeline] built {index}")
         write_json(run_dir / "pipeline.json", record)

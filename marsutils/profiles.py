@@ -21,11 +21,13 @@ class ProfileError(ValueError):
 class Profile:
     """Every knob that sets the cost of a run.
 
-    Training fields apply to the proposed model. The ablation configurations and the baselines
-    are all trained (a "full" model included, for a like-for-like table) under one shared
-    budget: ``ablation_epochs`` (0 = the main ``epochs``) of ``ablation_samples`` images each
-    (None = the whole training part). When that budget equals the main one, the main model is
-    reused rather than retrained. ``scratch_*`` set the ResNet-50-from-scratch runs (0 = none).
+    Training fields apply to the proposed model: ``epochs`` of ``samples_per_epoch`` class-balanced
+    draws (None = as many as the training part holds) at ``image_size`` pixels. The ablation
+    configurations and the baselines are all trained (a "full" model included, for a
+    like-for-like table) under one shared budget: ``ablation_image_size``, ``ablation_epochs``
+    and ``ablation_samples`` (0 / None = the main value). When that budget equals the main one,
+    the main model is reused rather than retrained. ``scratch_*`` set the ResNet-50-from-scratch
+    runs (``scratch_epochs=0``: none).
     """
 
     name: str
@@ -34,6 +36,7 @@ class Profile:
     weights: str = "imagenet"
     image_size: int = 160
     epochs: int = 3
+    samples_per_epoch: int | None = None
     batch_size: int = 48
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -46,6 +49,7 @@ class Profile:
     max_images: int | None = None
     splits: tuple[str, ...] = ("family", "paper")
     # --- the other classifiers ---------------------------------------------------------------
+    ablation_image_size: int = 0
     ablation_epochs: int = 0
     ablation_samples: int | None = None
     paper_split_ablation: tuple[str, ...] = ("plain",)
@@ -91,7 +95,6 @@ PROFILES: dict[str, Profile] = {
         epochs=1,
         batch_size=16,
         max_images=240,
-        ablation_epochs=1,
         scratch_epochs=1,
         scratch_image_size=64,
         xai_images=6,
@@ -108,7 +111,9 @@ PROFILES: dict[str, Profile] = {
         purpose="README default: the whole book on full data in 15 minutes or less on 2 CPU cores.",
         image_size=128,
         epochs=2,
+        samples_per_epoch=4000,
         ablation_epochs=1,
+        ablation_samples=600,
         scratch_epochs=0,
         xai_images=24,
         ig_steps=16,
@@ -122,13 +127,16 @@ PROFILES: dict[str, Profile] = {
     "reference": Profile(
         name="reference",
         purpose="The published book: 2.5 hours or less on 2 CPU cores.",
-        image_size=192,
-        epochs=8,
-        patience=4,
-        ablation_epochs=6,
+        image_size=160,
+        epochs=5,
+        patience=3,
+        ablation_image_size=128,
+        ablation_epochs=3,
+        ablation_samples=3000,
         paper_split_ablation=("plain",),
-        scratch_epochs=6,
-        scratch_image_size=128,
+        scratch_epochs=3,
+        scratch_image_size=96,
+        scratch_samples=3000,
         xai_images=128,
         ig_steps=32,
         deletion_steps=16,

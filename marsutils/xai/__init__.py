@@ -7,6 +7,7 @@
 * :mod:`~marsutils.xai.sanity`: model-parameter randomisation test;
 * :mod:`~marsutils.xai.robustness`: captum's infidelity and max-sensitivity;
 * :mod:`~marsutils.xai.cache`: compute once, save, reload;
+* :mod:`~marsutils.xai.evaluation`: all the measurements of a computed set in one call;
 * :mod:`~marsutils.xai.figures`: the figures.
 """
 
@@ -30,6 +31,7 @@ from marsutils.xai.consistency import (
     summarize_consistency,
     top_k_iou,
 )
+from marsutils.xai.evaluation import XAIEvaluation, completeness_table, evaluate_explanations
 from marsutils.xai.faithfulness import (
     FaithfulnessResult,
     curve_auc,
@@ -56,15 +58,18 @@ __all__ = [
     "AttributionSettings",
     "FaithfulnessResult",
     "IGResult",
+    "XAIEvaluation",
     "black_baseline",
     "blur_baseline",
     "cached_attribution_set",
     "chance_top_k_iou",
+    "completeness_table",
     "compute_attribution_set",
     "consistency_table",
     "curve_auc",
     "deletion_insertion",
     "denormalize",
+    "evaluate_explanations",
     "explain",
     "explanation_grid",
     "grad_cam",
