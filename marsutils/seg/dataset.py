@@ -2,7 +2,8 @@
 evaluation.
 
 Inputs follow the HiRISE classification pipeline: the 8-bit grayscale is scaled to [0, 1],
-repeated to three channels and normalised with the ImageNet mean and standard deviation.
+repeated to three channels and normalised with the ImageNet mean and standard deviation of
+:mod:`marsutils.data.batches` (the one place those constants live).
 Targets are model class ids (see :mod:`marsutils.seg.classes`): crater 0, rough 1, smooth 2,
 alluvial fan 3, and :data:`~marsutils.seg.classes.IGNORE_INDEX` (255) for unlabelled pixels,
 which the loss and the metric skip.
@@ -25,24 +26,17 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from ..data.batches import IMAGENET_MEAN, IMAGENET_STD
 from .classes import to_model_targets
 from .tiles import SegTile
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "RandomRot90",
     "SegCropDataset",
     "SegTileDataset",
     "resize_pair",
-    "to_model_input",
     "train_augmentation",
 ]
-
-#: ImageNet statistics (the values of ``timm.data.IMAGENET_DEFAULT_MEAN``/``_STD``, written out to
-#: spare importing timm).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _NORMALIZE = v2.Compose(
     [
@@ -74,17 +68,6 @@ def train_augmentation(crop: int | None) -> v2.Compose:
     steps: list[v2.Transform] = [] if crop is None else [v2.RandomCrop(crop)]
     steps += [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(), RandomRot90()]
     return v2.Compose(steps)
-
-
-def to_model_input(image: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``uint8`` grayscale ``(H, W)`` or ``(N, H, W)`` -> normalised float ``(..., 3, H, W)``."""
-    tensor = torch.as_tensor(np.asarray(image) if not torch.is_tensor(image) else image)
-    if tensor.dtype != torch.uint8 or tensor.ndim not in (2, 3):
-        raise ValueError(
-            f"expected a uint8 (H, W) or (N, H, W) grayscale image, got {tuple(tensor.shape)} "
-            f"of dtype {tensor.dtype}."
-        )
-    return _NORMALIZE(tv_tensors.Image(tensor.unsqueeze(-3))).as_subclass(torch.Tensor)
 
 
 def resize_pair(

@@ -10,15 +10,20 @@ a per-step cosine learning-rate schedule, and cross-entropy with ``ignore_index=
 pixels contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
 upsamples the scores bilinearly to the tile's native size and computes pixel IoU against the
 original mask. With the same seed on CPU a run is repeatable bit for bit.
+
+:func:`cross_validate` can keep every finished fold in a cache folder (its held-out IoU, history
+and predicted masks), so an interrupted study continues where it stopped and a re-run only loads.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,12 +34,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..atomic import write_json
+from ..atomic import atomic_write, read_json, write_json
 from ..train.runtime import autocast, resolve_device, seed_everything, to_channels_last
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
-from .metrics import IoUScores, PixelIoU, iou_from_confusion
+from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_iou
 from .tiles import SegTile, load_tiles
 
 __all__ = [
@@ -77,12 +82,18 @@ def dense_scores(
 
 @dataclass
 class SegFit:
-    """Outcome of :func:`fit_segmentation`: per-epoch history and held-out pixel IoU."""
+    """Outcome of :func:`fit_segmentation`: per-epoch history, held-out pixel IoU and the
+    predicted model class ids ``(N, H, W) uint8`` of the held-out tiles (in their order).
+
+    ``cached`` says the fit was loaded from a :func:`cross_validate` cache, not trained now.
+    """
 
     history: list[dict[str, float]]
     iou: IoUScores
     seconds: float
     class_names: tuple[str, ...] = CLASS_NAMES
+    predictions: np.ndarray | None = field(default=None, repr=False)
+    cached: bool = False
 
     @property
     def per_class_iou(self) -> dict[str, float | None]:
@@ -249,9 +260,15 @@ def fit_segmentation(
         if eval_every and epoch % eval_every == 0 and epoch != epochs:
             row["val_miou"] = evaluate_segmentation(model, val_tiles, **evaluate).miou
         history.append(row)
-    iou = evaluate_segmentation(model, val_tiles, **evaluate)
+    predictions, targets = predict_tiles(model, val_tiles, **evaluate)
+    iou = pixel_iou(targets, predictions, num_classes=num_classes, ignore_index=IGNORE_INDEX)
     history[-1]["val_miou"] = iou.miou
-    return SegFit(history=history, iou=iou, seconds=time.perf_counter() - started)
+    return SegFit(
+        history=history,
+        iou=iou,
+        seconds=time.perf_counter() - started,
+        predictions=predictions,
+    )
 
 
 @dataclass
@@ -270,6 +287,15 @@ class CrossValidation:
     pooled: IoUScores
     folds: list[dict[str, list[str]]]
     fits: list[SegFit] = field(repr=False)
+
+    def out_of_fold_predictions(self) -> dict[str, np.ndarray]:
+        """``{tile stem: predicted model class ids (H, W)}``, each by the fold that held it out."""
+        out: dict[str, np.ndarray] = {}
+        for fold, fit in zip(self.folds, self.fits, strict=True):
+            if fit.predictions is None:
+                raise ValueError("this cross-validation kept no predictions.")
+            out.update(zip(fold["val"], fit.predictions, strict=True))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (NaN written as null)."""
@@ -299,6 +325,64 @@ def _summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
     return summary.rename(columns={"count": "n_folds"})
 
 
+#: ``fit_segmentation`` arguments that do not change the result (left out of a fold's identity).
+_NOT_IDENTITY = ("device", "progress", "forward")
+
+
+def _fold_identity(
+    cache_key: dict[str, Any] | None,
+    fit_kwargs: dict[str, Any],
+    seed: int,
+    train: Sequence[SegTile],
+    val: Sequence[SegTile],
+) -> dict[str, Any]:
+    """Everything that decides a fold's result, as plain JSON values."""
+    identity = {
+        "key": dict(cache_key or {}),
+        "fit": {k: v for k, v in sorted(fit_kwargs.items()) if k not in _NOT_IDENTITY},
+        "seed": seed,
+        "train": [t.stem for t in train],
+        "val": [t.stem for t in val],
+    }
+    return json.loads(json.dumps(identity, default=str))
+
+
+def _fold_paths(cache_dir: str | os.PathLike, k: int) -> tuple[Path, Path]:
+    folder = Path(cache_dir)
+    return folder / f"fold{k}.json", folder / f"fold{k}_predictions.npz"
+
+
+def _save_fold(cache_dir: str | os.PathLike, k: int, identity: dict, fit: SegFit) -> None:
+    """Predictions first, then the JSON record: a fold counts as done once its JSON exists."""
+    record_path, predictions_path = _fold_paths(cache_dir, k)
+
+    def write_predictions(path: Path) -> None:
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, predictions=fit.predictions)
+
+    atomic_write(predictions_path, write_predictions)
+    write_json(record_path, {"identity": identity, **fit.to_dict()})
+
+
+def _load_fold(cache_dir: str | os.PathLike, k: int, identity: dict) -> SegFit | None:
+    """The cached fold ``k`` if it was made with exactly ``identity``, else None."""
+    record_path, predictions_path = _fold_paths(cache_dir, k)
+    if not (record_path.is_file() and predictions_path.is_file()):
+        return None
+    record = read_json(record_path)
+    if record.get("identity") != identity:
+        return None
+    with np.load(predictions_path) as archive:
+        predictions = archive["predictions"]
+    return SegFit(
+        history=record["history"],
+        iou=iou_from_confusion(np.asarray(record["confusion"], dtype=np.int64)),
+        seconds=float(record["seconds"]),
+        predictions=predictions,
+        cached=True,
+    )
+
+
 def cross_validate(
     model_factory: Callable[[], nn.Module],
     *,
@@ -307,6 +391,8 @@ def cross_validate(
     seg_dir: str | os.PathLike | None = None,
     seed: int = 0,
     progress: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key: dict[str, Any] | None = None,
     **fit_kwargs: Any,
 ) -> CrossValidation:
     """k-fold cross-validation by tile of a fresh ``model_factory()`` model per fold.
@@ -315,6 +401,12 @@ def cross_validate(
     ``(train_indices, val_indices)`` pairs. Fold ``k`` seeds everything with ``seed + k`` before
     building its model. ``fit_kwargs`` go to :func:`fit_segmentation` (``epochs``, ``crop``,
     ``batch_size``, ``lr``, ``device``, ``image_size``, ...).
+
+    With ``cache_dir``, fold ``k`` is stored as ``fold{k}.json`` (IoU, history) and
+    ``fold{k}_predictions.npz`` once trained, and loaded instead of retrained when its identity
+    (``cache_key``, the fit arguments except device, the seed and the fold's tile stems) is
+    unchanged. ``cache_key`` must name what ``model_factory`` builds (architecture, encoder,
+    weights) and any ``forward`` adapter, which the cache cannot see.
     """
     tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
     splits = tile_folds(len(tiles), n_splits=folds, seed=seed) if isinstance(folds, int) else folds
@@ -323,10 +415,15 @@ def cross_validate(
     for k, (train_idx, val_idx) in enumerate(tqdm(splits, desc="folds", disable=not progress)):
         if set(np.asarray(train_idx).tolist()) & set(np.asarray(val_idx).tolist()):
             raise ValueError(f"fold {k}: a tile is in both the training and validation indices.")
-        seed_everything(seed + k)
         train = [tiles[i] for i in train_idx]
         val = [tiles[i] for i in val_idx]
-        fit = fit_segmentation(model_factory(), train, val, seed=seed + k, **fit_kwargs)
+        identity = _fold_identity(cache_key, fit_kwargs, seed + k, train, val)
+        fit = _load_fold(cache_dir, k, identity) if cache_dir is not None else None
+        if fit is None:
+            seed_everything(seed + k)
+            fit = fit_segmentation(model_factory(), train, val, seed=seed + k, **fit_kwargs)
+            if cache_dir is not None:
+                _save_fold(cache_dir, k, identity, fit)
         fits.append(fit)
         fold_stems.append({"train": [t.stem for t in train], "val": [t.stem for t in val]})
         confusion = fit.iou.confusion if confusion is None else confusion + fit.iou.confusion

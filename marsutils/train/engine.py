@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,9 @@ def fit(
         val_loss = float(
             F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.tensor(y_val))
         )
-        macro_f1 = float(f1_score(y_val, p_val, average="macro", zero_division=0))
+        with warnings.catch_warnings():  # tiny (smoke) validation sets may lack classes
+            warnings.simplefilter("ignore", UserWarning)
+            macro_f1 = float(f1_score(y_val, p_val, average="macro", zero_division=0))
         record = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),

@@ -1,0 +1,423 @@
+"""The two studies of the segmentation chapter, resumable and driven by a profile.
+
+* :func:`run_seg_study`: the proposed model's dense head, U-Net and DeepLabV3+ trained under one
+  protocol (same encoder, weights, crops, epochs, optimiser and folds by tile) and cross-validated
+  on mars-orbital-seg-53. Every finished (model, fold) is cached in ``run_dir/seg/<model>/``, so
+  an interrupted run continues and a re-run only loads.
+* :func:`run_pointing_study`: the pointing game of a HiRISE classifier's crater-class saliency
+  (Grad-CAM, IG with black and blurred baselines) on the tiles that contain craters, against
+  random points. Each method's result is cached in ``run_dir/seg/pointing/``.
+
+Both write their results JSON atomically into ``run_dir/results/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..atomic import atomic_write, read_json, write_json
+from ..profiles import Profile
+from ..train.runtime import resolve_device
+from .classes import CLASS_NAMES, CRATER_MASK_ID, NUM_CLASSES
+from .folds import tile_folds
+from .pointing import PointingResult, pointing_game
+from .tiles import SegTile, load_tiles
+from .train import CrossValidation, cross_validate
+from .windows import tile_saliency
+
+__all__ = [
+    "POINTING_METHODS",
+    "SEG_BATCH_SIZE",
+    "SEG_LR",
+    "SEG_MODELS",
+    "SEG_MODEL_LABELS",
+    "PointingStudy",
+    "SegStudy",
+    "model_digest",
+    "run_pointing_study",
+    "run_seg_study",
+    "select_tiles",
+]
+
+#: The dense models compared, as :func:`marsutils.models.build_model` names.
+SEG_MODELS: tuple[str, ...] = ("full", "unet", "deeplabv3plus")
+SEG_MODEL_LABELS: dict[str, str] = {
+    "full": "proposed (dense head)",
+    "unet": "U-Net",
+    "deeplabv3plus": "DeepLabV3+",
+}
+#: Crops per optimiser step and AdamW learning rate, the same for every model.
+SEG_BATCH_SIZE = 8
+SEG_LR = 1e-3
+#: Saliency methods of the pointing game (:data:`marsutils.xai.METHODS` names).
+POINTING_METHODS: tuple[str, ...] = ("gradcam", "ig_black", "ig_blur")
+
+
+def select_tiles(tiles: Sequence[SegTile], max_tiles: int | None) -> list[SegTile]:
+    """The first ``max_tiles`` tiles in natural stem order (all when None)."""
+    if max_tiles is None:
+        return list(tiles)
+    if max_tiles < 2:
+        raise ValueError(f"max_tiles must be None or >= 2, got {max_tiles}.")
+    return list(tiles)[:max_tiles]
+
+
+# ------------------------------------------------------------------------------------------------
+# Supervised segmentation
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SegStudy:
+    """Cross-validation results per model (keys of :data:`SEG_MODELS`) on the same folds."""
+
+    results: dict[str, CrossValidation]
+    tiles: list[SegTile] = field(repr=False)
+    config: dict[str, Any]
+
+    def per_fold(self) -> pd.DataFrame:
+        """Columns ``model, fold, class, iou, n_val_tiles`` (class includes ``mIoU``)."""
+        return pd.concat(
+            [
+                cv.per_fold.assign(model=SEG_MODEL_LABELS.get(m, m))
+                for m, cv in self.results.items()
+            ],
+            ignore_index=True,
+        )[["model", "fold", "class", "iou", "n_val_tiles"]]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per (model, class): fold mean, std, min, max, n_folds and the pooled IoU."""
+        frames = []
+        for name, cv in self.results.items():
+            pooled = cv.pooled.as_dict(CLASS_NAMES)
+            frame = cv.summary.assign(
+                model=SEG_MODEL_LABELS.get(name, name),
+                pooled=[pooled[c] for c in cv.summary["class"]],
+            )
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)[
+            ["model", "class", "mean", "std", "min", "max", "n_folds", "pooled"]
+        ]
+
+    def predictions(self, model: str) -> dict[str, np.ndarray]:
+        """Out-of-fold predicted model class ids per tile stem for ``model``."""
+        return self.results[model].out_of_fold_predictions()
+
+    def training_seconds(self) -> dict[str, float]:
+        """Summed training + evaluation time of every model's folds (as first trained)."""
+        return {
+            SEG_MODEL_LABELS.get(m, m): float(sum(f.seconds for f in cv.fits))
+            for m, cv in self.results.items()
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record of the whole study."""
+        return {
+            "config": self.config,
+            "class_names": list(CLASS_NAMES),
+            "models": {m: cv.to_dict() for m, cv in self.results.items()},
+        }
+
+
+def _seg_config(profile: Profile, seed: int, tiles: Sequence[SegTile]) -> dict[str, Any]:
+    return {
+        "profile": profile.name,
+        "backbone": profile.backbone,
+        "weights": str(profile.weights),
+        "epochs": profile.seg_epochs,
+        "folds": profile.seg_folds,
+        "crop": profile.seg_crop,
+        "image_size": profile.seg_image_size,
+        "batch_size": SEG_BATCH_SIZE,
+        "lr": SEG_LR,
+        "seed": seed,
+        "tiles": [t.stem for t in tiles],
+        "ignore_index": "unlabelled pixels (mask 0) are ignored by the loss and the metric",
+    }
+
+
+def run_seg_study(
+    profile: Profile,
+    run_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = "auto",
+    seg_dir: str | os.PathLike | None = None,
+    tiles: Sequence[SegTile] | None = None,
+    models: Sequence[str] = SEG_MODELS,
+    progress: bool = True,
+) -> SegStudy:
+    """Cross-validate ``models`` on the tiles under ``profile``'s ``seg_*`` budget.
+
+    Every model is built by :func:`marsutils.models.build_model` with ``num_classes=4`` and the
+    profile's backbone and weights, and trained by
+    :func:`~marsutils.seg.train.fit_segmentation` on the same ``profile.seg_folds`` folds by tile.
+    The study is written to ``run_dir/results/seg_study.json``.
+    """
+    from ..models import build_model
+
+    run_dir = Path(run_dir)
+    all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
+    chosen = select_tiles(all_tiles, profile.seg_max_tiles)
+    splits = tile_folds(len(chosen), n_splits=profile.seg_folds, seed=seed)
+    config = _seg_config(profile, seed, chosen)
+    results: dict[str, CrossValidation] = {}
+    for name in tqdm(models, desc="models", disable=not progress):
+
+        def factory(name: str = name) -> nn.Module:
+            return build_model(
+                name, num_classes=NUM_CLASSES, backbone=profile.backbone, weights=profile.weights
+            )
+
+        results[name] = cross_validate(
+            factory,
+            folds=splits,
+            tiles=chosen,
+            seed=seed,
+            cache_dir=run_dir / "seg" / name,
+            cache_key={"model": name, "backbone": profile.backbone, "weights": profile.weights},
+            epochs=profile.seg_epochs,
+            crop=profile.seg_crop,
+            image_size=profile.seg_image_size,
+            batch_size=SEG_BATCH_SIZE,
+            lr=SEG_LR,
+            device=device,
+        )
+    study = SegStudy(results=results, tiles=chosen, config=config)
+    write_json(run_dir / "results" / "seg_study.json", study.to_dict())
+    return study
+
+
+# ------------------------------------------------------------------------------------------------
+# Pointing game
+# ------------------------------------------------------------------------------------------------
+
+
+def model_digest(model: nn.Module) -> str:
+    """SHA-1 of a model's state dict (names, shapes and values): identifies trained weights."""
+    digest = hashlib.sha1()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class PointingStudy:
+    """Pointing-game results per ``(method, tolerance)`` and example maps for figures.
+
+    ``examples[method]`` holds the saliency maps ``(n, H, W)`` of the tiles ``example_stems``.
+    """
+
+    results: dict[tuple[str, int], PointingResult]
+    example_stems: list[str]
+    examples: dict[str, np.ndarray] = field(repr=False)
+    config: dict[str, Any]
+
+    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per (method, tolerance): hit rate, its CI, the random baseline, the one-sided
+        p-value, and ``above_random`` at the Bonferroni level ``alpha / number of rows``."""
+        level = alpha / max(1, len(self.results))
+        rows = []
+        for (method, tolerance), res in self.results.items():
+            p = res.p_value_exact if res.p_value_exact is not None else res.p_value_monte_carlo
+            rows.append(
+                {
+                    "method": method,
+                    "tolerance_px": tolerance,
+                    "hit_rate": res.hit_rate,
+                    "ci_low": res.ci_low,
+                    "ci_high": res.ci_high,
+                    "random_baseline": res.baseline_expected,
+                    "p_value": p,
+                    "above_random": bool(p < level),
+                    "n_tiles": res.n_tiles,
+                    "n_flat_maps": res.n_flat_maps,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def verdicts(self, alpha: float = 0.05, labels: dict[str, str] | None = None) -> list[str]:
+        """One sentence per (method, tolerance), computed from the result, for the text
+        (Bonferroni over all rows, as in :meth:`table`)."""
+        level = alpha / max(1, len(self.results))
+        sentences = []
+        for row in self.table(alpha).itertuples():
+            name = (labels or {}).get(row.method, row.method)
+            verdict = (
+                f"above the random baseline (one-sided p = {row.p_value:.3g} < {level:.3g})"
+                if row.above_random
+                else f"not distinguishable from random points (p = {row.p_value:.3g}, "
+                f"threshold {level:.3g})"
+            )
+            sentences.append(
+                f"{name}, tolerance {row.tolerance_px} px: hit rate {row.hit_rate:.2f} "
+                f"(95% CI {row.ci_low:.2f}-{row.ci_high:.2f}) on {row.n_tiles} tiles vs "
+                f"{row.random_baseline:.2f} for random points: {verdict}."
+            )
+        return sentences
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (per-tile tables included)."""
+        return {
+            "config": self.config,
+            "results": [
+                {"method": m, "tolerance": t, **res.to_dict()}
+                for (m, t), res in self.results.items()
+            ],
+        }
+
+
+def _method_paths(cache_dir: Path, method: str) -> tuple[Path, Path]:
+    return cache_dir / f"{method}.json", cache_dir / f"{method}_examples.npz"
+
+
+def _load_method(
+    cache_dir: Path, method: str, identity: dict
+) -> tuple[dict[int, PointingResult], np.ndarray] | None:
+    record_path, examples_path = _method_paths(cache_dir, method)
+    if not (record_path.is_file() and examples_path.is_file()):
+        return None
+    record = read_json(record_path)
+    if record.get("identity") != identity:
+        return None
+    results = {int(r["tolerance"]): _pointing_from_dict(r) for r in record["results"]}
+    with np.load(examples_path) as archive:
+        return results, archive["maps"]
+
+
+def _pointing_from_dict(record: dict[str, Any]) -> PointingResult:
+    values = {k: v for k, v in record.items() if k != "per_tile"}
+    return PointingResult(**values, per_tile=pd.DataFrame(record["per_tile"]))
+
+
+def _save_method(
+    cache_dir: Path,
+    method: str,
+    identity: dict,
+    results: dict[int, PointingResult],
+    examples: np.ndarray,
+) -> None:
+    record_path, examples_path = _method_paths(cache_dir, method)
+
+    def write_examples(path: Path) -> None:
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, maps=examples.astype(np.float32))
+
+    atomic_write(examples_path, write_examples)
+    write_json(
+        record_path,
+        {"identity": identity, "results": [r.to_dict() for r in results.values()]},
+    )
+
+
+def _attribution(
+    model: nn.Module, method: str, target: int, settings: Any, device: torch.device
+) -> Any:
+    from ..xai import explain
+
+    def attribute(batch: torch.Tensor) -> torch.Tensor:
+        return explain(model, batch.to(device), target, method, settings)
+
+    return attribute
+
+
+def run_pointing_study(
+    classifier: nn.Module,
+    profile: Profile,
+    run_dir: str | os.PathLike,
+    *,
+    target_class: int,
+    classifier_key: str = "",
+    seed: int = 0,
+    device: str | torch.device | None = "auto",
+    seg_dir: str | os.PathLike | None = None,
+    tiles: Sequence[SegTile] | None = None,
+    methods: Sequence[str] = POINTING_METHODS,
+    tolerances: Sequence[int] = (0, 15),
+    n_examples: int = 3,
+    progress: bool = True,
+) -> PointingStudy:
+    """Play the pointing game with ``classifier``'s ``target_class`` saliency on crater tiles.
+
+    Saliency comes from :func:`marsutils.xai.explain` (Grad-CAM in ``[0, 1]``, IG with
+    ``profile.ig_steps`` steps reduced to its absolute value) through
+    :func:`~marsutils.seg.windows.tile_saliency` in ``profile.seg_saliency_mode``, with 227-pixel
+    windows resized to the classifier's ``profile.image_size`` as in its training. The tiles are
+    those of :func:`select_tiles` that contain craters; the target region is the crater pixels of
+    the mask. Results (every tolerance) go to ``run_dir/results/seg_pointing.json``.
+    """
+    from ..xai import AttributionSettings
+
+    run_dir = Path(run_dir)
+    device = resolve_device(device)
+    classifier = classifier.to(device).eval()
+    all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
+    chosen = select_tiles(all_tiles, profile.seg_max_tiles)
+    crater_tiles = [t for t in chosen if (t.mask == CRATER_MASK_ID).any()]
+    if not crater_tiles:
+        raise ValueError("none of the selected tiles contains a crater; raise seg_max_tiles.")
+    images = np.stack([t.image for t in crater_tiles])
+    masks = np.stack([t.mask for t in crater_tiles])
+    stems = [t.stem for t in crater_tiles]
+    order = np.argsort([-np.mean(m == CRATER_MASK_ID) for m in masks], kind="stable")
+    example_idx = np.sort(order[: max(0, min(n_examples, len(order)))])
+    settings = AttributionSettings(n_steps=profile.ig_steps, internal_batch_size=64)
+    config = {
+        "classifier": classifier_key,
+        "classifier_sha1": model_digest(classifier),
+        "target_class": int(target_class),
+        "mode": profile.seg_saliency_mode,
+        "window": 227,
+        "input_size": profile.image_size,
+        "ig_steps": profile.ig_steps,
+        "ig_reduce": settings.ig_reduce,
+        "blur_sigma": settings.blur_sigma,
+        "tiles": stems,
+        "tolerances": [int(t) for t in tolerances],
+        "seed": seed,
+        "target_region": "crater pixels of the mask",
+    }
+    cache_dir = run_dir / "seg" / "pointing"
+    results: dict[tuple[str, int], PointingResult] = {}
+    examples: dict[str, np.ndarray] = {}
+    for method in tqdm(methods, desc="saliency", disable=not progress):
+        identity = {**config, "method": method}
+        cached = _load_method(cache_dir, method, identity)
+        if cached is None:
+            maps = tile_saliency(
+                images,
+                _attribution(classifier, method, int(target_class), settings, device),
+                mode=profile.seg_saliency_mode,
+                window=227,
+                input_size=profile.image_size,
+            )
+            by_tolerance = {
+                int(tol): pointing_game(maps, masks, tolerance=int(tol), seed=seed, names=stems)
+                for tol in tolerances
+            }
+            _save_method(cache_dir, method, identity, by_tolerance, maps[example_idx])
+            cached = by_tolerance, maps[example_idx]
+        by_tolerance, examples[method] = cached
+        for tol, res in by_tolerance.items():
+            results[(method, tol)] = res
+    study = PointingStudy(
+        results=results,
+        example_stems=[stems[i] for i in example_idx],
+        examples=examples,
+        config=config,
+    )
+    write_json(run_dir / "results" / "seg_pointing.json", study.to_dict())
+    return study
