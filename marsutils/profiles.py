@@ -155,6 +155,8 @@ PROFILES: dict[str, Profile] = {
         timing_repeats=20,
         seg_epochs=30,
         seg_folds=3,
+        seg_crop=128,
+        seg_image_size=256,
         seg_saliency_mode="resize",
     ),
     "paper": Profile(

@@ -8,10 +8,22 @@
 * :mod:`.train` fits and cross-validates dense models.
 * :mod:`.pointing` scores saliency peaks against crater regions; :mod:`.windows` produces
   tile-sized saliency from a 227x227 classifier.
+* :mod:`.experiment` runs the chapter's two studies (resumable, profile-driven);
+  :mod:`.figures` draws them (imported on its own, so this package does not load matplotlib).
 """
 
 from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, NUM_CLASSES, to_model_targets
 from .dataset import SegCropDataset, SegTileDataset
+from .experiment import (
+    POINTING_METHODS,
+    SEG_MODEL_LABELS,
+    SEG_MODELS,
+    PointingStudy,
+    SegStudy,
+    run_pointing_study,
+    run_seg_study,
+    select_tiles,
+)
 from .folds import tile_folds
 from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_confusion_matrix, pixel_iou
 from .pointing import PointingResult, pointing_game, saliency_peaks, target_regions
@@ -31,12 +43,17 @@ __all__ = [
     "CRATER_MASK_ID",
     "IGNORE_INDEX",
     "NUM_CLASSES",
+    "POINTING_METHODS",
+    "SEG_MODELS",
+    "SEG_MODEL_LABELS",
     "CrossValidation",
     "IoUScores",
     "PixelIoU",
     "PointingResult",
+    "PointingStudy",
     "SegCropDataset",
     "SegFit",
+    "SegStudy",
     "SegTile",
     "SegTileDataset",
     "cross_validate",
@@ -51,7 +68,10 @@ __all__ = [
     "pointing_game",
     "predict_tiles",
     "rasterize_polygons",
+    "run_pointing_study",
+    "run_seg_study",
     "saliency_peaks",
+    "select_tiles",
     "target_regions",
     "tile_folds",
     "tile_saliency",

@@ -110,6 +110,36 @@ class SegStudy:
             ["model", "class", "mean", "std", "min", "max", "n_folds", "pooled"]
         ]
 
+    def wide_summary(self, decimals: int = 3) -> pd.DataFrame:
+        """Models as rows, classes as columns, cells ``"mean ± std"`` over folds."""
+        frame = self.summary()
+        cells = [
+            f"{m:.{decimals}f} ± {s:.{decimals}f}" if np.isfinite(s) else f"{m:.{decimals}f}"
+            for m, s in zip(frame["mean"], frame["std"], strict=True)
+        ]
+        wide = frame.assign(cell=cells).pivot(index="model", columns="class", values="cell")
+        models = list(dict.fromkeys(frame["model"]))
+        classes = list(dict.fromkeys(frame["class"]))
+        return wide.loc[models, classes].rename_axis(index=None, columns=None)
+
+    def comparison_sentences(self, reference: str = "full") -> list[str]:
+        """Sentences ranking the models by mean held-out mIoU and counting, fold by fold, how
+        often ``reference`` beats each other model (computed, for the chapter's text)."""
+        miou = self.per_fold().query("`class` == 'mIoU'")
+        table = miou.pivot(index="fold", columns="model", values="iou")
+        means = table.mean().sort_values(ascending=False)
+        ranking = ", ".join(f"{m} ({v:.3f})" for m, v in means.items())
+        sentences = [f"Ranked by mean held-out mIoU over {len(table)} folds: {ranking}."]
+        ref = SEG_MODEL_LABELS.get(reference, reference)
+        if ref not in table:
+            return sentences
+        for other in table.columns.drop(ref):
+            wins = int((table[ref] > table[other]).sum())
+            sentences.append(
+                f"{ref} scores a higher mIoU than {other} in {wins} of {len(table)} folds."
+            )
+        return sentences
+
     def predictions(self, model: str) -> dict[str, np.ndarray]:
         """Out-of-fold predicted model class ids per tile stem for ``model``."""
         return self.results[model].out_of_fold_predictions()

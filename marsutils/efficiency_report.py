@@ -1,0 +1,454 @@
+"""The efficiency chapter's table: every model's size and CPU speed, and the paper's Table 2.
+
+For every model of :data:`~marsutils.models.MODEL_NAMES` and every backbone (built with
+``weights="none"``: weights do not change the cost) :func:`efficiency_table` gives one row with
+the parameter count, GFLOPs and GMACs at 224 x 224, and, for the models its :class:`TimingPlan`
+selects, the batch-1 latency and batch-32 throughput of the plain fp32 eager path and of the
+optimised CPU path of :mod:`marsutils.efficiency`, with their ratio.
+
+Timing every model at 224 px costs minutes per repeat on 2 CPU cores, so :func:`timing_plan`
+decides, per profile, what is timed (see :data:`TIMING_SELECTIONS`):
+
+* ``smoke`` times only the two ``full`` models at 96 px (a check that the code runs, not a
+  measurement to compare with the paper);
+* ``quick`` times the batch-1 latency of every model at 224 px, the batch-32 throughput of the
+  ``full`` models only;
+* ``reference`` and ``paper`` time everything at 224 px.
+
+Batch-1 latency is the median of ``profile.timing_repeats`` runs. Batch-32 runs last seconds
+each, so in ``quick`` and ``reference`` their median is taken over at most 3 runs. Untimed cells
+are NaN, never estimated. Parameters and FLOPs are always counted at 224 px for every model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from marsutils.atomic import atomic_write, write_json
+from marsutils.efficiency import (
+    check_equivalence,
+    compare_efficiency_with_paper,
+    optimise_for_cpu,
+    plain_inference,
+    time_interleaved,
+)
+from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
+from marsutils.paper import EFFICIENCY
+from marsutils.profiles import Profile
+
+__all__ = [
+    "COST_IMAGE_SIZE",
+    "RESULT_COLUMNS",
+    "TIMING_SELECTIONS",
+    "TimingPlan",
+    "timing_plan",
+    "measure_speed",
+    "efficiency_table",
+    "paper_comparison",
+    "efficiency_verdict",
+    "plot_latency_bars",
+    "write_efficiency_results",
+]
+
+#: Input size of the parameter/FLOP counts, and of the paper's Table 2.
+COST_IMAGE_SIZE = 224
+
+#: The result columns, in this order, then the timing details.
+RESULT_COLUMNS: tuple[str, ...] = (
+    "backbone",
+    "model",
+    "params",
+    "gflops",
+    "gmacs",
+    "latency_ms_plain",
+    "latency_ms_optimised",
+    "throughput_plain",
+    "throughput_optimised",
+    "speedup_latency",
+    "speedup_throughput",
+)
+_DETAIL_COLUMNS: tuple[str, ...] = (
+    "timing_image_size",
+    "latency_repeats",
+    "throughput_repeats",
+    "method",
+    "max_abs_diff",
+    "top1_agreement",
+    "threads",
+    "loadavg_1min",
+)
+
+#: What each profile times: image size, models timed at batch 1 and at batch 32, and the cap on
+#: the number of batch-32 repeats (None: ``profile.timing_repeats``).
+TIMING_SELECTIONS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "image_size": 96,
+        "latency_models": ("full",),
+        "throughput_models": ("full",),
+        "max_throughput_repeats": None,
+    },
+    "quick": {
+        "image_size": 224,
+        "latency_models": MODEL_NAMES,
+        "throughput_models": ("full",),
+        "max_throughput_repeats": 3,
+    },
+    "reference": {
+        "image_size": 224,
+        "latency_models": MODEL_NAMES,
+        "throughput_models": MODEL_NAMES,
+        "max_throughput_repeats": 3,
+    },
+    "paper": {
+        "image_size": 224,
+        "latency_models": MODEL_NAMES,
+        "throughput_models": MODEL_NAMES,
+        "max_throughput_repeats": None,
+    },
+}
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """What is timed, at which size, how often.
+
+    ``latency_models`` get the batch-``latency_batch`` latency (median of ``latency_repeats``),
+    ``throughput_models`` the batch-``throughput_batch`` throughput (median of
+    ``throughput_repeats``), both after ``warmup`` untimed runs of each path.
+    """
+
+    image_size: int
+    latency_models: tuple[str, ...]
+    throughput_models: tuple[str, ...]
+    latency_repeats: int
+    throughput_repeats: int
+    warmup: int = 2
+    latency_batch: int = 1
+    throughput_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.image_size < 32:
+            raise ValueError(f"image_size must be >= 32; got {self.image_size}")
+        if min(self.latency_repeats, self.throughput_repeats, self.latency_batch) < 1:
+            raise ValueError("repeats and batch sizes must be >= 1")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be >= 0; got {self.warmup}")
+        unknown = (set(self.latency_models) | set(self.throughput_models)) - set(MODEL_NAMES)
+        if unknown:
+            raise ValueError(f"unknown model(s) {sorted(unknown)}; valid choices: {MODEL_NAMES}")
+
+    def timed(self, model: str) -> tuple[bool, bool]:
+        """Whether ``model`` gets its latency and its throughput timed."""
+        return model in self.latency_models, model in self.throughput_models
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields, for the JSON record."""
+        return dataclasses.asdict(self)
+
+
+def timing_plan(profile: Profile) -> TimingPlan:
+    """The :class:`TimingPlan` of ``profile`` (from :data:`TIMING_SELECTIONS` and its repeats)."""
+    if profile.name not in TIMING_SELECTIONS:
+        raise ValueError(
+            f"no timing selection for profile {profile.name!r}; known: {list(TIMING_SELECTIONS)}"
+        )
+    selection = TIMING_SELECTIONS[profile.name]
+    repeats = profile.timing_repeats
+    cap = selection["max_throughput_repeats"]
+    return TimingPlan(
+        image_size=selection["image_size"],
+        latency_models=tuple(selection["latency_models"]),
+        throughput_models=tuple(selection["throughput_models"]),
+        latency_repeats=repeats,
+        throughput_repeats=repeats if cap is None else min(repeats, cap),
+    )
+
+
+def measure_speed(
+    model: torch.nn.Module,
+    plan: TimingPlan,
+    *,
+    latency: bool = True,
+    throughput: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Plain vs optimised CPU speed of ``model`` under ``plan`` (NaN for what is not timed).
+
+    The optimised path is first checked against the plain one on two images
+    (:func:`~marsutils.efficiency.check_equivalence`, tolerance 1e-3; raises
+    :class:`~marsutils.efficiency.EquivalenceError` when they differ). Plain and optimised runs
+    are interleaved (:func:`~marsutils.efficiency.time_interleaved`).
+    """
+    nan = float("nan")
+    row: dict[str, Any] = {
+        "latency_ms_plain": nan,
+        "latency_ms_optimised": nan,
+        "throughput_plain": nan,
+        "throughput_optimised": nan,
+        "speedup_latency": nan,
+        "speedup_throughput": nan,
+        "timing_image_size": plan.image_size if latency or throughput else None,
+        "latency_repeats": plan.latency_repeats if latency else 0,
+        "throughput_repeats": plan.throughput_repeats if throughput else 0,
+        "method": None,
+        "max_abs_diff": nan,
+        "top1_agreement": nan,
+        "threads": torch.get_num_threads(),
+        "loadavg_1min": nan,
+        "latency_seconds": {},
+        "throughput_seconds": {},
+    }
+    if not (latency or throughput):
+        return row
+    generator = torch.Generator().manual_seed(seed)
+    size = plan.image_size
+    small = torch.randn(plan.latency_batch, 3, size, size, generator=generator)
+    plain = plain_inference(model)
+    optimised = optimise_for_cpu(model, example=small)
+    check = torch.randn(2, 3, size, size, generator=generator)
+    row.update(check_equivalence(plain, optimised, check))
+    row["method"] = optimised.method
+    load = os.getloadavg()[0]
+    runners = {"plain": plain, "optimised": optimised}
+    if latency:
+        times = time_interleaved(runners, small, repeats=plan.latency_repeats, warmup=plan.warmup)
+        row["latency_ms_plain"] = times["plain"].ms_per_image
+        row["latency_ms_optimised"] = times["optimised"].ms_per_image
+        row["speedup_latency"] = times["plain"].median_s / times["optimised"].median_s
+        row["latency_seconds"] = {k: list(t.seconds) for k, t in times.items()}
+    if throughput:
+        large = torch.randn(plan.throughput_batch, 3, size, size, generator=generator)
+        times = time_interleaved(
+            runners, large, repeats=plan.throughput_repeats, warmup=min(plan.warmup, 1)
+        )
+        row["throughput_plain"] = times["plain"].images_per_s
+        row["throughput_optimised"] = times["optimised"].images_per_s
+        row["speedup_throughput"] = times["plain"].median_s / times["optimised"].median_s
+        row["throughput_seconds"] = {k: list(t.seconds) for k, t in times.items()}
+    row["loadavg_1min"] = max(load, os.getloadavg()[0])
+    return row
+
+
+def efficiency_table(
+    plan: TimingPlan,
+    *,
+    backbones: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+    cost_image_size: int = COST_IMAGE_SIZE,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = print,
+) -> pd.DataFrame:
+    """One row per (backbone, model): :data:`RESULT_COLUMNS`, then timing details.
+
+    Args:
+        plan: what to time (:func:`timing_plan`).
+        backbones: default: every backbone of :data:`~marsutils.models.BACKBONE_NAMES`.
+        models: default: every model of :data:`~marsutils.models.MODEL_NAMES`.
+        cost_image_size: input size of the parameter and FLOP counts.
+        seed: seeds the random weights and the random input images.
+        progress: called with one line per model (None: silent).
+
+    The ``latency_seconds`` and ``throughput_seconds`` columns hold every timed run.
+    """
+    rows = []
+    for backbone in BACKBONE_NAMES if backbones is None else backbones:
+        for name in MODEL_NAMES if models is None else models:
+            torch.manual_seed(seed)
+            model = build_model(name, backbone=backbone, weights="none").eval()
+            cost = model_cost(model, cost_image_size)
+            latency, throughput = plan.timed(name)
+            speed = measure_speed(model, plan, latency=latency, throughput=throughput, seed=seed)
+            rows.append(
+                {
+                    "backbone": backbone,
+                    "model": name,
+                    "params": cost["params"],
+                    "gflops": cost["gflops"],
+                    "gmacs": cost["gmacs"],
+                    **speed,
+                }
+            )
+            if progress is not None:
+                progress(_progress_line(rows[-1]))
+    table = pd.DataFrame(rows)
+    extra = [c for c in table.columns if c not in RESULT_COLUMNS + _DETAIL_COLUMNS]
+    return table[[*RESULT_COLUMNS, *_DETAIL_COLUMNS, *extra]]
+
+
+def _progress_line(row: dict[str, Any]) -> str:
+    text = f"{row['backbone']}/{row['model']}: {row['params'] / 1e6:.2f}M params"
+    text += f", {row['gmacs']:.2f} GMACs"
+    if not np.isnan(row["latency_ms_plain"]):
+        text += f"; latency {row['latency_ms_plain']:.1f} -> {row['latency_ms_optimised']:.1f} ms"
+    if not np.isnan(row["throughput_plain"]):
+        plain, fast = row["throughput_plain"], row["throughput_optimised"]
+        text += f"; throughput {plain:.1f} -> {fast:.1f} img/s"
+    return text
+
+
+def _at_cost_size(table: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` where it was timed at the paper's input size, else NaN."""
+    return table[column].where(table["timing_image_size"] == COST_IMAGE_SIZE)
+
+
+def paper_comparison(table: pd.DataFrame, *, model: str = "full") -> pd.DataFrame:
+    """Table 2 next to ``model`` on each backbone (via
+    :func:`~marsutils.efficiency.compare_efficiency_with_paper`).
+
+    Latencies not measured at 224 px are left out (NaN, ``meets_paper_latency`` NA): the paper's
+    figure is for 224 x 224 inputs.
+    """
+    rows = table[table["model"] == model]
+    if rows.empty:
+        raise ValueError(f"no {model!r} rows in the table")
+    bench = pd.DataFrame(
+        {
+            "model": rows["model"] + "/" + rows["backbone"],
+            "params_millions": rows["params"] / 1e6,
+            "gmacs": rows["gmacs"],
+            "gflops": rows["gflops"],
+            "plain_ms_per_image": _at_cost_size(rows, "latency_ms_plain"),
+            "optimised_ms_per_image": _at_cost_size(rows, "latency_ms_optimised"),
+        }
+    )
+    out = compare_efficiency_with_paper(bench)
+    out.loc[out["ours"].isna(), "meets_paper_latency"] = pd.NA
+    return out
+
+
+def _full_row(table: pd.DataFrame, backbone: str) -> pd.Series:
+    rows = table[(table["model"] == "full") & (table["backbone"] == backbone)]
+    if len(rows) != 1:
+        raise ValueError(f"the table needs exactly one full/{backbone} row; found {len(rows)}")
+    return rows.iloc[0]
+
+
+_BACKBONE_LABELS = {"resnet50": "ResNet-50", "efficientnet_lite0": "EfficientNet-Lite0"}
+
+
+def efficiency_verdict(table: pd.DataFrame, *, gpu_available: bool) -> list[str]:
+    """Sentences comparing the ``full`` models with the paper's Table 2, computed from ``table``.
+
+    Parameters and GMACs of the full ResNet-50 model "match" the paper when within 10% of
+    ~25 M and ~4 G; the latency is tested against the lower end of the paper's range
+    (25 ms/image), on this CPU only and only when timed at 224 px.
+    """
+    paper_params = float(EFFICIENCY["parameters_millions"].value)
+    paper_g = float(EFFICIENCY["gflops"].value)
+    target = float(EFFICIENCY["latency_ms_low"].value)
+    high = float(EFFICIENCY["latency_ms_high"].value)
+    resnet = _full_row(table, "resnet50")
+    params_m = resnet["params"] / 1e6
+
+    def agreement(ours: float, paper: float) -> str:
+        return "matches" if abs(ours / paper - 1) <= 0.10 else "does not match"
+
+    sentences = [
+        f"Size: the full ResNet-50 model has {params_m:.1f} M parameters, which "
+        f"{agreement(params_m, paper_params)} the paper's ~{paper_params:g} M; it needs "
+        f"{resnet['gmacs']:.2f} GMACs ({resnet['gflops']:.2f} GFLOPs counting a multiply-add as 2) "
+        f"at {COST_IMAGE_SIZE} px, which {agreement(resnet['gmacs'], paper_g)} the paper's "
+        f'~{paper_g:g} "GFLOPs" read as multiply-adds.',
+    ]
+    gpu = (
+        "a GPU is present, but this chapter times the CPU only"
+        if gpu_available
+        else "no GPU is available here"
+    )
+    sentences.append(
+        f"GPU latency: the paper's {target:g}-{high:g} ms/image were measured on an unnamed GPU; "
+        f"{gpu}, so that figure cannot be tested."
+    )
+    for backbone in ("resnet50", "efficientnet_lite0"):
+        row = _full_row(table, backbone)
+        label = _BACKBONE_LABELS.get(backbone, backbone)
+        ms = row["latency_ms_optimised"]
+        if np.isnan(ms):
+            sentences.append(f"CPU latency of the full {label} model: not timed in this profile.")
+        elif row["timing_image_size"] != COST_IMAGE_SIZE:
+            sentences.append(
+                f"CPU latency of the full {label} model: timed at {row['timing_image_size']:.0f} "
+                f"px in this profile ({ms:.1f} ms/image optimised), so it is not compared with "
+                f"the paper's {COST_IMAGE_SIZE} px figure."
+            )
+        else:
+            met = "meets" if ms <= target else "does not meet"
+            sentences.append(
+                f"CPU latency of the full {label} model at batch 1, {COST_IMAGE_SIZE} px, "
+                f"{row['threads']:.0f} threads: {row['latency_ms_plain']:.1f} ms/image plain fp32, "
+                f"{ms:.1f} ms/image optimised ({row['speedup_latency']:.2f}x), which {met} the "
+                f"paper's {target:g} ms/image (a GPU figure)."
+            )
+    return sentences
+
+
+def plot_latency_bars(table: pd.DataFrame) -> Figure:
+    """Batch-1 latency per model, plain vs optimised, one panel per backbone.
+
+    Models not timed show no bar; the paper's 25-30 ms/image band is drawn when the timing was
+    at 224 px.
+    """
+    backbones = list(dict.fromkeys(table["backbone"]))
+    fig = Figure(figsize=(4.2 * len(backbones), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(backbones), squeeze=False)[0]
+    low = float(EFFICIENCY["latency_ms_low"].value)
+    high = float(EFFICIENCY["latency_ms_high"].value)
+    for ax, backbone in zip(axes, backbones, strict=True):
+        rows = table[table["backbone"] == backbone].reset_index(drop=True)
+        x = np.arange(len(rows))
+        for offset, column, label, color in (
+            (-0.2, "latency_ms_plain", "plain fp32 eager", "#bbbbbb"),
+            (0.2, "latency_ms_optimised", "optimised", "#1f77b4"),
+        ):
+            ax.bar(x + offset, rows[column].to_numpy(float), 0.4, label=label, color=color)
+        sizes = set(rows["timing_image_size"].dropna().astype(int))
+        if sizes == {COST_IMAGE_SIZE}:
+            ax.axhspan(low, high, color="#d62728", alpha=0.15, label="paper (GPU)")
+        ax.set_xticks(x, rows["model"], rotation=30, ha="right")
+        size_text = ", ".join(f"{s} px" for s in sorted(sizes)) or "not timed"
+        ax.set_title(f"{_BACKBONE_LABELS.get(backbone, backbone)} ({size_text})", fontsize=10)
+        ax.set_ylabel("ms per image, batch 1 (CPU)")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def write_efficiency_results(
+    table: pd.DataFrame,
+    results_dir: str | os.PathLike,
+    *,
+    plan: TimingPlan,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``efficiency.csv`` (:data:`RESULT_COLUMNS` and details) and ``efficiency.json``
+    (every row with its timed runs, the plan, the environment and ``extra``) atomically.
+    """
+    folder = Path(results_dir)
+    csv_columns = [*RESULT_COLUMNS, *_DETAIL_COLUMNS]
+    csv_path = atomic_write(
+        folder / "efficiency.csv", lambda p: table[csv_columns].to_csv(p, index=False)
+    )
+    records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    record = {
+        "rows": records,
+        "plan": plan.as_dict(),
+        "cost_image_size": COST_IMAGE_SIZE,
+        "environment": {
+            "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_count": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+        },
+        **(extra or {}),
+    }
+    json_path = write_json(folder / "efficiency.json", record)
+    return csv_path, json_path

@@ -1,0 +1,180 @@
+"""Tables and figures of the segmentation chapter.
+
+Class colours follow the legend of the dataset's README (``classes.csv`` column ``readme_rgb``):
+crater yellow, rough red, smooth green, alluvial fan blue; unlabelled pixels are left uncoloured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
+
+from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, to_model_targets
+from .pointing import saliency_peaks
+from .tiles import SegTile
+
+__all__ = [
+    "CLASS_COLORS",
+    "class_share_table",
+    "example_tiles",
+    "iou_figure",
+    "pointing_figure",
+    "prediction_figure",
+    "tile_gallery",
+]
+
+#: RGB colour of each model class (channel order of :data:`~marsutils.seg.classes.CLASS_NAMES`).
+CLASS_COLORS: tuple[tuple[float, float, float], ...] = (
+    (1.0, 1.0, 0.0),
+    (1.0, 0.0, 0.0),
+    (0.0, 0.8, 0.0),
+    (0.0, 0.3, 1.0),
+)
+_CLASS_CMAP = ListedColormap(CLASS_COLORS)
+_MASK_NAMES = ("unlabelled", *CLASS_NAMES, "boulders")
+
+
+def class_share_table(tiles: Sequence[SegTile]) -> pd.DataFrame:
+    """Per mask class (unlabelled included): pixels, share of all pixels (%), tiles holding it."""
+    masks = np.stack([t.mask for t in tiles])
+    counts = np.bincount(masks.reshape(-1), minlength=len(_MASK_NAMES))[: len(_MASK_NAMES)]
+    present = [(masks == k).any(axis=(1, 2)).sum() for k in range(len(_MASK_NAMES))]
+    return pd.DataFrame(
+        {
+            "pixels": counts,
+            "share_%": 100 * counts / masks.size,
+            "tiles": present,
+        },
+        index=pd.Index(_MASK_NAMES, name="class"),
+    )
+
+
+def _overlay(ax: plt.Axes, image: np.ndarray, targets: np.ndarray, alpha: float = 0.45) -> None:
+    """Grayscale image with model class ids coloured on top (IGNORE_INDEX left transparent)."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+    shown = np.ma.masked_equal(targets.astype(np.int16), IGNORE_INDEX)
+    ax.imshow(shown, cmap=_CLASS_CMAP, vmin=-0.5, vmax=len(CLASS_NAMES) - 0.5, alpha=alpha)
+    ax.set_axis_off()
+
+
+def _legend(fig: plt.Figure, unlabelled: bool = True) -> None:
+    handles = [Patch(color=c, label=n) for c, n in zip(CLASS_COLORS, CLASS_NAMES, strict=True)]
+    if unlabelled:
+        handles.append(Patch(facecolor="none", edgecolor="0.5", label="unlabelled (ignored)"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
+
+
+def example_tiles(tiles: Sequence[SegTile], n: int) -> list[SegTile]:
+    """``n`` tiles showing the most classes (ties: the larger labelled share), in stem order."""
+
+    def richness(tile: SegTile) -> tuple[int, float]:
+        labelled = to_model_targets(tile.mask)
+        present = len(set(np.unique(labelled).tolist()) - {IGNORE_INDEX})
+        return present, float(np.mean(labelled != IGNORE_INDEX))
+
+    ranked = sorted(range(len(tiles)), key=lambda i: richness(tiles[i]), reverse=True)
+    return [tiles[i] for i in sorted(ranked[:n])]
+
+
+def tile_gallery(tiles: Sequence[SegTile], n: int = 4) -> plt.Figure:
+    """``n`` example tiles (:func:`example_tiles`): the image above, its mask overlaid below."""
+    chosen = example_tiles(tiles, n)
+    fig, axes = plt.subplots(2, len(chosen), figsize=(2.4 * len(chosen), 5.2), squeeze=False)
+    for j, tile in enumerate(chosen):
+        axes[0, j].imshow(tile.image, cmap="gray", vmin=0, vmax=255)
+        axes[0, j].set_axis_off()
+        axes[0, j].set_title(tile.stem, fontsize=9)
+        _overlay(axes[1, j], tile.image, to_model_targets(tile.mask))
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def iou_figure(per_fold: pd.DataFrame) -> plt.Figure:
+    """Held-out IoU per class and model: bars at the fold mean, one dot per fold.
+
+    ``per_fold`` is :meth:`marsutils.seg.experiment.SegStudy.per_fold` (columns ``model``,
+    ``fold``, ``class``, ``iou``); classes undefined in a fold (NaN) are left out of that fold.
+    """
+    frame = per_fold.dropna(subset=["iou"])
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    sns.barplot(frame, x="class", y="iou", hue="model", errorbar=None, alpha=0.75, ax=ax)
+    sns.stripplot(
+        frame,
+        x="class",
+        y="iou",
+        hue="model",
+        dodge=True,
+        color="black",
+        size=3.5,
+        legend=False,
+        ax=ax,
+    )
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("")
+    ax.set_ylabel("held-out pixel IoU")
+    ax.legend(title="", fontsize=8, loc="upper left")
+    ax.set_title("Per-class IoU across folds (bar: mean, dots: folds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_figure(tile: SegTile, predictions: Mapping[str, np.ndarray]) -> plt.Figure:
+    """The tile, its ground truth and each model's out-of-fold prediction (model class ids)."""
+    panels = 2 + len(predictions)
+    fig, axes = plt.subplots(1, panels, figsize=(2.5 * panels, 3.1))
+    axes[0].imshow(tile.image, cmap="gray", vmin=0, vmax=255)
+    axes[0].set_axis_off()
+    axes[0].set_title(f"tile {tile.stem}", fontsize=9)
+    _overlay(axes[1], tile.image, to_model_targets(tile.mask), alpha=0.55)
+    axes[1].set_title("ground truth", fontsize=9)
+    for ax, (name, pred) in zip(axes[2:], predictions.items(), strict=True):
+        _overlay(ax, tile.image, pred, alpha=0.55)
+        ax.set_title(name, fontsize=9)
+    _legend(fig)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def pointing_figure(
+    tiles: Sequence[SegTile],
+    maps: Mapping[str, np.ndarray],
+    labels: Mapping[str, str] | None = None,
+) -> plt.Figure:
+    """One row per tile: the crater outline, then each method's saliency with its peak.
+
+    ``maps[method]`` is ``(len(tiles), H, W)``; the peak is drawn as a circle, filled green when
+    it lies on a crater pixel and red when not.
+    """
+    methods = list(maps)
+    fig, axes = plt.subplots(
+        len(tiles),
+        1 + len(methods),
+        figsize=(2.4 * (1 + len(methods)), 2.4 * len(tiles)),
+        squeeze=False,
+    )
+    for i, tile in enumerate(tiles):
+        crater = tile.mask == CRATER_MASK_ID
+        axes[i, 0].imshow(tile.image, cmap="gray", vmin=0, vmax=255)
+        axes[i, 0].contour(crater, levels=[0.5], colors="yellow", linewidths=0.8)
+        axes[i, 0].set_title(f"{tile.stem}: craters", fontsize=9)
+        for j, method in enumerate(methods, start=1):
+            saliency = maps[method][i]
+            ((row, col),) = saliency_peaks(saliency[None])[0]
+            ax = axes[i, j]
+            ax.imshow(tile.image, cmap="gray", vmin=0, vmax=255)
+            ax.imshow(saliency, cmap="magma", alpha=0.55)
+            ax.contour(crater, levels=[0.5], colors="yellow", linewidths=0.5)
+            hit = bool(crater[row, col])
+            ax.plot(col, row, "o", ms=9, mfc="lime" if hit else "red", mec="white", mew=1.2)
+            ax.set_title((labels or {}).get(method, method), fontsize=9)
+        for ax in axes[i]:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig

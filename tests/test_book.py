@@ -1,0 +1,104 @@
+"""End to end: every notebook under the smoke profile, the book with warnings as errors, and the
+built pages opened in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from marsutils.pipeline import BOOK_DIR, NOTEBOOKS
+
+pytestmark = pytest.mark.book
+HTML = BOOK_DIR / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("smoke-run")
+    done = subprocess.run(
+        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
+         str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return run_dir
+
+
+def test_every_notebook_executed_without_error(smoke_run):
+    for name in NOTEBOOKS:
+        nb = nbformat.read(smoke_run / "notebooks" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.output_type == "error"]  # fmt: skip
+        assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    assert (smoke_run / "results" / "findings.json").is_file()
+    assert (smoke_run / "pipeline.json").is_file()
+
+
+def test_resumed_run_retrains_nothing(smoke_run):
+    done = subprocess.run(
+        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
+         str(smoke_run), "--only", "02", "--no-build"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    nb = nbformat.read(smoke_run / "notebooks" / "02_training.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "epoch 1:" not in text, "a finished run must be loaded, not trained again"
+
+
+def test_book_has_every_chapter(smoke_run):
+    assert (HTML / "index.html").is_file()
+    for name in NOTEBOOKS:
+        assert (HTML / "notebooks" / f"{name}.html").is_file(), name
+    for page in ("methods", "references"):
+        assert (HTML / f"{page}.html").is_file()
+
+
+def _chromium_driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium")
+    driver = shutil.which("chromedriver")
+    if not binary or not driver:
+        pytest.fail("chromium and chromedriver are installed by `make test` (Debian packages)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"):  # fmt: skip
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def test_pages_load_in_chromium_with_every_image(smoke_run):
+    pages = [HTML / "index.html", HTML / "methods.html"] + [
+        HTML / "notebooks" / f"{name}.html" for name in NOTEBOOKS
+    ]
+    browser = _chromium_driver()
+    try:
+        total_images = 0
+        for page in pages:
+            browser.get(page.as_uri())
+            assert browser.title and "404" not in browser.title, page
+            body = browser.execute_script("return document.body.innerText.length")
+            assert body > 200, f"{page.name} looks empty"
+            images = browser.execute_script(
+                "return Array.from(document.images).map("
+                "i => [i.currentSrc || i.src, i.complete, i.naturalWidth, i.naturalHeight])"
+            )
+            for src, complete, width, height in images:
+                assert complete and width > 0 and height > 0, f"{page.name}: broken image {src}"
+            total_images += len(images)
+        assert total_images >= 10, "the chapters should show their figures"
+    finally:
+        browser.quit()
