@@ -237,6 +237,17 @@ def fit(
         torch.manual_seed(derive_seed(config.seed, 3))
     resumed_from = start_epoch
 
+    def predict_part(part: pd.DataFrame) -> np.ndarray:
+        return predict_proba(
+            model,
+            images,
+            part["row"].to_numpy(),
+            image_size=config.image_size,
+            batch_size=config.eval_batch_size,
+            device=device,
+            mixed_precision=config.mixed_precision,
+        )
+
     train_data = BatchDataset(
         images, train["row"], labels, config.image_size, make_augment(config.rotation)
     )
@@ -270,15 +281,7 @@ def fit(
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         train_time = time.perf_counter() - t0
         val = parts["val"]
-        probs = predict_proba(
-            model,
-            images,
-            val["row"].to_numpy(),
-            image_size=config.image_size,
-            batch_size=config.eval_batch_size,
-            device=device,
-            mixed_precision=config.mixed_precision,
-        )
+        probs = predict_part(val)
         y_val, p_val = val["label"].to_numpy(), probs.argmax(1)
         val_loss = float(
             F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.tensor(y_val))
@@ -333,17 +336,7 @@ def fit(
     model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
     frames = {}
     for name in ("val", "test"):
-        part = parts[name]
-        probs = predict_proba(
-            model,
-            images,
-            part["row"].to_numpy(),
-            image_size=config.image_size,
-            batch_size=config.eval_batch_size,
-            device=device,
-            mixed_precision=config.mixed_precision,
-        )
-        _write_csv(paths[name], _predictions_frame(part, probs))
+        _write_csv(paths[name], _predictions_frame(parts[name], predict_part(parts[name])))
         frames[name] = pd.read_csv(paths[name])  # identical to what a later load returns
     write_json(
         paths["done"],
