@@ -116,6 +116,7 @@ PROFILES: dict[str, Profile] = {
         seg_crop=64,
         seg_image_size=128,
         seg_max_tiles=16,
+        seg_saliency_mode="resize",
     ),
     "quick": Profile(
         name="quick",

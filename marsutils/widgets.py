@@ -7,12 +7,14 @@ opacity; every change re-renders the picture into an ``ipywidgets.Image`` as PNG
 computed by the optional ``compute`` callable, e.g. :func:`on_demand`, and memoised.
 
 The static book has no kernel, so widgets would be dead: :func:`gallery` returns a matplotlib
-figure of chosen correct and wrong examples per class in its place.
+figure of chosen correct and wrong examples per class in its place, and
+:func:`should_show_widget` decides which of the two a notebook shows.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
@@ -25,12 +27,35 @@ from marsutils.xai.cache import AttributionSet
 from marsutils.xai.figures import display_scale, draw_explanation, explanation_grid, select_examples
 from marsutils.xai.methods import METHOD_LABELS, AttributionSettings, explain
 
-__all__ = ["ComputeFn", "XAIExplorer", "explore", "gallery", "on_demand"]
+__all__ = ["ComputeFn", "XAIExplorer", "explore", "gallery", "on_demand", "should_show_widget"]
 
 ComputeFn = Callable[[int, int, str], np.ndarray]
 """``compute(image_index, target_class, method) -> (H, W)`` saliency (IG already reduced)."""
 
 ALL = -1
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def should_show_widget(
+    interactive: bool | str | None, run_dir: str | os.PathLike | None = None
+) -> bool:
+    """Whether a notebook shows the live explorer (True) or the static gallery (False).
+
+    ``interactive`` decides when given: a bool, or a string such as ``"true"``/``"false"`` (what
+    ``papermill -p interactive true`` passes). ``None`` means "detect": the book's pipeline always
+    passes ``run_dir`` (papermill), while a reader who opens the notebook leaves it ``None``; so
+    the widget is shown exactly when ``run_dir`` is ``None``.
+    """
+    if interactive is None:
+        return run_dir is None
+    if isinstance(interactive, bool):
+        return interactive
+    if isinstance(interactive, str) and interactive.strip().lower() in _TRUE | _FALSE:
+        return interactive.strip().lower() in _TRUE
+    raise ValueError(
+        f"interactive must be True, False, None or 'true'/'false'; got {interactive!r}"
+    )
 
 
 def on_demand(
@@ -245,13 +270,25 @@ def gallery(
     n_correct: int = 1,
     n_wrong: int = 1,
     methods: Sequence[str] | None = None,
+    compute: ComputeFn | None = None,
+    contrast_method: str = "gradcam",
     alpha: float = 0.5,
     seed: int = 0,
 ) -> Figure:
-    """The static stand-in for the explorer: per class, correct and wrong examples, all methods."""
+    """The static stand-in for the explorer: per class, correct and wrong examples, all methods.
+
+    With ``compute`` (e.g. :func:`on_demand`), a last column shows ``contrast_method``'s map for
+    the *true* class, which is what the explorer's "explain" menu offers: for a misclassified
+    image it shows the evidence the model saw for the class it missed (for a correct one it is
+    the explained class's map again).
+    """
     y_true = np.asarray(y_true)
     if len(y_true) != len(attributions) or len(images) != len(attributions):
         raise ValueError("images, y_true and attributions must have the same length")
+    if compute is not None and contrast_method not in attributions.methods:
+        raise ValueError(
+            f"contrast_method {contrast_method!r} is not one of {attributions.methods}"
+        )
     table = pd.DataFrame(
         {
             "row": np.arange(len(attributions)),
@@ -265,12 +302,28 @@ def gallery(
         raise ValueError("no examples to show")
     rows = picked["row"].to_numpy()
     chosen = list(methods) if methods is not None else list(attributions.methods)
+    maps = {m: attributions.saliency(m)[rows] for m in chosen}
+    overlay = ["gradcam"]
+    if compute is not None:
+        name = f"{METHOD_LABELS.get(contrast_method, contrast_method)} for the true class"
+        saliency = attributions.saliency(contrast_method)
+        maps[name] = np.stack(
+            [
+                saliency[r]
+                if int(attributions.targets[r]) == int(y_true[r])
+                else np.asarray(compute(int(r), int(y_true[r]), contrast_method), dtype=float)
+                for r in rows
+            ]
+        )
+        if contrast_method == "gradcam":
+            overlay.append(name)
     return explanation_grid(
         np.asarray(images)[rows],
-        {m: attributions.saliency(m)[rows] for m in chosen},
+        maps,
         y_true=y_true[rows],
         y_pred=attributions.y_pred[rows],
         class_names=class_names,
         image_ids=picked["image"].tolist(),
+        overlay=overlay,
         alpha=alpha,
     )

@@ -78,17 +78,32 @@ def test_efficiency_table_measures_what_the_plan_selects(tmp_path) -> None:
         full["throughput_optimised"] / full["throughput_plain"]
     )
     assert len(full["latency_seconds"]["plain"]) == 2
+    assert full["latency_ms_plain_min"] == 1000 * min(full["latency_seconds"]["plain"])
+    assert full["latency_ms_optimised_min"] <= full["latency_ms_optimised"]
     assert len(full["throughput_seconds"]["optimised"]) == 1
     assert full["max_abs_diff"] < 1e-3 and full["top1_agreement"] == 1.0
     assert full["timing_image_size"] == 32 and full["method"] == "jit_freeze"
 
-    csv_path, json_path = R.write_efficiency_results(table, tmp_path, plan=plan, extra={"x": 1})
+    assert "channels_last" in full["steps"] and "torchscript_freeze" in full["steps"]
+    shown = R.speed_table(table)
+    assert shown.loc[("efficientnet_lite0", "plain"), "max_abs_diff"] == ""
+    assert shown.loc[("efficientnet_lite0", "full"), "max_abs_diff"].count("e") == 1
+    assert R.size_table(table).loc[("efficientnet_lite0", "full"), "params_millions"] == round(
+        full["params"] / 1e6, 2
+    )
+
+    comparison = R.paper_comparison(table)
+    csv_path, json_path = R.write_efficiency_results(
+        table, tmp_path, plan=plan, comparison=comparison, verdict=["v"], extra={"x": 1}
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["efficiency.csv", "efficiency.json"]
     read = pd.read_csv(csv_path)
     assert list(read.columns[: len(R.RESULT_COLUMNS)]) == list(R.RESULT_COLUMNS)
     assert read["latency_ms_plain"].isna().tolist() == [True, False]
     record = json.loads(json_path.read_text())
-    assert record["x"] == 1 and record["plan"]["image_size"] == 32
+    assert record["x"] == 1 and record["plan"]["image_size"] == 32 and record["verdict"] == ["v"]
+    latency_rows = [r for r in record["paper_comparison"] if r["metric"].startswith("batch-1")]
+    assert [r["ours"] for r in latency_rows] == [None, None]  # timed at 32 px, not 224
     assert record["rows"][0]["latency_ms_plain"] is None
     assert record["rows"][1]["throughput_seconds"]["plain"] == list(
         full["throughput_seconds"]["plain"]
@@ -110,6 +125,7 @@ def _table(**changes: dict[str, float]) -> pd.DataFrame:
             "latency_ms_plain": 80.0,
             "latency_ms_optimised": 40.0,
             "speedup_latency": 2.0,
+            "latency_ms_optimised_min": 38.0,
             "timing_image_size": 224.0,
             "threads": 2,
         }
@@ -125,7 +141,7 @@ def test_verdict_is_computed_from_the_numbers() -> None:
     assert "4.14 GMACs" in resnet_size and "which matches the paper's ~4" in resnet_size
     assert "no GPU is available here" in gpu and "cannot be tested" in gpu
     assert "ResNet-50" in resnet and "40.0 ms/image optimised" in resnet
-    assert "does not meet the paper's 25 ms/image" in resnet
+    assert "does not meet the paper's 25 ms/image" in resnet and "best optimised run 38.0" in resnet
     assert "EfficientNet-Lite0" in lite0 and "which meets" in lite0
 
     big = _table(resnet50={"params": 40e6, "gmacs": 8.0})

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from marsutils.seg.pointing import pointing_game, saliency_peaks, target_regions
+from marsutils.seg.pointing import (
+    edge_map,
+    grow_regions,
+    pointing_game,
+    saliency_peaks,
+    target_regions,
+)
 from marsutils.seg.tiles import SegTile
 from marsutils.seg.windows import tile_saliency, window_starts
 
@@ -136,3 +142,44 @@ def test_low_resolution_maps_are_upsampled_and_resize_mode_keeps_the_layout() ->
         assert maps[0, :, :40].mean() < maps[0, :, 56:].mean()
     with pytest.raises(ValueError, match="reduce channel attributions"):
         tile_saliency(image, lambda batch: batch, window=48)
+
+
+def test_windows_are_resized_to_the_model_input_and_maps_back_to_the_window() -> None:
+    image = np.full((2, 100, 100), 128, dtype=np.uint8)
+    seen: list[tuple[int, ...]] = []
+
+    def record(batch: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(batch.shape))
+        return batch[:, 0]
+
+    maps = tile_saliency(image, record, window=40, stride=30, input_size=16, batch_size=4)
+    assert maps.shape == (2, 100, 100)
+    assert {shape[1:] for shape in seen} == {(3, 16, 16)}
+    assert sum(shape[0] for shape in seen) == 2 * 9  # starts 0, 30, 60 in both directions
+    np.testing.assert_allclose(maps, (128 / 255 - 0.485) / 0.229, atol=1e-5)
+    resized = tile_saliency(image[:1], record, mode="resize", input_size=16)
+    assert seen[-1] == (1, 3, 16, 16) and resized.shape == (1, 100, 100)
+
+
+def test_edge_map_peaks_on_the_strongest_contrast() -> None:
+    image = np.full((40, 40), 100, dtype=np.uint8)
+    image[:, 25:] = 200  # a vertical step between columns 24 and 25
+    edges = edge_map(image, sigma=1.5)
+    assert edges.shape == (1, 40, 40) and edges.dtype == np.float32
+    assert saliency_peaks(edges)[0, 0, 1] in (24, 25)
+    np.testing.assert_allclose(edge_map(np.zeros((2, 8, 8), np.uint8)), 0.0)
+    with pytest.raises(ValueError, match="sigma"):
+        edge_map(image, sigma=0)
+
+
+def test_grow_regions_equals_dilation_with_a_disc() -> None:
+    from scipy import ndimage
+
+    regions = np.random.default_rng(1).random((3, 40, 40)) > 0.995
+    regions[2] = False  # an empty region stays empty
+    for tolerance in (1, 4, 7):
+        yy, xx = np.mgrid[-tolerance : tolerance + 1, -tolerance : tolerance + 1]
+        disc = yy**2 + xx**2 <= tolerance**2
+        expected = np.stack([ndimage.binary_dilation(r, structure=disc) for r in regions])
+        np.testing.assert_array_equal(grow_regions(regions, tolerance), expected)
+    np.testing.assert_array_equal(grow_regions(regions, 0), regions)

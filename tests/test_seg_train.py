@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -147,3 +148,36 @@ def test_cross_validate_reports_every_fold_and_class(tmp_path: Path) -> None:
     result.save(tmp_path / "cv.json")
     saved = json.loads((tmp_path / "cv.json").read_text())
     assert len(saved["per_fold"]) == 15 and saved["pooled"]["mIoU"] == result.pooled.miou
+
+
+def test_cross_validate_cache_resumes_and_notices_changes(tmp_path: Path) -> None:
+    tiles = synthetic_tiles(4, 8)
+    kwargs = dict(folds=2, tiles=tiles, seed=0, crop=32, batch_size=4, lr=5e-2, cache_dir=tmp_path)
+    first = cross_validate(TinyDense, epochs=1, cache_key={"model": "tiny"}, **kwargs)
+    assert not any(fit.cached for fit in first.fits)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "fold0.json",
+        "fold0_predictions.npz",
+        "fold1.json",
+        "fold1_predictions.npz",
+    ]
+
+    def must_not_build() -> nn.Module:
+        raise AssertionError("a cached fold was retrained")
+
+    again = cross_validate(must_not_build, epochs=1, cache_key={"model": "tiny"}, **kwargs)
+    assert all(fit.cached for fit in again.fits)
+    pd.testing.assert_frame_equal(again.per_fold, first.per_fold)
+    predictions = again.out_of_fold_predictions()
+    assert sorted(predictions) == sorted(t.stem for t in tiles)
+    for stem, pred in first.out_of_fold_predictions().items():
+        np.testing.assert_array_equal(predictions[stem], pred)
+        assert pred.shape == (64, 64) and pred.dtype == np.uint8
+
+    (tmp_path / "fold1.json").unlink()  # an interrupted run: only fold 1 is trained again
+    resumed = cross_validate(TinyDense, epochs=1, cache_key={"model": "tiny"}, **kwargs)
+    assert [fit.cached for fit in resumed.fits] == [True, False]
+    changed = cross_validate(TinyDense, epochs=2, cache_key={"model": "tiny"}, **kwargs)
+    assert not any(fit.cached for fit in changed.fits)
+    other_model = cross_validate(TinyDense, epochs=2, cache_key={"model": "other"}, **kwargs)
+    assert not any(fit.cached for fit in other_model.fits)

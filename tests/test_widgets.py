@@ -12,15 +12,9 @@ from matplotlib.figure import Figure
 from marsutils.widgets import XAIExplorer, explore, gallery, on_demand
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.methods import AttributionSettings
-from marsutils.xai.testing import TinyCNN, single_thread
+from marsutils.xai.testing import TinyCNN
 
 CLASSES = ["crater", "dune", "other"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with single_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,7 @@ from marsutils.xai.attribution import (
     reduce_attributions,
 )
 from marsutils.xai.methods import AttributionSettings, explain
-from marsutils.xai.testing import TinyCNN, single_thread
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with single_thread():
-        yield
+from marsutils.xai.testing import TinyCNN
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ import torch
 
 from marsutils.xai.cache import AttributionSet, cached_attribution_set, compute_attribution_set
 from marsutils.xai.methods import AttributionSettings
-from marsutils.xai.testing import TinyCNN, single_thread
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with single_thread():
-        yield
+from marsutils.xai.testing import TinyCNN
 
 
 SETTINGS = AttributionSettings(n_steps=16, blur_sigma=3.0)

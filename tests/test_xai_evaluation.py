@@ -12,13 +12,7 @@ import torch
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.evaluation import evaluate_explanations
 from marsutils.xai.methods import AttributionSettings
-from marsutils.xai.testing import TinyCNN, single_thread
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with single_thread():
-        yield
+from marsutils.xai.testing import TinyCNN
 
 
 @pytest.fixture(scope="module")

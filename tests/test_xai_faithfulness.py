@@ -20,13 +20,7 @@ from marsutils.xai.sanity import (
     randomization_check,
     summarize_randomization,
 )
-from marsutils.xai.testing import LinearPixelModel, TinyCNN, single_thread
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    with single_thread():
-        yield
+from marsutils.xai.testing import LinearPixelModel, TinyCNN
 
 
 SIZE = 16

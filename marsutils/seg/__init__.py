@@ -15,6 +15,7 @@
 from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, NUM_CLASSES, to_model_targets
 from .dataset import SegCropDataset, SegTileDataset
 from .experiment import (
+    POINTING_LABELS,
     POINTING_METHODS,
     SEG_MODEL_LABELS,
     SEG_MODELS,
@@ -26,7 +27,7 @@ from .experiment import (
 )
 from .folds import tile_folds
 from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_confusion_matrix, pixel_iou
-from .pointing import PointingResult, pointing_game, saliency_peaks, target_regions
+from .pointing import PointingResult, edge_map, pointing_game, saliency_peaks, target_regions
 from .tiles import SegTile, load_class_table, load_tiles, parse_labelme, rasterize_polygons
 from .train import (
     CrossValidation,
@@ -43,6 +44,7 @@ __all__ = [
     "CRATER_MASK_ID",
     "IGNORE_INDEX",
     "NUM_CLASSES",
+    "POINTING_LABELS",
     "POINTING_METHODS",
     "SEG_MODELS",
     "SEG_MODEL_LABELS",
@@ -57,6 +59,7 @@ __all__ = [
     "SegTile",
     "SegTileDataset",
     "cross_validate",
+    "edge_map",
     "evaluate_segmentation",
     "fit_segmentation",
     "iou_from_confusion",

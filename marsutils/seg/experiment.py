@@ -6,7 +6,8 @@
   an interrupted run continues and a re-run only loads.
 * :func:`run_pointing_study`: the pointing game of a HiRISE classifier's crater-class saliency
   (Grad-CAM, IG with black and blurred baselines) on the tiles that contain craters, against
-  random points. Each method's result is cached in ``run_dir/seg/pointing/``.
+  random points and against a model-free control (image edges). Each method's result is cached
+  in ``run_dir/seg/pointing/``.
 
 Both write their results JSON atomically into ``run_dir/results/``.
 """
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -31,12 +33,15 @@ from ..profiles import Profile
 from ..train.runtime import resolve_device
 from .classes import CLASS_NAMES, CRATER_MASK_ID, NUM_CLASSES
 from .folds import tile_folds
-from .pointing import PointingResult, pointing_game
+from .pointing import PointingResult, edge_map, pointing_game, target_regions
 from .tiles import SegTile, load_tiles
 from .train import CrossValidation, cross_validate
 from .windows import tile_saliency
 
 __all__ = [
+    "EDGE_SIGMA",
+    "HIRISE_CROP",
+    "POINTING_LABELS",
     "POINTING_METHODS",
     "SEG_BATCH_SIZE",
     "SEG_LR",
@@ -60,8 +65,18 @@ SEG_MODEL_LABELS: dict[str, str] = {
 #: Crops per optimiser step and AdamW learning rate, the same for every model.
 SEG_BATCH_SIZE = 8
 SEG_LR = 1e-3
-#: Saliency methods of the pointing game (:data:`marsutils.xai.METHODS` names).
-POINTING_METHODS: tuple[str, ...] = ("gradcam", "ig_black", "ig_blur")
+#: Maps of the pointing game: :data:`marsutils.xai.METHODS` names and the model-free control.
+POINTING_METHODS: tuple[str, ...] = ("gradcam", "ig_black", "ig_blur", "edges")
+POINTING_LABELS: dict[str, str] = {
+    "gradcam": "Grad-CAM",
+    "ig_black": "IG (black baseline)",
+    "ig_blur": "IG (blurred baseline)",
+    "edges": "image edges (control)",
+}
+#: Side of the HiRISE landmark crops the classifier was trained on.
+HIRISE_CROP = 227
+#: Smoothing of the edge control, in pixels.
+EDGE_SIGMA = 2.0
 
 
 def select_tiles(tiles: Sequence[SegTile], max_tiles: int | None) -> list[SegTile]:
@@ -299,6 +314,59 @@ class PointingStudy:
             )
         return sentences
 
+    def against_control(self, control: str = "edges") -> pd.DataFrame:
+        """Each method against ``control`` on the same tiles, per tolerance: tiles hit by the
+        method only and by the control only, and the two-sided exact sign test (binomial) on
+        those discordant tiles."""
+        rows = []
+        for (method, tolerance), res in self.results.items():
+            if method == control or (control, tolerance) not in self.results:
+                continue
+            ours = res.per_tile.set_index("tile")["score"]
+            theirs = self.results[(control, tolerance)].per_tile.set_index("tile")["score"]
+            ours, theirs = ours.align(theirs, join="inner")
+            only_method = int((ours > theirs).sum())
+            only_control = int((theirs > ours).sum())
+            discordant = only_method + only_control
+            p = stats.binomtest(only_method, discordant).pvalue if discordant else 1.0
+            rows.append(
+                {
+                    "method": method,
+                    "tolerance_px": tolerance,
+                    "hit_rate": float(ours.mean()),
+                    "control_hit_rate": float(theirs.mean()),
+                    "only_method": only_method,
+                    "only_control": only_control,
+                    "p_value": float(p),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def control_sentences(
+        self, control: str = "edges", alpha: float = 0.05, labels: dict[str, str] | None = None
+    ) -> list[str]:
+        """One sentence per row of :meth:`against_control` (Bonferroni over its rows)."""
+        table = self.against_control(control)
+        level = alpha / max(1, len(table))
+        control_name = (labels or {}).get(control, control)
+        sentences = []
+        for row in table.itertuples():
+            name = (labels or {}).get(row.method, row.method)
+            if row.p_value < level:
+                side = "more" if row.only_method > row.only_control else "fewer"
+                verdict = f"{name} hits {side} tiles than {control_name} (p = {row.p_value:.3g})"
+            else:
+                verdict = (
+                    f"{name} and {control_name} are not distinguishable "
+                    f"(p = {row.p_value:.3g}, threshold {level:.3g})"
+                )
+            tiles = "tile" if row.only_method == 1 else "tiles"
+            sentences.append(
+                f"Tolerance {row.tolerance_px} px: {row.only_method} {tiles} hit by {name} only, "
+                f"{row.only_control} by {control_name} only; {verdict}."
+            )
+        return sentences
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record (per-tile tables included)."""
         return {
@@ -314,6 +382,11 @@ def _method_paths(cache_dir: Path, method: str) -> tuple[Path, Path]:
     return cache_dir / f"{method}.json", cache_dir / f"{method}_examples.npz"
 
 
+def _pointing_from_dict(record: dict[str, Any]) -> PointingResult:
+    values = {k: v for k, v in record.items() if k != "per_tile"}
+    return PointingResult(**values, per_tile=pd.DataFrame(record["per_tile"]))
+
+
 def _load_method(
     cache_dir: Path, method: str, identity: dict
 ) -> tuple[dict[int, PointingResult], np.ndarray] | None:
@@ -326,11 +399,6 @@ def _load_method(
     results = {int(r["tolerance"]): _pointing_from_dict(r) for r in record["results"]}
     with np.load(examples_path) as archive:
         return results, archive["maps"]
-
-
-def _pointing_from_dict(record: dict[str, Any]) -> PointingResult:
-    values = {k: v for k, v in record.items() if k != "per_tile"}
-    return PointingResult(**values, per_tile=pd.DataFrame(record["per_tile"]))
 
 
 def _save_method(
@@ -353,15 +421,31 @@ def _save_method(
     )
 
 
-def _attribution(
-    model: nn.Module, method: str, target: int, settings: Any, device: torch.device
-) -> Any:
-    from ..xai import explain
+def _saliency(
+    method: str,
+    images: np.ndarray,
+    classifier: nn.Module,
+    target: int,
+    profile: Profile,
+    device: torch.device,
+) -> np.ndarray:
+    """Tile-sized maps of one method: the edge control, or an xai method through the windows."""
+    if method == "edges":
+        return edge_map(images, sigma=EDGE_SIGMA)
+    from ..xai import AttributionSettings, explain
+
+    settings = AttributionSettings(n_steps=profile.ig_steps, internal_batch_size=64)
 
     def attribute(batch: torch.Tensor) -> torch.Tensor:
-        return explain(model, batch.to(device), target, method, settings)
+        return explain(classifier, batch.to(device), target, method, settings)
 
-    return attribute
+    return tile_saliency(
+        images,
+        attribute,
+        mode=profile.seg_saliency_mode,
+        window=HIRISE_CROP,
+        input_size=profile.image_size,
+    )
 
 
 def run_pointing_study(
@@ -377,6 +461,7 @@ def run_pointing_study(
     tiles: Sequence[SegTile] | None = None,
     methods: Sequence[str] = POINTING_METHODS,
     tolerances: Sequence[int] = (0, 15),
+    target_source: str = "polygons",
     n_examples: int = 3,
     progress: bool = True,
 ) -> PointingStudy:
@@ -385,40 +470,44 @@ def run_pointing_study(
     Saliency comes from :func:`marsutils.xai.explain` (Grad-CAM in ``[0, 1]``, IG with
     ``profile.ig_steps`` steps reduced to its absolute value) through
     :func:`~marsutils.seg.windows.tile_saliency` in ``profile.seg_saliency_mode``, with 227-pixel
-    windows resized to the classifier's ``profile.image_size`` as in its training. The tiles are
-    those of :func:`select_tiles` that contain craters; the target region is the crater pixels of
-    the mask. Results (every tolerance) go to ``run_dir/results/seg_pointing.json``.
+    windows resized to the classifier's ``profile.image_size`` as in its training; ``"edges"`` is
+    the model-free control :func:`~marsutils.seg.pointing.edge_map`. The tiles are those of
+    :func:`select_tiles` that contain craters; the target region comes from
+    :func:`~marsutils.seg.pointing.target_regions` with ``target_source`` (default: the union of
+    the crater polygons as drawn). Results (every tolerance) are cached per method in
+    ``run_dir/seg/pointing/`` and written to ``run_dir/results/seg_pointing.json``.
     """
-    from ..xai import AttributionSettings
-
+    unknown = sorted(set(methods) - set(POINTING_METHODS))
+    if unknown:
+        raise ValueError(f"unknown pointing method(s) {unknown}; choose from {POINTING_METHODS}")
     run_dir = Path(run_dir)
     device = resolve_device(device)
     classifier = classifier.to(device).eval()
-    all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
+    all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=True)
     chosen = select_tiles(all_tiles, profile.seg_max_tiles)
-    crater_tiles = [t for t in chosen if (t.mask == CRATER_MASK_ID).any()]
-    if not crater_tiles:
+    regions = target_regions(chosen, CRATER_MASK_ID, source=target_source)
+    keep = np.flatnonzero(regions.any(axis=(1, 2)))
+    if keep.size == 0:
         raise ValueError("none of the selected tiles contains a crater; raise seg_max_tiles.")
-    images = np.stack([t.image for t in crater_tiles])
-    masks = np.stack([t.mask for t in crater_tiles])
-    stems = [t.stem for t in crater_tiles]
-    order = np.argsort([-np.mean(m == CRATER_MASK_ID) for m in masks], kind="stable")
-    example_idx = np.sort(order[: max(0, min(n_examples, len(order)))])
-    settings = AttributionSettings(n_steps=profile.ig_steps, internal_batch_size=64)
+    regions = regions[keep]
+    images = np.stack([chosen[i].image for i in keep])
+    stems = [chosen[i].stem for i in keep]
+    order = np.argsort(-regions.mean(axis=(1, 2)), kind="stable")
+    example_idx = np.sort(order[: min(n_examples, len(order))])
     config = {
         "classifier": classifier_key,
         "classifier_sha1": model_digest(classifier),
         "target_class": int(target_class),
         "mode": profile.seg_saliency_mode,
-        "window": 227,
+        "window": HIRISE_CROP,
         "input_size": profile.image_size,
         "ig_steps": profile.ig_steps,
-        "ig_reduce": settings.ig_reduce,
-        "blur_sigma": settings.blur_sigma,
+        "ig_reduce": "abs",
+        "edge_sigma": EDGE_SIGMA,
         "tiles": stems,
         "tolerances": [int(t) for t in tolerances],
+        "target_source": target_source,
         "seed": seed,
-        "target_region": "crater pixels of the mask",
     }
     cache_dir = run_dir / "seg" / "pointing"
     results: dict[tuple[str, int], PointingResult] = {}
@@ -427,15 +516,9 @@ def run_pointing_study(
         identity = {**config, "method": method}
         cached = _load_method(cache_dir, method, identity)
         if cached is None:
-            maps = tile_saliency(
-                images,
-                _attribution(classifier, method, int(target_class), settings, device),
-                mode=profile.seg_saliency_mode,
-                window=227,
-                input_size=profile.image_size,
-            )
+            maps = _saliency(method, images, classifier, int(target_class), profile, device)
             by_tolerance = {
-                int(tol): pointing_game(maps, masks, tolerance=int(tol), seed=seed, names=stems)
+                int(tol): pointing_game(maps, regions, tolerance=int(tol), seed=seed, names=stems)
                 for tol in tolerances
             }
             _save_method(cache_dir, method, identity, by_tolerance, maps[example_idx])

@@ -16,7 +16,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, to_model_targets
-from .pointing import saliency_peaks
+from .pointing import saliency_peaks, target_regions
 from .tiles import SegTile
 
 __all__ = [
@@ -111,7 +111,7 @@ def iou_figure(per_fold: pd.DataFrame) -> plt.Figure:
         y="iou",
         hue="model",
         dodge=True,
-        color="black",
+        palette="dark:black",
         size=3.5,
         legend=False,
         ax=ax,
@@ -146,12 +146,16 @@ def pointing_figure(
     tiles: Sequence[SegTile],
     maps: Mapping[str, np.ndarray],
     labels: Mapping[str, str] | None = None,
+    *,
+    source: str = "polygons",
 ) -> plt.Figure:
     """One row per tile: the crater outline, then each method's saliency with its peak.
 
-    ``maps[method]`` is ``(len(tiles), H, W)``; the peak is drawn as a circle, filled green when
-    it lies on a crater pixel and red when not.
+    ``maps[method]`` is ``(len(tiles), H, W)``; the crater region comes from
+    :func:`~marsutils.seg.pointing.target_regions` with ``source``. The peak is drawn as a
+    circle, filled green when it lies in the region (tolerance 0) and red when not.
     """
+    regions = target_regions(tiles, CRATER_MASK_ID, source=source)
     methods = list(maps)
     fig, axes = plt.subplots(
         len(tiles),
@@ -160,7 +164,7 @@ def pointing_figure(
         squeeze=False,
     )
     for i, tile in enumerate(tiles):
-        crater = tile.mask == CRATER_MASK_ID
+        crater = regions[i]
         axes[i, 0].imshow(tile.image, cmap="gray", vmin=0, vmax=255)
         axes[i, 0].contour(crater, levels=[0.5], colors="yellow", linewidths=0.8)
         axes[i, 0].set_title(f"{tile.stem}: craters", fontsize=9)

@@ -8,7 +8,10 @@
 * :mod:`~marsutils.xai.robustness`: captum's infidelity and max-sensitivity;
 * :mod:`~marsutils.xai.cache`: compute once, save, reload;
 * :mod:`~marsutils.xai.evaluation`: all the measurements of a computed set in one call;
-* :mod:`~marsutils.xai.figures`: the figures.
+* :mod:`~marsutils.xai.selection`: which test images to explain;
+* :mod:`~marsutils.xai.stats`: bootstrap intervals over images for the measurements;
+* :mod:`~marsutils.xai.figures`: the figures;
+* :mod:`~marsutils.xai.report`: the explainability chapter's glue and its JSON summary.
 """
 
 from marsutils.xai.attribution import (
@@ -26,6 +29,7 @@ from marsutils.xai.cache import AttributionSet, cached_attribution_set, compute_
 from marsutils.xai.consistency import (
     chance_top_k_iou,
     consistency_table,
+    mismatched_consistency_table,
     random_top_k_iou,
     spearman_maps,
     summarize_consistency,
@@ -39,15 +43,21 @@ from marsutils.xai.faithfulness import (
     perturbation_curves,
 )
 from marsutils.xai.figures import (
+    class_examples_figure,
     denormalize,
     explanation_grid,
     plot_consistency,
+    plot_consistency_tests,
     plot_faithfulness_curves,
+    plot_randomization,
     select_examples,
+    show_figure,
 )
 from marsutils.xai.methods import METHOD_LABELS, METHODS, AttributionSettings, explain
 from marsutils.xai.robustness import infidelity_scores, sensitivity_scores
 from marsutils.xai.sanity import randomization_check, summarize_randomization
+from marsutils.xai.selection import select_images
+from marsutils.xai.stats import bootstrap_mean, consistency_tests, faithfulness_tests
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -61,29 +71,38 @@ __all__ = [
     "XAIEvaluation",
     "black_baseline",
     "blur_baseline",
+    "bootstrap_mean",
     "cached_attribution_set",
     "chance_top_k_iou",
+    "class_examples_figure",
     "completeness_table",
     "compute_attribution_set",
     "consistency_table",
+    "consistency_tests",
     "curve_auc",
     "deletion_insertion",
     "denormalize",
     "evaluate_explanations",
     "explain",
     "explanation_grid",
+    "faithfulness_tests",
     "grad_cam",
     "infidelity_scores",
     "integrated_gradients",
+    "mismatched_consistency_table",
     "normalize_per_image",
     "perturbation_curves",
     "plot_consistency",
+    "plot_consistency_tests",
     "plot_faithfulness_curves",
+    "plot_randomization",
     "random_top_k_iou",
     "randomization_check",
     "reduce_attributions",
     "select_examples",
+    "select_images",
     "sensitivity_scores",
+    "show_figure",
     "spearman_maps",
     "summarize_consistency",
     "summarize_randomization",

@@ -157,7 +157,7 @@ def compute_attribution_set(
     deltas: dict[str, list[np.ndarray]] = {m: [] for m in settings.methods if m != "gradcam"}
     for lo in range(0, n, batch_size):
         batch = inputs[lo : lo + batch_size]
-        batch_targets = torch.as_tensor(chosen[lo : lo + batch_size], device=inputs.device)
+        batch_targets = torch.tensor(chosen[lo : lo + batch_size], device=inputs.device)
         for method in settings.methods:
             result, delta = explain_with_delta(model, batch, batch_targets, method, settings)
             maps[method].append(result.cpu().numpy().astype(np.float32))

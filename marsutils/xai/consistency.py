@@ -23,7 +23,10 @@ from torch import Tensor
 __all__ = [
     "chance_top_k_iou",
     "consistency_table",
+    "derangement",
+    "fraction_of_column",
     "iou_column",
+    "mismatched_consistency_table",
     "random_top_k_iou",
     "spearman_maps",
     "summarize_consistency",
@@ -143,7 +146,10 @@ def iou_column(fraction: float) -> str:
     return f"iou_top{fraction * 100:g}"
 
 
-def _fraction_of(column: str) -> float:
+def fraction_of_column(column: str) -> float:
+    """The top-k fraction of an ``iou_top<k>`` column, e.g. 0.1 for ``iou_top10``."""
+    if not column.startswith("iou_top"):
+        raise ValueError(f"not a top-k IoU column: {column!r}")
     return float(column.removeprefix("iou_top")) / 100.0
 
 
@@ -187,6 +193,48 @@ def consistency_table(
     return table
 
 
+def derangement(n: int, *, seed: int = 0) -> np.ndarray:
+    """A seeded random permutation of ``range(n)`` with no fixed point (``n >= 2``)."""
+    if n < 2:
+        raise ValueError(f"a derangement needs at least 2 items; got {n}")
+    rng = np.random.default_rng(seed)
+    while True:
+        perm = rng.permutation(n)
+        if not (perm == np.arange(n)).any():
+            return perm
+
+
+def mismatched_consistency_table(
+    maps_a: MapsLike,
+    maps_b: MapsLike,
+    *,
+    image_ids: Sequence[str] | None = None,
+    fractions: Sequence[float] = (0.05, 0.1, 0.2),
+    resolution: int | None = 32,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The agreement of *unrelated* maps: image ``i``'s map A against another image's map B.
+
+    Image ``i`` is paired with image :func:`derangement` ``[i]``. What two methods share on every
+    image (a bias towards the centre or the border, say) survives this pairing, what they share
+    about a particular image does not; so the mean is a data-driven chance level, next to the
+    analytic one of :func:`chance_top_k_iou`. Columns: ``image``, ``partner``, ``spearman`` and
+    one ``iou_top<k>`` per k. Needs at least two images.
+    """
+    a, b = _check_pair(maps_a, maps_b)
+    n = a.shape[0]
+    ids = list(image_ids) if image_ids is not None else [str(i) for i in range(n)]
+    if len(ids) != n:
+        raise ValueError(f"image_ids has {len(ids)} entries for {n} maps")
+    partner = derangement(n, seed=seed)
+    shuffled = b[torch.as_tensor(partner)]
+    table = pd.DataFrame({"image": ids, "partner": [ids[j] for j in partner]})
+    table["spearman"] = spearman_maps(a, shuffled, resolution=resolution)
+    for fraction in fractions:
+        table[iou_column(fraction)] = top_k_iou(a, shuffled, fraction, resolution=resolution)
+    return table
+
+
 def _metric_columns(table: pd.DataFrame) -> list[str]:
     return ["spearman", *[c for c in table.columns if c.startswith("iou_top")]]
 
@@ -219,7 +267,7 @@ def summarize_consistency(table: pd.DataFrame) -> pd.DataFrame:
                         "n": count,
                         "chance": 0.0
                         if metric == "spearman"
-                        else chance_top_k_iou(_fraction_of(metric)),
+                        else chance_top_k_iou(fraction_of_column(metric)),
                     }
                 )
     return pd.DataFrame(rows)

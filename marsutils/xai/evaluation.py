@@ -21,7 +21,11 @@ from torch import Tensor, nn
 
 from marsutils.xai.attribution import BaselineKind, check_inputs
 from marsutils.xai.cache import AttributionSet
-from marsutils.xai.consistency import consistency_table, summarize_consistency
+from marsutils.xai.consistency import (
+    consistency_table,
+    mismatched_consistency_table,
+    summarize_consistency,
+)
 from marsutils.xai.faithfulness import FaithfulnessResult, deletion_insertion
 from marsutils.xai.robustness import infidelity_scores, sensitivity_scores
 from marsutils.xai.sanity import randomization_check, summarize_randomization
@@ -31,16 +35,26 @@ __all__ = ["XAIEvaluation", "completeness_table", "evaluate_explanations"]
 
 @dataclass(frozen=True)
 class XAIEvaluation:
-    """The tables of :func:`evaluate_explanations` (``None`` where a part was skipped)."""
+    """The tables of :func:`evaluate_explanations` (``None`` where a part was skipped).
+
+    ``consistency`` has one row per image and pair of methods; ``consistency_mismatched`` the
+    same measures between the maps of different images (a data-driven chance level, empty for
+    fewer than two images); ``consistency_summary`` the means overall, by class and by outcome.
+    ``resolution``, ``deletion_steps`` and ``deletion_baseline`` record the settings used.
+    """
 
     completeness: pd.DataFrame
     consistency: pd.DataFrame
+    consistency_mismatched: pd.DataFrame
     consistency_summary: pd.DataFrame
     faithfulness: FaithfulnessResult
     randomization: pd.DataFrame
     randomization_summary: pd.DataFrame
     infidelity: pd.DataFrame | None
     sensitivity: pd.DataFrame | None
+    resolution: int | None = None
+    deletion_steps: int = 0
+    deletion_baseline: str = ""
 
     def headline(self) -> dict[str, float | int | None]:
         """Key numbers, flat: completeness, agreement, AUCs, randomisation, robustness."""
@@ -95,6 +109,7 @@ def evaluate_explanations(
     attributions: AttributionSet,
     *,
     y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray | None = None,
     class_names: Sequence[str] | None = None,
     fractions: Sequence[float] = (0.05, 0.1, 0.2),
     resolution: int | None = 32,
@@ -111,10 +126,12 @@ def evaluate_explanations(
 ) -> XAIEvaluation:
     """Run every measurement on ``attributions`` (computed for ``inputs`` with ``model``).
 
-    The deletion baseline defaults to the blurred image (a black square is itself a strong,
-    out-of-distribution feature on HiRISE crops). The randomisation test uses the first
-    ``randomization_images`` images. ``robustness=False`` skips infidelity and max-sensitivity,
-    the latter re-running each method in ``sensitivity_methods`` ``n_perturb_samples`` times.
+    ``y_pred`` (default: the predictions stored in ``attributions``) only sorts the images into
+    correct and wrong for the consistency summary. The deletion baseline defaults to the blurred
+    image (a black square is itself a strong, out-of-distribution feature on HiRISE crops). The
+    randomisation test uses the first ``randomization_images`` images. ``robustness=False``
+    skips infidelity and max-sensitivity, the latter re-running each method in
+    ``sensitivity_methods`` ``n_perturb_samples`` times.
     """
     check_inputs(inputs)
     n = len(attributions)
@@ -123,7 +140,11 @@ def evaluate_explanations(
     settings = attributions.settings
     methods = attributions.methods
     targets = attributions.targets
+    predicted = attributions.y_pred if y_pred is None else np.asarray(y_pred).reshape(-1)
+    if len(predicted) != n:
+        raise ValueError(f"y_pred has {len(predicted)} entries for {n} images")
     tables = []
+    mismatched = []
     summaries = []
     for first, second in itertools.combinations(methods, 2):
         pair = f"{first}~{second}"
@@ -131,16 +152,29 @@ def evaluate_explanations(
             attributions.saliency(first),
             attributions.saliency(second),
             y_true=y_true,
-            y_pred=attributions.y_pred,
+            y_pred=predicted,
             image_ids=attributions.image_ids,
             class_names=class_names,
             fractions=fractions,
             resolution=resolution,
         )
         tables.append(table.assign(pair=pair))
+        if n >= 2:
+            shuffled = mismatched_consistency_table(
+                attributions.saliency(first),
+                attributions.saliency(second),
+                image_ids=attributions.image_ids,
+                fractions=fractions,
+                resolution=resolution,
+                seed=seed,
+            )
+            mismatched.append(shuffled.assign(pair=pair))
         summaries.append(summarize_consistency(table).assign(pair=pair))
     empty_columns = ["pair", "group_by", "group", "metric", "mean", "sem", "n", "chance"]
     consistency = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    consistency_mismatched = (
+        pd.concat(mismatched, ignore_index=True) if mismatched else pd.DataFrame(columns=["pair"])
+    )
     summary = (
         pd.concat(summaries, ignore_index=True)
         if summaries
@@ -208,10 +242,14 @@ def evaluate_explanations(
     return XAIEvaluation(
         completeness=completeness_table(attributions),
         consistency=consistency,
+        consistency_mismatched=consistency_mismatched,
         consistency_summary=summary,
         faithfulness=faithfulness,
         randomization=randomization,
         randomization_summary=randomization_summary,
         infidelity=infidelity,
         sensitivity=sensitivity,
+        resolution=resolution,
+        deletion_steps=deletion_steps,
+        deletion_baseline=deletion_baseline,
     )

@@ -10,6 +10,7 @@ so :func:`display_scale` divides each map by its 99th percentile of ``|value|`` 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
@@ -21,14 +22,31 @@ from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD
 from marsutils.xai.methods import METHOD_LABELS
 
 __all__ = [
+    "class_examples_figure",
     "denormalize",
     "display_scale",
+    "show_figure",
     "draw_explanation",
     "explanation_grid",
     "plot_consistency",
+    "plot_consistency_tests",
     "plot_faithfulness_curves",
+    "plot_randomization",
     "select_examples",
 ]
+
+
+def show_figure(fig: Figure, *, dpi: int = 100) -> None:
+    """Display ``fig`` in a notebook as a PNG image.
+
+    The figures here are built without pyplot, so no notebook backend knows how to show them;
+    this renders the PNG itself, which works in any kernel and in the static book.
+    """
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    display(Image(data=buffer.getvalue(), format="png"))
 
 
 def denormalize(
@@ -220,4 +238,179 @@ def plot_consistency(
     ax.set_ylabel("IoU of the top-k sets")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
+    return fig
+
+
+def class_examples_figure(
+    images: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    *,
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    class_names: Sequence[str],
+    overlay: Collection[str] = ("gradcam",),
+    alpha: float = 0.5,
+    seed: int = 0,
+    panel_size: float = 1.6,
+) -> Figure:
+    """One column per class: a correct and a misclassified example, each with its maps.
+
+    The rows are: the correct example, its map for every method in ``maps``, then the same for a
+    misclassified example of that class (true class = the column). The examples are drawn with
+    :func:`select_examples` (``seed``); a class with no example of a kind shows an empty panel
+    saying so. Methods in ``overlay`` are drawn over the image at opacity ``alpha`` (the paper's
+    Figure 3 style), the others as a heat map alone after :func:`display_scale` (its Figure 4).
+    """
+    images = np.asarray(images)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = len(images)
+    if len(y_true) != n or len(y_pred) != n:
+        raise ValueError(f"y_true/y_pred need {n} entries; got {len(y_true)}/{len(y_pred)}")
+    for method, values in maps.items():
+        if len(values) != n:
+            raise ValueError(f"maps[{method!r}] has {len(values)} maps for {n} images")
+    table = pd.DataFrame({"row": np.arange(n), "y_true": y_true, "y_pred": y_pred})
+    picked = select_examples(table, n_correct=1, n_wrong=1, seed=seed)
+    classes = sorted(set(y_true.tolist()))
+    methods = list(maps)
+    per_outcome = 1 + len(methods)
+    fig = Figure(
+        figsize=(panel_size * len(classes), (panel_size + 0.15) * 2 * per_outcome + 0.4),
+        layout="constrained",
+    )
+    axes = fig.subplots(2 * per_outcome, len(classes), squeeze=False)
+    scaled = {m: (v if m in overlay else display_scale(v)) for m, v in maps.items()}
+    for col, cls in enumerate(classes):
+        for block, correct in enumerate((True, False)):
+            top = block * per_outcome
+            match = picked[(picked["y_true"] == cls) & (picked["correct"] == correct)]
+            if match.empty:
+                for ax in axes[top : top + per_outcome, col]:
+                    ax.set_axis_off()
+                kind = "correct" if correct else "misclassified"
+                axes[top, col].text(
+                    0.5, 0.5, f"no {kind}\nexample", ha="center", va="center", fontsize=7
+                )
+                continue
+            row = int(match["row"].iat[0])
+            verdict = "correct" if correct else f"→ {_label(int(y_pred[row]), class_names)}"
+            draw_explanation(axes[top, col], images[row], title=verdict)
+            for offset, method in enumerate(methods, start=1):
+                if method in overlay:
+                    heat, opacity, cmap = scaled[method][row], alpha, "jet"
+                else:
+                    heat, opacity, cmap = scaled[method][row], 1.0, "magma"
+                draw_explanation(
+                    axes[top + offset, col], images[row], heat, alpha=opacity, cmap=cmap
+                )
+        axes[0, col].set_title(f"{_label(cls, class_names)}\ncorrect", fontsize=8)
+    for block, outcome in enumerate(("correct", "misclassified")):
+        for offset, name in enumerate(["image", *[METHOD_LABELS.get(m, m) for m in methods]]):
+            ax = axes[block * per_outcome + offset, 0]
+            ax.set_axis_on()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.set_ylabel(f"{outcome}\n{name}" if offset == 0 else name, fontsize=7)
+    return fig
+
+
+def plot_randomization(summary: pd.DataFrame, *, panel_size: float = 3.2) -> Figure:
+    """Mean Spearman (original vs randomised maps) against the share of weights re-initialised.
+
+    ``summary`` is :func:`~marsutils.xai.sanity.summarize_randomization` output with a
+    ``method`` column; the band is +-1 standard error, the dotted line the share of randomised
+    maps that are constant.
+    """
+    if summary.empty:
+        raise ValueError("the randomisation summary is empty")
+    fig = Figure(figsize=(panel_size * 1.4, panel_size), layout="constrained")
+    ax = fig.subplots()
+    for method, part in summary.groupby("method", sort=False):
+        x = part["fraction_params"].to_numpy(dtype=float)
+        mean = part["spearman_mean"].to_numpy(dtype=float)
+        sem = np.nan_to_num(part["spearman_sem"].to_numpy(dtype=float))
+        (line,) = ax.plot(x, mean, marker="o", label=METHOD_LABELS.get(str(method), str(method)))
+        ax.fill_between(x, mean - sem, mean + sem, alpha=0.2, color=line.get_color())
+        ax.plot(x, part["constant_share"], ":", color=line.get_color(), label="constant maps")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xlabel("share of parameters re-initialised (top layers first)")
+    ax.set_ylabel("Spearman: original vs randomised map")
+    ax.set_ylim(-0.2, 1.05)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _pair_label(pair: str) -> str:
+    first, _, second = pair.partition("~")
+    return f"{METHOD_LABELS.get(first, first)} ~ {METHOD_LABELS.get(second, second)}"
+
+
+def plot_consistency_tests(tests: pd.DataFrame, *, panel_size: float = 3.2) -> Figure:
+    """Agreement of every pair of methods with bootstrap intervals, against two references.
+
+    ``tests`` is :func:`~marsutils.xai.stats.consistency_tests` output. Left: mean top-k IoU
+    against k per pair (error bars: the interval), the analytic chance level (black dashes) and
+    the mismatched-image level of each pair (dotted, in the pair's colour). Right: mean Spearman
+    per pair with its interval, and its mismatched-image level (hollow marker).
+    """
+    if tests.empty:
+        raise ValueError("no consistency tests to plot")
+    fig = Figure(figsize=(panel_size * 2.4, panel_size), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1.4, 1])
+    pairs = list(pd.unique(tests["pair"]))
+    for index, pair in enumerate(pairs):
+        part = tests[tests["pair"] == pair]
+        iou = part[part["metric"].str.startswith("topk_iou@")]
+        k = 100 * iou["metric"].str.partition("@")[2].astype(float).to_numpy()
+        order = np.argsort(k)
+        mean = iou["mean"].to_numpy(dtype=float)[order]
+        errors = np.vstack(
+            [
+                mean - iou["ci_low"].to_numpy(dtype=float)[order],
+                iou["ci_high"].to_numpy(dtype=float)[order] - mean,
+            ]
+        )
+        bars = left.errorbar(
+            k[order] + (index - 1) * 0.3,
+            mean,
+            yerr=errors,
+            marker="o",
+            capsize=3,
+            label=_pair_label(pair),
+        )
+        color = bars[0].get_color()
+        left.plot(k[order], iou["mismatched"].to_numpy(dtype=float)[order], ":", color=color)
+        rho = part[part["metric"] == "spearman"]
+        if not rho.empty:
+            value = float(rho["mean"].iat[0])
+            right.errorbar(
+                [index],
+                [value],
+                yerr=[
+                    [value - float(rho["ci_low"].iat[0])],
+                    [float(rho["ci_high"].iat[0]) - value],
+                ],
+                marker="o",
+                capsize=3,
+                color=color,
+            )
+            right.plot([index], [float(rho["mismatched"].iat[0])], "o", mfc="none", color=color)
+    chance = tests[tests["metric"].str.startswith("topk_iou@")].drop_duplicates("metric")
+    k = 100 * chance["metric"].str.partition("@")[2].astype(float).to_numpy()
+    order = np.argsort(k)
+    left.plot(k[order], chance["chance"].to_numpy(dtype=float)[order], "k--", label="chance")
+    left.set_xlabel("top-k % of pixels")
+    left.set_ylabel("IoU of the top-k sets")
+    values = tests[tests["metric"].str.startswith("topk_iou@")][["ci_high", "chance", "mismatched"]]
+    top = float(np.nanmax(values.to_numpy(dtype=float))) if values.notna().any().any() else 0.9
+    left.set_ylim(0, min(1.0, top + 0.1))
+    left.legend(fontsize=7, title="dotted: different images", title_fontsize=7)
+    right.axhline(0.0, color="k", ls="--", lw=0.8)
+    right.set_xticks(range(len(pairs)), [_pair_label(p).replace(" ~ ", "\n~ ") for p in pairs])
+    right.tick_params(axis="x", labelsize=6)
+    right.set_ylabel("Spearman rank correlation")
+    right.set_ylim(-1, 1)
+    right.set_title("hollow: different images", fontsize=8)
     return fig

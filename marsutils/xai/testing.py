@@ -6,25 +6,10 @@ The contract: ``model(x)`` maps ``(B, 3, H, W)`` inputs to logits ``(B, K)``, an
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LinearPixelModel", "TinyCNN", "single_thread"]
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread in the block (tiny tensors on a busy 2-core machine are
-    many times faster without thread hand-offs), then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+__all__ = ["LinearPixelModel", "TinyCNN"]
 
 
 class TinyCNN(nn.Module):
