@@ -374,12 +374,16 @@ def _full_row(table: pd.DataFrame, backbone: str) -> pd.Series:
 _BACKBONE_LABELS = {"resnet50": "ResNet-50", "efficientnet_lite0": "EfficientNet-Lite0"}
 
 
-def efficiency_verdict(table: pd.DataFrame, *, gpu_available: bool) -> list[str]:
+def efficiency_verdict(
+    table: pd.DataFrame, *, gpu_available: bool, cpu_count: int | None = None
+) -> list[str]:
     """Sentences comparing the ``full`` models with the paper's Table 2, computed from ``table``.
 
     Parameters and GMACs of the full ResNet-50 model "match" the paper when within 10% of
     ~25 M and ~4 G; the latency is tested against the lower end of the paper's range
-    (25 ms/image), on this CPU only and only when timed at 224 px.
+    (25 ms/image), on this CPU only and only when timed at 224 px. A last sentence reports the
+    highest 1-minute load average seen while timing: above ``cpu_count + 1`` (default
+    ``os.cpu_count()``) other work competed for the CPU and the latencies are upper bounds.
     """
     paper_params = float(EFFICIENCY["parameters_millions"].value)
     paper_g = float(EFFICIENCY["gflops"].value)
@@ -427,6 +431,19 @@ def efficiency_verdict(table: pd.DataFrame, *, gpu_available: bool) -> list[str]
                 f"plain fp32, {ms:.1f} ms/image optimised ({row['speedup_latency']:.2f}x faster), "
                 f"which {met} the paper's {target:g} ms/image (a GPU figure); best optimised run "
                 f"{row['latency_ms_optimised_min']:.1f} ms."
+            )
+    load = table["loadavg_1min"].max() if "loadavg_1min" in table else float("nan")
+    if not np.isnan(load):
+        cpus = os.cpu_count() if cpu_count is None else cpu_count
+        if load > cpus + 1:
+            sentences.append(
+                f"Load: while timing, the 1-minute load average reached {load:.1f} on {cpus} "
+                "CPUs, so other work competed for the CPU; the latencies above are upper bounds."
+            )
+        else:
+            sentences.append(
+                f"Load: the 1-minute load average stayed at or below {load:.1f} on {cpus} CPUs "
+                "while timing (this run's own threads included)."
             )
     return sentences
 

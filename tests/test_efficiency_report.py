@@ -128,6 +128,7 @@ def _table(**changes: dict[str, float]) -> pd.DataFrame:
             "latency_ms_optimised_min": 38.0,
             "timing_image_size": 224.0,
             "threads": 2,
+            "loadavg_1min": 2.0,
         }
         row.update(changes.get(backbone, {}))
         out.append(row)
@@ -136,7 +137,12 @@ def _table(**changes: dict[str, float]) -> pd.DataFrame:
 
 def test_verdict_is_computed_from_the_numbers() -> None:
     table = _table(efficientnet_lite0={"latency_ms_optimised": 25.0})
-    resnet_size, gpu, resnet, lite0 = R.efficiency_verdict(table, gpu_available=False)
+    resnet_size, gpu, resnet, lite0, load = R.efficiency_verdict(
+        table, gpu_available=False, cpu_count=2
+    )
+    assert "stayed at or below 2.0 on 2 CPUs" in load
+    busy = table.assign(loadavg_1min=[2.0, 3.5])
+    assert "upper bounds" in R.efficiency_verdict(busy, gpu_available=False, cpu_count=2)[-1]
     assert "25.3 M parameters, which matches" in resnet_size
     assert "4.14 GMACs" in resnet_size and "which matches the paper's ~4" in resnet_size
     assert "no GPU is available here" in gpu and "cannot be tested" in gpu

@@ -9,7 +9,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from marsutils.widgets import XAIExplorer, explore, gallery, on_demand
+from marsutils.widgets import XAIExplorer, explore, gallery, on_demand, should_show_widget
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.methods import AttributionSettings
 from marsutils.xai.testing import TinyCNN
@@ -116,3 +116,51 @@ def test_gallery_is_a_static_figure(case):
     rows = len(fig.axes) // 4
     titles = [fig.axes[4 * r].get_title() for r in range(rows)]
     assert any("WRONG" in t for t in titles) and any("(correct)" in t for t in titles)
+
+
+def test_gallery_adds_the_true_class_map_from_compute(case):
+    model, inputs, settings, attributions, y_true, images = case
+    calls = []
+    compute = on_demand(model, inputs, settings)
+
+    def counting(index: int, target: int, method: str) -> np.ndarray:
+        calls.append((index, target, method))
+        return compute(index, target, method)
+
+    fig = gallery(
+        images, attributions, y_true=y_true, class_names=CLASSES, compute=counting, n_wrong=2
+    )
+    assert fig.axes[4].get_title() == "Grad-CAM for the true class"
+    # only the misclassified images (1 and 3) need a map for another class
+    assert sorted(calls) == [(1, 1, "gradcam"), (3, 0, "gradcam")]
+    with pytest.raises(ValueError, match="contrast_method"):
+        gallery(
+            images,
+            attributions,
+            y_true=y_true,
+            class_names=CLASSES,
+            compute=counting,
+            contrast_method="lime",
+        )
+
+
+@pytest.mark.parametrize(
+    ("interactive", "run_dir", "expected"),
+    [
+        (None, None, True),  # opened by hand: the widget
+        (None, "/runs/quick", False),  # papermill in the book build: the gallery
+        (True, "/runs/quick", True),
+        (False, None, False),
+        ("true", "/runs/quick", True),  # papermill -p interactive true
+        ("False", None, False),
+    ],
+)
+def test_should_show_widget(interactive, run_dir, expected):
+    assert should_show_widget(interactive, run_dir) is expected
+
+
+def test_should_show_widget_rejects_nonsense():
+    with pytest.raises(ValueError, match="interactive must be"):
+        should_show_widget("maybe", None)
+    with pytest.raises(ValueError, match="interactive must be"):
+        should_show_widget(1, None)

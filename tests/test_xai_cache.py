@@ -13,7 +13,6 @@ from marsutils.xai.cache import AttributionSet, cached_attribution_set, compute_
 from marsutils.xai.methods import AttributionSettings
 from marsutils.xai.testing import TinyCNN
 
-
 SETTINGS = AttributionSettings(n_steps=16, blur_sigma=3.0)
 FAST = AttributionSettings(n_steps=2, blur_sigma=3.0)
 

@@ -84,3 +84,25 @@ def test_evaluation_can_skip_robustness(case):
     assert not any(k.endswith(("infidelity", "sensitivity")) for k in result.headline())
     with pytest.raises(ValueError, match="inputs has 2 images"):
         evaluate_explanations(model, inputs[:2], attributions, y_true=y_true)
+
+
+def test_evaluation_records_mismatched_pairs_and_settings(case):
+    model, inputs, attributions, y_true = case
+    y_pred = np.array(y_true)  # every image counted correct, whatever the model says
+    result = evaluate_explanations(
+        model,
+        inputs,
+        attributions,
+        y_true=y_true,
+        y_pred=y_pred,
+        deletion_steps=2,
+        randomization_methods=(),
+        robustness=False,
+        resolution=16,
+    )
+    assert result.consistency["correct"].all()
+    mismatched = result.consistency_mismatched
+    assert len(mismatched) == 3 * 4 and (mismatched["image"] != mismatched["partner"]).all()
+    assert (result.resolution, result.deletion_steps, result.deletion_baseline) == (16, 2, "blur")
+    with pytest.raises(ValueError, match="y_pred has 2 entries"):
+        evaluate_explanations(model, inputs, attributions, y_true=y_true, y_pred=[0, 1])

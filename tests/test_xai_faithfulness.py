@@ -22,7 +22,6 @@ from marsutils.xai.sanity import (
 )
 from marsutils.xai.testing import LinearPixelModel, TinyCNN
 
-
 SIZE = 16
 
 
@@ -170,3 +169,27 @@ def test_sensitivity_scores_run_and_are_finite():
     )
     assert table.shape == (4, 3)
     assert np.isfinite(table["sensitivity"]).all() and (table["sensitivity"] > 0).all()
+
+
+def test_curves_do_not_depend_on_how_points_are_batched():
+    torch.manual_seed(0)
+    model = TinyCNN(num_classes=3).eval()
+    inputs = torch.randn(3, 3, 8, 8)
+    saliency = torch.rand(3, 8, 8)
+    targets = torch.tensor([2, 0, 1])
+    order = saliency_order(saliency, seed=0)
+    base = torch.full_like(inputs, -2.0)
+    expected = torch.empty(3, 5)
+    with torch.no_grad():
+        for i in range(3):
+            for j, count in enumerate(torch.round(torch.linspace(0, 64, 5)).long()):
+                mask = torch.zeros(64, dtype=torch.bool)
+                mask[order[i, :count]] = True
+                x = torch.where(mask.reshape(1, 8, 8), base[i], inputs[i])
+                expected[i, j] = model(x[None]).softmax(1)[0, targets[i]]
+    batched = perturbation_curves(model, inputs, saliency, targets, baseline=base, steps=4)
+    torch.testing.assert_close(batched, expected)
+    odd = perturbation_curves(
+        model, inputs, saliency, targets, baseline=base, steps=4, batch_size=7
+    )
+    torch.testing.assert_close(odd, expected)

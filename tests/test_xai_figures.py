@@ -11,12 +11,16 @@ from matplotlib.figure import Figure
 from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD
 from marsutils.xai.consistency import consistency_table, summarize_consistency
 from marsutils.xai.figures import (
+    class_examples_figure,
     denormalize,
     display_scale,
     explanation_grid,
     plot_consistency,
+    plot_consistency_tests,
     plot_faithfulness_curves,
+    plot_randomization,
     select_examples,
+    show_figure,
 )
 
 CLASSES = ["crater", "dune", "other"]
@@ -96,3 +100,81 @@ def test_plots_return_figures():
     assert isinstance(fig, Figure)
     chance_line = fig.axes[0].lines[-1]
     np.testing.assert_allclose(chance_line.get_ydata(), [0.05 / 1.95, 0.1 / 1.9, 0.2 / 1.8])
+
+
+def test_class_examples_figure_has_a_column_per_class_and_marks_gaps():
+    images = np.random.rand(5, 8, 8)
+    maps = {"gradcam": np.random.rand(5, 8, 8), "ig_blur": np.random.randn(5, 8, 8)}
+    y_true = np.array([0, 0, 1, 2, 2])
+    y_pred = np.array([0, 1, 1, 2, 0])  # class 1 has no mistake
+    fig = class_examples_figure(images, maps, y_true=y_true, y_pred=y_pred, class_names=CLASSES)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 2 * 3
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["no misclassified\nexample"]
+    assert fig.axes[0].get_title() == "crater\ncorrect"
+    labels = [ax.get_ylabel() for ax in fig.axes[::3]]
+    assert labels == [
+        "correct\nimage",
+        "Grad-CAM",
+        "IG (blurred baseline)",
+        "misclassified\nimage",
+        "Grad-CAM",
+        "IG (blurred baseline)",
+    ]
+    with pytest.raises(ValueError, match="maps"):
+        class_examples_figure(
+            images,
+            {"gradcam": maps["gradcam"][:2]},
+            y_true=y_true,
+            y_pred=y_pred,
+            class_names=CLASSES,
+        )
+
+
+def test_randomization_and_consistency_test_plots():
+    summary = pd.DataFrame(
+        {
+            "step": [1, 2],
+            "fraction_params": [0.5, 1.0],
+            "spearman_mean": [0.6, 0.1],
+            "spearman_sem": [0.05, np.nan],
+            "constant_share": [0.0, 0.25],
+            "method": "gradcam",
+        }
+    )
+    fig = plot_randomization(summary)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [0.6, 0.1])
+    with pytest.raises(ValueError, match="empty"):
+        plot_randomization(summary.iloc[:0])
+
+    rows = []
+    for pair in ("gradcam~ig_blur", "gradcam~ig_black"):
+        for metric, mean in (("topk_iou@0.05", 0.1), ("topk_iou@0.1", 0.2), ("spearman", 0.4)):
+            chance = 0.0 if metric == "spearman" else float(metric[9:]) / (2 - float(metric[9:]))
+            rows.append(
+                {
+                    "pair": pair,
+                    "metric": metric,
+                    "mean": mean,
+                    "ci_low": mean - 0.05,
+                    "ci_high": mean + 0.05,
+                    "chance": chance,
+                    "mismatched": mean / 2,
+                }
+            )
+    fig = plot_consistency_tests(pd.DataFrame(rows))
+    left, right = fig.axes
+    chance_line = left.lines[-1]
+    np.testing.assert_allclose(chance_line.get_ydata(), [0.05 / 1.95, 0.1 / 1.9])
+    assert right.get_xticklabels()[0].get_text().startswith("Grad-CAM")
+
+
+def test_show_figure_displays_a_png(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    fig = Figure(figsize=(1, 1))
+    fig.subplots().plot([0, 1])
+    show_figure(fig)
+    assert isinstance(shown[0], IPython.display.Image) and shown[0].data.startswith(b"\x89PNG")

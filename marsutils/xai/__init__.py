@@ -11,7 +11,9 @@
 * :mod:`~marsutils.xai.selection`: which test images to explain;
 * :mod:`~marsutils.xai.stats`: bootstrap intervals over images for the measurements;
 * :mod:`~marsutils.xai.figures`: the figures;
-* :mod:`~marsutils.xai.report`: the explainability chapter's glue and its JSON summary.
+* :mod:`~marsutils.xai.report`: the explainability chapter's glue (model, inputs, tables);
+* :mod:`~marsutils.xai.record`: its tested numbers and JSON record;
+* :mod:`~marsutils.xai.verdicts`: sentences generated from that record.
 """
 
 from marsutils.xai.attribution import (

@@ -87,7 +87,7 @@ def resolve_target(model: nn.Module, inputs: Tensor, target: TargetLike = None) 
     if target is None:
         with torch.no_grad(), eval_mode(model):
             return model(inputs).argmax(dim=1)
-    out = torch.as_tensor(np.asarray(target) if not isinstance(target, Tensor) else target)
+    out = torch.as_tensor(np.array(target) if not isinstance(target, Tensor) else target)
     out = out.to(dtype=torch.long, device=inputs.device).reshape(-1)
     if out.numel() == 1:
         return out.expand(batch).clone()

@@ -106,19 +106,22 @@ def perturbation_curves(
         1, order, torch.arange(n_pixels, device=order.device).expand_as(order).contiguous()
     )
     counts = torch.round(torch.linspace(0, n_pixels, steps + 1)).long().to(inputs.device)
-    curves = torch.empty(inputs.shape[0], steps + 1)
+    start, end = (inputs, base) if mode == "deletion" else (base, inputs)
+    # every (image, step) point of every curve, sent through the model batch_size at a time
+    n_points = inputs.shape[0] * (steps + 1)
+    image_of = torch.arange(n_points, device=inputs.device) // (steps + 1)
+    step_of = torch.arange(n_points, device=inputs.device) % (steps + 1)
+    curves = torch.empty(n_points)
     with torch.no_grad(), eval_mode(model):
         targets = resolve_target(model, inputs, target)
-        for i in range(inputs.shape[0]):
-            changed = (rank[i][None, :] < counts[:, None]).reshape(steps + 1, 1, *maps.shape[-2:])
-            start, end = (inputs[i], base[i]) if mode == "deletion" else (base[i], inputs[i])
-            path = torch.where(changed, end[None], start[None])
-            probs = [
-                model(chunk).float().softmax(dim=1)[:, targets[i]]
-                for chunk in path.split(batch_size)
-            ]
-            curves[i] = torch.cat(probs).cpu()
-    return curves
+        for lo in range(0, n_points, batch_size):
+            images, points = image_of[lo : lo + batch_size], step_of[lo : lo + batch_size]
+            changed = rank[images] < counts[points][:, None]
+            changed = changed.reshape(len(images), 1, *maps.shape[-2:])
+            batch = torch.where(changed, end[images], start[images])
+            probs = model(batch).float().softmax(dim=1)
+            curves[lo : lo + len(images)] = probs.gather(1, targets[images][:, None])[:, 0].cpu()
+    return curves.reshape(inputs.shape[0], steps + 1)
 
 
 def curve_auc(curves: Tensor | np.ndarray) -> np.ndarray:
