@@ -52,6 +52,16 @@ class NotebookContext:
 
         return save_figure(fig, self.figures_dir, name)
 
+    def show_figure(self, fig, name: str) -> None:
+        """Save ``fig`` (PNG and SVG) and display it once as a PNG, whatever the backend."""
+        import matplotlib.pyplot as plt
+
+        from .xai.figures import show_figure
+
+        self.save_figure(fig, name)
+        show_figure(fig)
+        plt.close(fig)  # no second copy from the inline backend at the end of the cell
+
     @property
     def results_dir(self) -> Path:
         """Small result files of this run (JSON/CSV)."""
