@@ -106,7 +106,7 @@ def model_inputs(images: np.ndarray, rows: Sequence[int] | np.ndarray, image_siz
 def attribution_settings(profile: Profile, *, blur_sigma: float = 10.0) -> AttributionSettings:
     """The maps' settings under ``profile``: IG with ``profile.ig_steps`` path points."""
     return AttributionSettings(
-        n_steps=profile.ig_steps, blur_sigma=blur_sigma, internal_batch_size=32
+        n_steps=profile.ig_steps, blur_sigma=blur_sigma, internal_batch_size=64
     )
 
 
