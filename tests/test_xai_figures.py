@@ -178,3 +178,7 @@ def test_show_figure_displays_a_png(monkeypatch):
     fig.subplots().plot([0, 1])
     show_figure(fig)
     assert isinstance(shown[0], IPython.display.Image) and shown[0].data.startswith(b"\x89PNG")
+    show_figure(fig, image_format="jpeg")
+    assert shown[1].data.startswith(b"\xff\xd8") and shown[1].format == "jpeg"
+    with pytest.raises(ValueError, match="image_format"):
+        show_figure(fig, image_format="gif")
