@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .atomic import read_json, write_json
+from .atomic import atomic_write, read_json, write_json
 from .data.prepare import PreparedData
 from .profiles import Profile
 from .train import FitConfig, fit, seed_everything
@@ -27,7 +27,9 @@ __all__ = [
     "plan",
     "run_classifier",
     "load_result",
+    "load_headline",
     "load_trained",
+    "evaluate_tta",
     "collect_results",
     "ABLATION_MODELS",
     "BASELINE_MODELS",
@@ -224,6 +226,17 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def load_headline(
+    run_dir: str | os.PathLike, spec: ClassifierSpec, profile: Profile
+) -> dict[str, Any] | None:
+    """The metrics the book reports for a main model: with ``profile.tta_views`` views when the
+    profile asks for test-time augmentation (see :func:`evaluate_tta`), else single-view."""
+    if profile.tta_views > 1:
+        path = Path(run_dir) / "experiments" / spec.key / f"metrics_tta{profile.tta_views}.json"
+        return read_json(path) if path.is_file() else None
+    return load_result(run_dir, spec)
+
+
 def load_trained(
     spec: ClassifierSpec, run_dir: str | os.PathLike, profile: Profile, num_classes: int = 8
 ):
@@ -245,3 +258,53 @@ def load_trained(
     )
     model.load_state_dict(load_checkpoint(path)["model"])
     return model.eval()
+
+
+def evaluate_tta(
+    result: ExperimentResult,
+    data: PreparedData,
+    profile: Profile,
+    *,
+    views: int,
+    seed: int = 0,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Test metrics of a finished experiment with ``views``-view dihedral test-time augmentation.
+
+    The probabilities are averaged over the views (see :func:`~marsutils.train.predict_proba`);
+    predictions and metrics are cached next to the single-view ones as
+    ``predictions_test_tta<views>.csv`` and ``metrics_tta<views>.json``.
+    """
+    import torch
+
+    from .train import predict_proba
+
+    spec = result.spec
+    metrics_path = result.out_dir / f"metrics_tta{views}.json"
+    if metrics_path.is_file():
+        return read_json(metrics_path)
+    run_dir = result.out_dir.parents[2]  # <run_dir>/experiments/<split>/<name>
+    model = load_trained(spec, run_dir, profile, len(data.class_names))
+    model = model.to(memory_format=torch.channels_last)
+    test = result.test_predictions
+    probs = predict_proba(
+        model,
+        data.images,
+        test["row"].to_numpy(),
+        image_size=spec.image_size,
+        device=device,
+        views=views,
+    )
+    frame = test[["image", "row", "y_true"]].copy()
+    frame["y_pred"] = probs.argmax(axis=1)
+    for k in range(probs.shape[1]):
+        frame[f"prob_{k}"] = probs[:, k]
+    atomic_write(
+        result.out_dir / f"predictions_test_tta{views}.csv",
+        lambda tmp: frame.to_csv(tmp, index=False),
+    )
+    metrics = _evaluate(frame, data.class_names, seed)
+    metrics["spec"] = spec.identity()
+    metrics["tta_views"] = views
+    write_json(metrics_path, metrics)
+    return metrics

@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import paper
 from .atomic import read_json
-from .experiments import load_result, plan
+from .experiments import load_headline, plan
 from .profiles import Profile
 
 __all__ = ["VERDICTS", "evaluate_claims", "verdict_counts"]
@@ -101,7 +101,7 @@ def _read(path: Path) -> Any:
 
 def _training_claims(run_dir: Path, profile: Profile) -> list[dict[str, Any]]:
     rows = []
-    by_split = {s.split: load_result(run_dir, s) for s in plan(profile, "training")}
+    by_split = {s.split: load_headline(run_dir, s, profile) for s in plan(profile, "training")}
     headline = paper.HEADLINE
     for split, metrics in by_split.items():
         where = f"full model, {split} split"

@@ -45,6 +45,7 @@ class Profile:
     balance_power: float = 0.5
     label_smoothing: float = 0.0
     pooling: str = "avg"
+    tta_views: int = 1
     # --- data --------------------------------------------------------------------------------
     max_images: int | None = None
     splits: tuple[str, ...] = ("family", "paper")
@@ -80,6 +81,8 @@ class Profile:
                 raise ProfileError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.max_images is not None and self.max_images < 16:
             raise ProfileError(f"max_images must be None or >= 16; got {self.max_images}")
+        if not 1 <= self.tta_views <= 8:
+            raise ProfileError(f"tta_views must be 1-8 (dihedral views); got {self.tta_views}")
         if self.seg_max_tiles is not None and self.seg_max_tiles < 2 * self.seg_folds:
             raise ProfileError(
                 f"seg_max_tiles must be None or >= 2 * seg_folds; got {self.seg_max_tiles}"
@@ -105,6 +108,7 @@ PROFILES: dict[str, Profile] = {
         epochs=1,
         batch_size=16,
         max_images=240,
+        tta_views=2,
         scratch_epochs=1,
         scratch_image_size=64,
         xai_images=6,

@@ -20,6 +20,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 __all__ = [
+    "dihedral_view",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "to_model_input",
@@ -54,6 +55,16 @@ def to_model_input(batch: torch.Tensor, size: int) -> torch.Tensor:
         x = TF.resize(x, [size, size], antialias=True)
     x = x.expand(-1, 3, -1, -1)
     return TF.normalize(x, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def dihedral_view(batch: torch.Tensor, index: int) -> torch.Tensor:
+    """View ``index`` (0-7) of the dihedral group on ``(..., H, W)``: ``index % 4`` quarter turns,
+    after a horizontal flip when ``index >= 4``. View 0 is the batch itself."""
+    if not 0 <= index < 8:
+        raise ValueError(f"a dihedral view index is 0-7; got {index}")
+    if index >= 4:
+        batch = torch.flip(batch, dims=(-1,))
+    return torch.rot90(batch, k=index % 4, dims=(-2, -1))
 
 
 def make_augment(rotation: float = 15.0) -> v2.Transform:

@@ -31,6 +31,7 @@ from ..atomic import atomic_write, read_json, write_json
 from ..data.batches import (
     BatchDataset,
     derive_seed,
+    dihedral_view,
     epoch_batches,
     eval_batches,
     make_augment,
@@ -106,16 +107,27 @@ def predict_proba(
     device: str | torch.device | None = None,
     mixed_precision: bool = True,
     num_workers: int = 0,
+    views: int = 1,
 ) -> np.ndarray:
-    """Softmax probabilities ``(len(rows), K)`` for the cached images at ``rows``."""
+    """Softmax probabilities ``(len(rows), K)`` for the cached images at ``rows``.
+
+    ``views > 1`` averages the probabilities over the first ``views`` dihedral views (quarter
+    turns, then flipped quarter turns; see :func:`~marsutils.data.batches.dihedral_view`): test-time
+    augmentation with the symmetries the data set itself was augmented with.
+    """
+    if not 1 <= views <= 8:
+        raise ValueError(f"views must be 1-8 (dihedral views); got {views}")
     device = resolve_device(device)
     model.eval()
     data = BatchDataset(images, rows, np.zeros(len(rows), dtype=np.int64), image_size)
     out = []
     for x, _, _ in make_loader(data, eval_batches(len(rows), batch_size), num_workers):
-        with autocast(device, mixed_precision):
-            logits = model(_prepare(x, device))
-        out.append(torch.softmax(logits.float(), dim=1).cpu())
+        probs = 0.0
+        for index in range(views):
+            with autocast(device, mixed_precision):
+                logits = model(_prepare(dihedral_view(x, index), device))
+            probs = probs + torch.softmax(logits.float(), dim=1).cpu()
+        out.append(probs / views)
     return torch.cat(out).numpy()
 
 

@@ -1,0 +1,79 @@
+"""The README's "Results at a glance" comes from result files, and the README is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marsutils import glance
+from marsutils.atomic import write_json
+from marsutils.experiments import plan
+from marsutils.notebook import REPO_ROOT
+from marsutils.profiles import get_profile
+
+
+def _metrics(acc: float, minutes: float = 2.0) -> dict:
+    ci = {"low": acc - 0.01, "high": acc + 0.01}
+    names = ("accuracy", "macro_f1", "mean_iou")
+    return {
+        "overall": dict.fromkeys(names, acc),
+        "ci": dict.fromkeys(names, ci),
+        "train_time_s": 60 * minutes,
+    }
+
+
+def _fake_run(root: Path, *, with_scratch: bool = True) -> Path:
+    profile = get_profile("reference")
+    specs = plan(profile, "training") + plan(profile, "ablation")
+    if with_scratch:
+        specs += plan(profile, "scratch")
+    for i, spec in enumerate(specs):
+        write_json(root / "experiments" / spec.key / "metrics.json", _metrics(0.80 + i / 100))
+    test = {"metric": "macro_f1", "a minus b (points)": 1.25}
+    test |= {"95% CI low": 0.5, "95% CI high": 2.0}
+    write_json(
+        root / "results" / "baseline_tests.json",
+        [{"a": "full", "b": "unet", **test}],
+    )
+    write_json(
+        root / "results" / "data_summary.json",
+        {"leakage": [{"split": "paper", "test_with_twin_in_train": 0.611}]},
+    )
+    return root
+
+
+def test_tables_carry_the_run_values_and_say_what_did_not_run(tmp_path):
+    text = glance.glance_markdown(_fake_run(tmp_path, with_scratch=False), "reference")
+    family_main = plan(get_profile("reference"), "training")[0]
+    assert family_main.split == "family"
+    assert "| accuracy | 92.61 | 81.0 [80.0, 82.0] | 80.0 [79.0, 81.0] |" in text
+    assert "| F1 gain over U-Net | +6.41 | not run | +1.2 [+0.5, +2.0] |" in text
+    assert "61.1%" in text
+    assert "| F1 gain over DeepLabV3+ | +2.59 | not run | not run |" in text
+    scratch_rows = [line for line in text.splitlines() if line.startswith("| resnet50")]
+    assert len(scratch_rows) == 2 and all("not run" in line for line in scratch_rows)
+
+
+def test_a_run_without_experiments_is_refused(tmp_path):
+    with pytest.raises(glance.GlanceError, match="no experiments"):
+        glance.glance_markdown(tmp_path, "reference")
+
+
+def test_update_readme_replaces_only_between_the_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{glance.START}\nold\n{glance.END}\noutro\n")
+    assert glance.update_readme(readme, "new table", check=True) is False
+    assert "old" in readme.read_text()  # --check writes nothing
+    assert glance.update_readme(readme, "new table") is False
+    assert readme.read_text() == f"intro\n{glance.START}\nnew table\n{glance.END}\noutro\n"
+    assert glance.update_readme(readme, "new table") is True
+    readme.write_text("no markers")
+    with pytest.raises(glance.GlanceError, match="markers"):
+        glance.update_readme(readme, "x")
+
+
+def test_the_committed_readme_matches_the_committed_reference_results(capsys):
+    """Every README number is regenerated from results/reference; a stale README fails."""
+    assert (REPO_ROOT / "results" / "reference" / "experiments").is_dir()
+    assert glance.main(["--check"]) == 0, capsys.readouterr().err
