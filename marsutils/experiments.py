@@ -105,7 +105,7 @@ def plan(profile: Profile, notebook: str) -> list[ClassifierSpec]:
         return [ClassifierSpec("full", split, **main) for split in profile.splits]
     if notebook == "ablation":
         specs = [ClassifierSpec(m, "family", group="ablation", **side) for m in ABLATION_MODELS]
-        if "paper" in profile.splits:
+        if "paper" in profile.splits and profile.paper_split_ablation:
             specs += [
                 ClassifierSpec(m, "paper", group="ablation", **side)
                 for m in (*profile.paper_split_ablation, "full")

@@ -30,6 +30,8 @@ def _fake_run(root: Path, *, with_scratch: bool = True) -> Path:
         specs += plan(profile, "scratch")
     for i, spec in enumerate(specs):
         write_json(root / "experiments" / spec.key / "metrics.json", _metrics(0.80 + i / 100))
+    for i, spec in enumerate(plan(profile, "training")):  # the headline uses 8-view TTA
+        write_json(root / "experiments" / spec.key / "metrics_tta8.json", _metrics(0.90 + i / 100))
     test = {"metric": "macro_f1", "a minus b (points)": 1.25}
     test |= {"95% CI low": 0.5, "95% CI high": 2.0}
     write_json(
@@ -47,7 +49,8 @@ def test_tables_carry_the_run_values_and_say_what_did_not_run(tmp_path):
     text = glance.glance_markdown(_fake_run(tmp_path, with_scratch=False), "reference")
     family_main = plan(get_profile("reference"), "training")[0]
     assert family_main.split == "family"
-    assert "| accuracy | 92.61 | 81.0 [80.0, 82.0] | 80.0 [79.0, 81.0] |" in text
+    assert "| accuracy (8-view TTA) | 92.61 | 91.0 [90.0, 92.0] | 90.0 [89.0, 91.0] |" in text
+    assert "| accuracy, single view (no TTA) |  | 81.0 [80.0, 82.0] | 80.0 [79.0, 81.0] |" in text
     assert "| F1 gain over U-Net | +6.41 | not run | +1.2 [+0.5, +2.0] |" in text
     assert "61.1%" in text
     assert "| F1 gain over DeepLabV3+ | +2.59 | not run | not run |" in text
