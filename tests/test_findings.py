@@ -27,12 +27,26 @@ def _metrics(accuracy: float, seed: int = 0, hard_classes: bool = True) -> dict:
     return evaluate_predictions(y, pred, class_names=CLASSES, n_boot=200, random_state=seed)
 
 
-def _write_main(run_dir, profile, accuracies):
+def _write_main(run_dir, profile, accuracies, *, single_view_only=False):
+    """Main-model metrics; with the profile's TTA views too unless ``single_view_only``."""
     for spec in plan(profile, "training"):
-        write_json(
-            run_dir / "experiments" / spec.key / "metrics.json",
-            _metrics(accuracies[spec.split], hard_classes=spec.split == "family"),
-        )
+        metrics = _metrics(accuracies[spec.split], hard_classes=spec.split == "family")
+        write_json(run_dir / "experiments" / spec.key / "metrics.json", metrics)
+        if profile.tta_views > 1 and not single_view_only:
+            name = f"metrics_tta{profile.tta_views}.json"
+            write_json(run_dir / "experiments" / spec.key / name, metrics)
+
+
+def test_a_tta_profile_reads_the_tta_metrics(tmp_path):
+    profile = get_profile("smoke", tta_views=4)
+    _write_main(tmp_path, profile, {"family": 0.80, "paper": 0.99}, single_view_only=True)
+    claims = evaluate_claims(tmp_path, profile)
+    accuracy = claims[claims["claim"] == "accuracy 92.61"]
+    assert len(accuracy) == 2 and set(accuracy["verdict"]) == {"not run"}
+    _write_main(tmp_path, profile, {"family": 0.80, "paper": 0.99})
+    claims = evaluate_claims(tmp_path, profile)
+    accuracy = claims[claims["claim"] == "accuracy 92.61"]
+    assert set(accuracy["verdict"]) == {"holds", "does not hold"}
 
 
 def test_value_claims_and_split_gap(tmp_path):

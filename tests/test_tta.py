@@ -60,3 +60,42 @@ def test_views_out_of_range_are_refused():
     images, model = _setup()
     with pytest.raises(ValueError, match="1-8"):
         predict_proba(model, images, np.arange(2), image_size=32, views=9)
+
+
+def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from marsutils import experiments
+    from marsutils.models import build_model
+    from marsutils.profiles import get_profile
+    from marsutils.train.checkpoint import save_checkpoint
+
+    profile = get_profile("smoke")
+    spec = experiments.ClassifierSpec("plain", "family", weights="none", image_size=32, epochs=1)
+    out_dir = tmp_path / "experiments" / spec.key
+    torch.manual_seed(0)
+    model = build_model("plain", num_classes=3, weights="none", pooling=profile.pooling)
+    save_checkpoint(out_dir / "best_model.pt", {"model": model.state_dict()})
+    images = np.random.default_rng(1).integers(0, 256, (6, 40, 40), dtype=np.uint8)
+    test = pd.DataFrame(
+        {"image": [f"im{i}" for i in range(6)], "row": range(6), "y_true": [0, 1, 2] * 2}
+    )
+    test["y_pred"] = 0
+    result = experiments.ExperimentResult(spec, {}, test, [], out_dir, trained_now=False)
+    data = SimpleNamespace(images=images, class_names=("a", "b", "c"))
+
+    metrics = experiments.evaluate_tta(result, data, profile, views=2)
+    assert metrics["tta_views"] == 2 and metrics["n_images"] == 6
+    saved = pd.read_csv(out_dir / "predictions_test_tta2.csv")
+    assert list(saved["image"]) == list(test["image"]) and len(saved.filter(like="prob_")) == 6
+    probs = saved.filter(like="prob_").to_numpy()
+    np.testing.assert_array_equal(saved["y_pred"], probs.argmax(1))
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("a cached TTA result must not be recomputed")
+
+    monkeypatch.setattr("marsutils.train.predict_proba", no_recompute)
+    assert experiments.evaluate_tta(result, data, profile, views=2) == metrics
+    assert experiments.load_headline(tmp_path, spec, get_profile("smoke")) == metrics
