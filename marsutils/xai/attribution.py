@@ -30,6 +30,8 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 from torch import Tensor, nn
 from torchvision.transforms.v2.functional import gaussian_blur
 
+from ..data.batches import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = [
     "IG_REDUCTIONS",
     "IMAGENET_MEAN",
@@ -47,8 +49,6 @@ __all__ = [
     "resolve_target",
 ]
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 IG_REDUCTIONS: tuple[str, ...] = ("abs", "positive", "signed")
 
 Reduction = Literal["abs", "positive", "signed"]
