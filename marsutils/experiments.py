@@ -277,7 +277,7 @@ def evaluate_tta(
     """
     import torch
 
-    from .train import predict_proba
+    from .train import predict_proba, resolve_device
 
     spec = result.spec
     metrics_path = result.out_dir / f"metrics_tta{views}.json"
@@ -285,7 +285,7 @@ def evaluate_tta(
         return read_json(metrics_path)
     run_dir = result.out_dir.parents[2]  # <run_dir>/experiments/<split>/<name>
     model = load_trained(spec, run_dir, profile, len(data.class_names))
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(resolve_device(device), memory_format=torch.channels_last)
     test = result.test_predictions
     probs = predict_proba(
         model,
