@@ -226,13 +226,17 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _tta_metrics_path(out_dir: Path, views: int) -> Path:
+    return out_dir / f"metrics_tta{views}.json"
+
+
 def load_headline(
     run_dir: str | os.PathLike, spec: ClassifierSpec, profile: Profile
 ) -> dict[str, Any] | None:
     """The metrics the book reports for a main model: with ``profile.tta_views`` views when the
     profile asks for test-time augmentation (see :func:`evaluate_tta`), else single-view."""
     if profile.tta_views > 1:
-        path = Path(run_dir) / "experiments" / spec.key / f"metrics_tta{profile.tta_views}.json"
+        path = _tta_metrics_path(Path(run_dir) / "experiments" / spec.key, profile.tta_views)
         return read_json(path) if path.is_file() else None
     return load_result(run_dir, spec)
 
@@ -278,9 +282,10 @@ def evaluate_tta(
     import torch
 
     from .train import predict_proba, resolve_device
+    from .train.engine import predictions_frame
 
     spec = result.spec
-    metrics_path = result.out_dir / f"metrics_tta{views}.json"
+    metrics_path = _tta_metrics_path(result.out_dir, views)
     if metrics_path.is_file():
         return read_json(metrics_path)
     run_dir = result.out_dir.parents[2]  # <run_dir>/experiments/<split>/<name>
@@ -295,10 +300,7 @@ def evaluate_tta(
         device=device,
         views=views,
     )
-    frame = test[["image", "row", "y_true"]].copy()
-    frame["y_pred"] = probs.argmax(axis=1)
-    for k in range(probs.shape[1]):
-        frame[f"prob_{k}"] = probs[:, k]
+    frame = predictions_frame(test.rename(columns={"y_true": "label"}), probs)
     atomic_write(
         result.out_dir / f"predictions_test_tta{views}.csv",
         lambda tmp: frame.to_csv(tmp, index=False),

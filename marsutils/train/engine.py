@@ -41,7 +41,14 @@ from .checkpoint import CheckpointError, config_fingerprint, load_checkpoint, sa
 from .runtime import amp_dtype, autocast, resolve_device
 from .schedule import warmup_cosine
 
-__all__ = ["FitConfig", "FitResult", "fit", "predict_proba", "TrainingInterrupted"]
+__all__ = [
+    "FitConfig",
+    "FitResult",
+    "fit",
+    "predict_proba",
+    "predictions_frame",
+    "TrainingInterrupted",
+]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -131,7 +138,8 @@ def predict_proba(
     return torch.cat(out).numpy()
 
 
-def _predictions_frame(part: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+def predictions_frame(part: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """``image, row, y_true, y_pred, prob_k`` for the images of ``part`` (which has ``label``)."""
     frame = pd.DataFrame(
         {
             "image": part["image"].to_numpy(),
@@ -348,7 +356,7 @@ def fit(
     model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
     frames = {}
     for name in ("val", "test"):
-        _write_csv(paths[name], _predictions_frame(parts[name], predict_part(parts[name])))
+        _write_csv(paths[name], predictions_frame(parts[name], predict_part(parts[name])))
         frames[name] = pd.read_csv(paths[name])  # identical to what a later load returns
     write_json(
         paths["done"],
