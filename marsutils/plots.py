@@ -30,6 +30,7 @@ __all__ = [
     "plot_confusion_matrices",
     "plot_per_class_vs_paper",
     "plot_training_curves",
+    "plot_learning_curves",
     "plot_comparison_bars",
     "save_figure",
 ]
@@ -278,6 +279,56 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_learning_curves(
+    histories: Mapping[str, Sequence[Mapping[str, Any]] | str | os.PathLike],
+    *,
+    metrics: Sequence[str] = ("val_macro_f1", "val_loss"),
+    title: str | None = None,
+) -> Figure:
+    """The validation curves of several compared models, one panel per metric.
+
+    Parameters
+    ----------
+    histories : mapping of str to history
+        Model label to its per-epoch history (a list of dicts or a ``history.json`` path), as
+        written by :func:`marsutils.train.fit`.
+    metrics : sequence of str, default=("val_macro_f1", "val_loss")
+        History keys to plot; a key that no history has is skipped.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per plotted metric, epochs on the x axis, one line per model. A model whose
+        curve is still rising at its last epoch (see :mod:`marsutils.train.plateau`) shows it.
+
+    Raises
+    ------
+    ValueError
+        If ``histories`` is empty or no history has any of ``metrics``.
+    """
+    if not histories:
+        raise ValueError("no histories to plot")
+    frames = {label: _load_history(h) for label, h in histories.items()}
+    shown = [m for m in metrics if any(m in f and f[m].notna().any() for f in frames.values())]
+    if not shown:
+        raise ValueError(f"no history has any of {list(metrics)}")
+    fig, axes = _new_figure(4.4 * len(shown), 3.6, ncols=len(shown))
+    for ax, metric in zip(axes, shown, strict=True):
+        for label, frame in frames.items():
+            if metric in frame:
+                ax.plot(frame["epoch"], frame[metric], marker="o", markersize=3, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
