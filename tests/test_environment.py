@@ -9,7 +9,7 @@ from marsutils.environment import environment_record, package_lock
 
 def test_package_lock_lists_the_pinned_packages_with_their_versions():
     lock = package_lock()
-    assert lock["torch"] == torch.__version__
+    assert torch.__version__.startswith(lock["torch"])  # metadata drops the local "+cu130"
     assert "numpy" in {name.lower() for name in lock}
     assert list(lock) == sorted(lock, key=str.lower)
 
