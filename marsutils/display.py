@@ -1,0 +1,241 @@
+"""Numbered, captioned figures and tables for the book, readable in JupyterLab too.
+
+Every figure and table of a chapter is shown through :func:`show_table` or
+:func:`show_figure_file`. Each emits one display bundle with two views of the same content:
+
+* ``text/html``: a ``<table>`` with a ``<caption>``, or a ``<figure>`` with the image inlined and a
+  ``<figcaption>``. JupyterLab and classic Jupyter pick this view.
+* ``text/markdown``: a MyST ``{table}`` or ``{figure}`` directive with a ``:name:`` label. The
+  book's configuration (``book/_config.yml``: ``nb_render_markdown_format: myst`` and
+  ``nb_mime_priority_overrides``) makes the HTML builder pick this view, so Sphinx numbers the
+  figure or table, and prose can cross-reference it with ``{numref}`` (e.g. ``{numref}`fig-x```).
+
+Figures are referred to by their file in the run's figures folder, which the pipeline stages as
+``figures/`` beside ``notebooks/``; the directive therefore points to ``../figures/<name>.png``.
+
+Numbers are rounded to the precision their interval supports (:func:`decimals_for_interval`), and
+a bootstrap p-value with no resample beyond the observed value prints as ``< 1/B``
+(:func:`format_p_value`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = [
+    "decimals_for_interval",
+    "format_p_value",
+    "markdown_table",
+    "table_bundle",
+    "figure_bundle",
+    "show_table",
+    "show_figure_file",
+]
+
+_LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def _check_label(name: str) -> str:
+    if not isinstance(name, str) or not _LABEL.match(name):
+        raise ValueError(
+            f"label {name!r} must be lower-case letters, digits and '-', starting with a letter"
+        )
+    return name
+
+
+def _check_caption(caption: str) -> str:
+    caption = " ".join(str(caption).split())
+    if not caption:
+        raise ValueError("a caption is required: one sentence saying what to look at")
+    return caption
+
+
+def decimals_for_interval(low: float, high: float, *, significant: int = 2) -> int:
+    """Decimals that show an interval's half-width with ``significant`` significant digits.
+
+    Parameters
+    ----------
+    low, high : float
+        Interval bounds, in the units of the value (e.g. percentage points).
+    significant : int, default=2
+        Significant digits of the half-width to keep.
+
+    Returns
+    -------
+    int
+        Between 0 and 4. An interval of zero width (or non-finite bounds) gets 1.
+
+    Examples
+    --------
+    >>> decimals_for_interval(92.6, 94.8)  # half-width 1.1 -> one decimal
+    1
+    >>> decimals_for_interval(0.912, 0.918)  # half-width 0.003 -> four decimals
+    4
+    >>> decimals_for_interval(40, 80)  # half-width 20 -> no decimals
+    0
+    """
+    half = (high - low) / 2
+    if not (math.isfinite(half) and half > 0):
+        return 1
+    magnitude = math.floor(math.log10(half))
+    return int(min(4, max(0, significant - 1 - magnitude)))
+
+
+def format_p_value(p: float, *, resamples: int | None = None) -> str:
+    """A p-value for a table: ``< 1/B`` when a resampling test saw no more extreme resample.
+
+    Parameters
+    ----------
+    p : float
+        The p-value, in [0, 1].
+    resamples : int, optional
+        B, the number of resamples (or permutations) behind ``p``. A p-value at or below 1/B
+        (including an estimate of 0) is printed as ``< 1/B`` with B spelled out, never as 0.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is outside [0, 1] or ``resamples`` < 1.
+
+    Examples
+    --------
+    >>> format_p_value(0.0, resamples=1000)
+    '< 1/1000'
+    >>> format_p_value(0.0321)
+    '0.032'
+    >>> format_p_value(0.00004)
+    '4e-05'
+    """
+    if not 0 <= p <= 1 or p != p:
+        raise ValueError(f"p must lie in [0, 1]; got {p!r}")
+    if resamples is not None:
+        if resamples < 1:
+            raise ValueError(f"resamples must be >= 1; got {resamples!r}")
+        if p <= 1 / resamples:
+            return f"< 1/{resamples}"
+    if p >= 0.001:
+        return f"{p:.2g}" if p < 0.01 else f"{p:.3f}".rstrip("0").rstrip(".")
+    return f"{p:.0e}"
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A pipe table of ``frame`` (index dropped; cells as ``str``, missing values empty)."""
+    header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join([header, rule, *rows])
+
+
+def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, str]:
+    """The MIME bundle of a captioned table (see the module docstring).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Already formatted for display: rounded strings or numbers; the index is not shown.
+    name : str
+        The cross-reference label, e.g. ``"tab-ablation"`` (lower case, digits and ``-``).
+    caption : str
+        One sentence saying what to look at.
+
+    Returns
+    -------
+    dict
+        ``text/html``, ``text/markdown`` and ``text/plain`` views.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a valid label, ``caption`` is empty or ``frame`` has no columns.
+    """
+    _check_label(name)
+    caption = _check_caption(caption)
+    if frame.shape[1] == 0:
+        raise ValueError(f"table {name!r} has no columns")
+    table_html = frame.to_html(index=False, na_rep="", escape=True, border=0)
+    table_html = table_html.replace(
+        "<thead>", f"<caption>{html.escape(caption)}</caption>\n  <thead>", 1
+    )
+    markdown = f"```{{table}} {caption}\n:name: {name}\n\n{markdown_table(frame)}\n```\n"
+    return {
+        "text/html": table_html,
+        "text/markdown": markdown,
+        "text/plain": f"{caption}\n{frame.to_string(index=False)}",
+    }
+
+
+def figure_bundle(path: str | Path, *, name: str, caption: str) -> dict[str, str]:
+    """The MIME bundle of a captioned figure file (PNG or JPEG) in the run's figures folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file; the book refers to it as ``../figures/<file name>``.
+    name : str
+        The cross-reference label, e.g. ``"fig-confusion"``.
+    caption : str
+        One sentence saying what to look at.
+
+    Returns
+    -------
+    dict
+        ``text/html`` (image inlined), ``text/markdown`` (MyST figure) and ``text/plain`` views.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not PNG or JPEG, ``name`` is invalid or ``caption`` is empty.
+    """
+    _check_label(name)
+    caption = _check_caption(caption)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"figure file {path} does not exist; save the figure first")
+    mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(
+        path.suffix.lower()
+    )
+    if mime is None:
+        raise ValueError(f"figure {path.name}: only PNG and JPEG files can be shown")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    escaped = html.escape(caption)
+    figure_html = (
+        f'<figure><img src="data:{mime};base64,{data}" alt="{escaped}" style="max-width:100%">'
+        f"<figcaption>{escaped}</figcaption></figure>"
+    )
+    markdown = f"```{{figure}} ../figures/{path.name}\n:name: {name}\n\n{caption}\n```\n"
+    return {"text/html": figure_html, "text/markdown": markdown, "text/plain": caption}
+
+
+def _display(bundle: Mapping[str, str]) -> None:
+    from IPython.display import display
+
+    display(dict(bundle), raw=True)
+
+
+def show_table(frame: pd.DataFrame, *, name: str, caption: str) -> None:
+    """Display a numbered, captioned table (arguments as in :func:`table_bundle`)."""
+    _display(table_bundle(frame, name=name, caption=caption))
+
+
+def show_figure_file(path: str | Path, *, name: str, caption: str) -> None:
+    """Display a numbered, captioned figure (arguments as in :func:`figure_bundle`)."""
+    _display(figure_bundle(path, name=name, caption=caption))

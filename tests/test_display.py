@@ -1,0 +1,78 @@
+"""Captioned tables and figures, rounding to the interval, p-values from resamples."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from marsutils.display import (
+    decimals_for_interval,
+    figure_bundle,
+    format_p_value,
+    markdown_table,
+    table_bundle,
+)
+
+
+@pytest.mark.parametrize(
+    "low, high, decimals",
+    [
+        (92.6, 94.8, 1),
+        (85.9, 93.1, 1),
+        (60.0, 90.0, 0),
+        (0.912, 0.918, 4),
+        (40, 80, 0),
+        (1.0, 1.0, 1),
+    ],
+)
+def test_decimals_follow_the_interval_width(low, high, decimals):
+    assert decimals_for_interval(low, high) == decimals
+
+
+def test_p_value_from_resamples_never_prints_zero():
+    assert format_p_value(0.0, resamples=1000) == "< 1/1000"
+    assert format_p_value(0.001, resamples=1000) == "< 1/1000"
+    assert format_p_value(0.052) == "0.052"
+    assert format_p_value(0.5) == "0.5"
+    with pytest.raises(ValueError, match="p must lie"):
+        format_p_value(1.2)
+    with pytest.raises(ValueError, match="resamples"):
+        format_p_value(0.1, resamples=0)
+
+
+def test_table_bundle_has_caption_label_and_both_views():
+    frame = pd.DataFrame({"model": ["a|b", "c"], "F1": ["90.1", None]})
+    bundle = table_bundle(frame, name="tab-demo", caption="Look at   the F1 column.")
+    assert "<caption>Look at the F1 column.</caption>" in bundle["text/html"]
+    md = bundle["text/markdown"]
+    assert md.startswith("```{table} Look at the F1 column.\n:name: tab-demo\n")
+    assert "| a\\|b | 90.1 |" in md and "| c |  |" in md
+    assert markdown_table(frame).count("\n") == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"name": "Tab_X", "caption": "c"}, "label"), ({"name": "tab-x", "caption": " "}, "caption")],
+)
+def test_table_bundle_rejects_bad_labels_and_empty_captions(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        table_bundle(pd.DataFrame({"a": [1]}), **kwargs)
+
+
+def test_figure_bundle_points_at_the_staged_figures_folder(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    path = tmp_path / "curve.png"
+    fig.savefig(path)
+    plt.close(fig)
+    bundle = figure_bundle(path, name="fig-curve", caption="The curve rises.")
+    assert bundle["text/markdown"].startswith("```{figure} ../figures/curve.png\n:name: fig-curve")
+    assert bundle["text/html"].startswith('<figure><img src="data:image/png;base64,')
+    with pytest.raises(FileNotFoundError, match=r"missing\.png"):
+        figure_bundle(tmp_path / "missing.png", name="fig-x", caption="c")
+    (tmp_path / "x.svg").write_text("<svg/>")
+    with pytest.raises(ValueError, match="PNG and JPEG"):
+        figure_bundle(tmp_path / "x.svg", name="fig-x", caption="c")
