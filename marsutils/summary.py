@@ -1,0 +1,308 @@
+"""The book's front page: a reproducibility-report summary generated from a run's records.
+
+``python -m marsutils.summary RESULTS_DIR [--output book/summary.md] [--check]`` writes (or, with
+``--check``, compares against) the summary page of the run whose small result files are in
+``RESULTS_DIR`` (a run folder, or ``results/<profile>`` for the published run). Every number on the
+page is read from those files:
+
+* the verdict table and tally from the findings record (``results/findings.json``);
+* the compute from ``pipeline.json`` (wall time per chapter), each experiment's ``done.json``
+  (device, precision, training time) and ``results/environment.json`` (machine and package lock),
+  where the run recorded them; what a run did not record is said to be missing, never filled in.
+
+The prose around the numbers (method in brief, what was easy and hard, communication with the
+authors) is fixed text of this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from marsutils.atomic import write_text
+
+__all__ = ["CHAPTERS", "load_records", "summary_markdown", "main"]
+
+#: Chapter notebook -> its title in the book, for the wall-time table and evidence links.
+CHAPTERS: dict[str, str] = {
+    "01_data": "Data",
+    "02_training": "Training",
+    "03_ablation": "Ablation",
+    "04_baselines": "Baselines",
+    "05_explainability": "Explainability",
+    "06_efficiency": "Efficiency",
+    "07_segmentation": "Segmentation",
+    "08_findings": "Findings",
+}
+
+
+def _read_json(path: Path) -> Any | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load_records(results_dir: str | Path) -> dict[str, Any]:
+    """Read the records that the summary is built from.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A run folder or a published ``results/<profile>`` folder.
+
+    Returns
+    -------
+    dict
+        ``findings`` (list of claim rows), ``pipeline`` (or None), ``environment`` (or None) and
+        ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
+        ``key``: the folder path below ``experiments/``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` has no ``results/findings.json``: run the findings chapter first.
+    """
+    root = Path(results_dir)
+    findings_path = root / "results" / "findings.json"
+    findings = _read_json(findings_path)
+    if findings is None:
+        raise FileNotFoundError(
+            f"{findings_path} is missing: the summary is generated from the findings chapter's "
+            "record; run notebooks/08_findings.ipynb first"
+        )
+    if isinstance(findings, Mapping):
+        findings = findings.get("rows", findings.get("claims", []))
+    experiments = []
+    base = root / "experiments"
+    for done in sorted(base.rglob("done.json")) if base.is_dir() else []:
+        record = json.loads(done.read_text())
+        record["key"] = done.parent.relative_to(base).as_posix()
+        experiments.append(record)
+    return {
+        "findings": list(findings),
+        "pipeline": _read_json(root / "pipeline.json"),
+        "environment": _read_json(root / "results" / "environment.json"),
+        "experiments": experiments,
+    }
+
+
+def _escape(text: Any) -> str:
+    return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _claim_text(row: Mapping[str, Any]) -> str:
+    return str(row.get("claim_text") or row.get("claim") or "")
+
+
+def _claim_id(row: Mapping[str, Any]) -> str:
+    return str(row.get("claim_id") or _claim_text(row))
+
+
+def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:
+    claims: dict[str, list[Mapping[str, Any]]] = {}
+    for row in findings:
+        claims.setdefault(_claim_id(row), []).append(row)
+    rows = []
+    for number, (_, claim_rows) in enumerate(claims.items(), start=1):
+        for row in claim_rows:
+            chapter = row.get("chapter")
+            evidence = (
+                f"{{doc}}`{CHAPTERS.get(chapter, chapter)} <notebooks/{chapter}>`"
+                if chapter in CHAPTERS
+                else "{doc}`Findings <notebooks/08_findings>`"
+            )
+            rows.append(
+                [
+                    f"C{number}",
+                    _claim_text(row),
+                    row.get("paper", ""),
+                    row.get("ours", ""),
+                    row.get("test", ""),
+                    f"**{row.get('verdict', '')}**",
+                    evidence,
+                ]
+            )
+    tally = Counter()
+    for claim_rows in claims.values():
+        verdicts = {str(r.get("verdict", "")) for r in claim_rows}
+        tally[" / ".join(sorted(verdicts))] += 1
+    out = [
+        "## Verdicts",
+        "",
+        f"The paper's claims, numbered C1 to C{len(claims)}; a claim tested in more than one "
+        "way has one row per test. Each verdict follows the rules stated in "
+        "{doc}`notebooks/08_findings`, which links each rule to its evidence.",
+        "",
+        _table(
+            ["claim", "the paper says", "paper", "ours", "tested on", "verdict", "evidence"], rows
+        ),
+        "",
+        "**Tally of distinct claims** (a claim with several tests counts once, under the set of "
+        "its verdicts):",
+        "",
+        _table(["verdict(s)", "claims"], sorted(tally.items(), key=lambda kv: -kv[1])),
+    ]
+    return out
+
+
+def _compute_section(records: Mapping[str, Any]) -> list[str]:
+    out = ["## Compute", ""]
+    env = records.get("environment")
+    if env:
+        out += [
+            f"- **Machine:** {env.get('cpu_model')}, {env.get('logical_cores')} logical cores, "
+            f"{env.get('memory_gib')} GiB; torch CPU capability {env.get('cpu_capability')}; "
+            f"native bf16: {'yes' if env.get('cpu_native_bf16') else 'no'}; "
+            f"GPU: {env.get('cuda_device') or 'none'}.",
+            f"- **Software:** Python {env.get('python')}, torch {env.get('torch')} with "
+            f"{env.get('torch_threads')} threads; the package lock of the run "
+            f"({len(env.get('packages', {}))} packages) is in `results/environment.json`.",
+        ]
+    else:
+        out.append(
+            "- **Machine and packages:** not recorded by this run (runs before the environment "
+            "record existed); the README names the development machine."
+        )
+    pipeline = records.get("pipeline")
+    if pipeline and pipeline.get("notebooks"):
+        rows = [
+            [CHAPTERS.get(n["notebook"], n["notebook"]), f"{n['seconds'] / 60:.1f}"]
+            for n in pipeline["notebooks"]
+        ]
+        total = pipeline.get("total_seconds", pipeline.get("execute_seconds"))
+        out += ["", f"Wall time per chapter, profile `{pipeline.get('profile')}`:", ""]
+        out += [_table(["chapter", "minutes"], rows)]
+        if total is not None:
+            out += ["", f"In all: {total / 60:.0f} minutes, the book build included."]
+    else:
+        out += ["", "Wall time per chapter: not recorded by this run."]
+    experiments = records.get("experiments", [])
+    if experiments:
+        rows = []
+        for e in experiments:
+            precision = e.get("precision") or e.get("amp_dtype")
+            precision = "fp32" if precision in (None, "None") else str(precision)
+            seconds = e.get("train_time_s")
+            rows.append(
+                [
+                    e["key"],
+                    e.get("device", ""),
+                    precision.replace("torch.", ""),
+                    e.get("epochs_run", ""),
+                    "" if seconds is None else f"{seconds / 60:.1f}",
+                ]
+            )
+        out += ["", "Every trained model, with the precision path it took:", ""]
+        out += [_table(["experiment", "device", "precision", "epochs", "train minutes"], rows)]
+    return out
+
+
+_METHOD = """## The method in brief
+
+We re-implemented the paper's model (a backbone with channel and spatial attention between its
+stages and a dense "segmentation head") and its baselines in one training engine, trained them on a
+public sample of the HiRISE v3.2 landmarks, and evaluated them on two 80/20 splits: the paper's
+random split, and a split that keeps rotated and flipped copies of an image ({term}`twin family`)
+on one side. Intervals resample twin families, not images. Value claims are judged on the leak-free
+split; comparative claims by paired intervals against zero and against the paper's claimed effect,
+with Holm's correction. Deviations from the paper are listed in {doc}`methods`; threats to validity
+in {doc}`limitations`."""
+
+_EASY_HARD = """## What was easy, and what was hard
+
+- **Easy:** the architecture. The paper's description (attention between stages, a 1x1 and a 3x3
+  convolution, upsampling, softmax) maps onto standard building blocks of timm and
+  segmentation-models-pytorch; the baselines exist as library models.
+- **Hard:** the data. The paper's data set is not published, its description (NASA PDS, MRO and
+  Viking) does not match the classes it reports, and the public sample we use contains rotated and
+  flipped copies that leak across a random split ({doc}`provenance`).
+- **Hard:** the paper's numbers. Its "segmentation" metrics are computed on image-level labels, its
+  hyper-parameters are not stated, and its claims of stability across training sessions give no
+  numbers to compare with.
+- **Hard:** the compute. The paper's ResNet-50 at 224 px is slow on CPUs, and no ImageNet
+  ResNet-50 weights can be downloaded offline; the study uses a pretrained EfficientNet-Lite0 and
+  trains ResNet-50 from scratch only as a comparison."""
+
+_AUTHORS = """## Communication with the original authors
+
+None so far. We have not contacted the authors; their data, code and hyper-parameters would settle
+several of the open points listed in {doc}`limitations`."""
+
+
+def summary_markdown(records: Mapping[str, Any], *, profile: str | None = None) -> str:
+    """The summary page as MyST Markdown.
+
+    Parameters
+    ----------
+    records : mapping
+        As returned by :func:`load_records`.
+    profile : str, optional
+        The run's profile, shown in the title line; read from ``pipeline.json`` when omitted.
+
+    Returns
+    -------
+    str
+    """
+    pipeline = records.get("pipeline") or {}
+    profile = profile or pipeline.get("profile", "unknown")
+    lines = [
+        "# Summary: what holds, and what does not",
+        "",
+        '> K. Naveed, M. Umair and M. Saif, "Revolutionizing Martian Terrain Mapping: Precision '
+        'Segmentation Through Deep Learning", *IJIST* 7(11), 2025 {cite}`naveed2025mars`.',
+        "",
+        f"This page is generated by `python -m marsutils.summary` from the records of the "
+        f"`{profile}` run that this book shows; every number on it comes from those files.",
+        "",
+        _METHOD,
+        "",
+        *_verdict_section(records["findings"]),
+        "",
+        *_compute_section(records),
+        "",
+        _EASY_HARD,
+        "",
+        _AUTHORS,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 when ``--check`` finds it stale)."""
+    parser = argparse.ArgumentParser(prog="python -m marsutils.summary", description=__doc__)
+    parser.add_argument("results_dir", help="a run folder, or results/<profile>")
+    parser.add_argument("--output", default="book/summary.md")
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
+    args = parser.parse_args(argv)
+    try:
+        text = summary_markdown(load_records(args.results_dir), profile=args.profile)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    output = Path(args.output)
+    if args.check:
+        if not output.is_file() or output.read_text() != text:
+            print(
+                f"{output} is stale: regenerate it with python -m marsutils.summary",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    write_text(output, text)
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
