@@ -155,6 +155,12 @@ def _check_same_data(out_dir: Path, data: PreparedData, spec: ClassifierSpec) ->
     if not done.is_file():
         return
     recorded = (read_json(done).get("model") or {}).get("data_fingerprint")
+    if recorded is None:
+        raise DataError(
+            f"{out_dir} holds {spec.label} trained before runs recorded their data fingerprint, "
+            "so it cannot be shown to match the current data. Delete that folder or use a new "
+            "run directory."
+        )
     if recorded != data.fingerprint:
         raise DataError(
             f"{out_dir} holds {spec.label} trained on other data (data fingerprint {recorded}, "
