@@ -142,3 +142,10 @@ def test_v1_layout_float_label_named(make_v1_layout):
     path.write_text(path.read_text() + "extra.jpg 6.0\n")
     with pytest.raises(DataError, match=r"labels-map-proj\.txt:21: label '6\.0'"):
         load_dataset(root)
+
+
+def test_bad_first_row_is_not_taken_for_a_header(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_text("a.jpg two\nb.jpg 2\n")
+    with pytest.raises(DataError, match=r"labels\.txt:1: label 'two' is not an integer"):
+        read_label_file(path)

@@ -2,8 +2,9 @@
 
 Accepted everywhere: a UTF-8 byte-order mark, CRLF (or CR) line ends, blank lines, and fields
 separated by a comma or by any run of spaces and tabs (a line holding a comma is split on commas,
-any other line on whitespace). An optional header row is recognised when its label field is not a
-number at all (``filename,label``, ``label,name``).
+any other line on whitespace). An optional first-line header is recognised when its label field
+is a header word (``label``, ``class``, ``id``, ...: ``filename,label``, ``label,name``); any
+other non-integer there is an error, so a bad first row is never mistaken for a header.
 
 Refused with a :class:`~marsutils.data.errors.DataError` naming ``file:line``: a wrong number of
 fields, a label that is not an integer (``2.7``, ``x``), and a file listed twice with different
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 _INT_RE = re.compile(r"[+-]?\d+")
-_NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,11 @@ def parse_int(text: str, where: str) -> int:
     return int(text)
 
 
+_HEADER_WORDS = {"label", "labels", "class", "class_id", "classid", "id", "index", "y"}
+
+
 def _is_header(label_field: str) -> bool:
-    return not _NUMBER_RE.fullmatch(label_field.strip())
+    return label_field.strip().lower() in _HEADER_WORDS
 
 
 def read_label_file(
