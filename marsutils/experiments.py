@@ -147,6 +147,28 @@ def _evaluate(predictions: pd.DataFrame, class_names: tuple[str, ...], seed: int
     )
 
 
+def _check_same_data(out_dir: Path, data: PreparedData, spec: ClassifierSpec) -> None:
+    """Refuse to reuse a finished experiment trained on other data (another data fingerprint)."""
+    from .data.errors import DataError
+
+    done = out_dir / "done.json"
+    if not done.is_file():
+        return
+    recorded = (read_json(done).get("model") or {}).get("data_fingerprint")
+    if recorded is None:
+        raise DataError(
+            f"{out_dir} holds {spec.label} trained before runs recorded their data fingerprint, "
+            "so it cannot be shown to match the current data. Delete that folder or use a new "
+            "run directory."
+        )
+    if recorded != data.fingerprint:
+        raise DataError(
+            f"{out_dir} holds {spec.label} trained on other data (data fingerprint {recorded}, "
+            f"now {data.fingerprint}): a label, image or row changed since it ran. Delete that "
+            "folder or use a new run directory to train on the current data."
+        )
+
+
 def run_classifier(
     spec: ClassifierSpec,
     data: PreparedData,
@@ -163,6 +185,7 @@ def run_classifier(
     if spec.split not in data.splits:
         raise ValueError(f"split {spec.split!r} was not prepared; have {sorted(data.splits)}")
     out_dir = Path(run_dir) / "experiments" / spec.key
+    _check_same_data(out_dir, data, spec)
     seed_everything(seed)
     model = build_model(
         spec.model,
@@ -184,7 +207,12 @@ def run_classifier(
         data.splits[spec.split],
         config,
         out_dir,
-        model_config={**getattr(model, "config", {}), "spec": spec.identity()},
+        model_config={
+            **getattr(model, "config", {}),
+            "spec": spec.identity(),
+            "data_fingerprint": data.fingerprint,
+            "class_names": list(data.class_names),
+        },
         device=device,
         progress=progress,
     )
@@ -194,6 +222,7 @@ def run_classifier(
     else:
         metrics = _evaluate(result.test_predictions, data.class_names, seed)
         metrics["spec"] = spec.identity()
+        metrics["data_fingerprint"] = data.fingerprint
         metrics["best_epoch"] = result.best_epoch
         metrics["epochs_run"] = len(result.history)
         metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))

@@ -98,9 +98,33 @@ def jpl_layout(tmp_path) -> Path:
                 # the official file lists augmented copies too; some under val/test on purpose
                 split.append(f"{name} {label} {subsets[obs]}")
     (root / "labels-map-proj_v3_2.txt").write_text("\n".join(labels) + "\n")
+    # like the published file, the split file repeats some rows verbatim
+    split += split[:3]
     (root / "labels-map-proj_v3_2_train_val_test.txt").write_text("\n".join(split) + "\n")
     (root / "landmarks_map-proj-v3_2_classmap.csv").write_text("0,other\n1,crater\n2,dark dune\n")
     return root
+
+
+@pytest.fixture()
+def make_v1_layout(tmp_path):
+    """Factory for a synthetic v1-release folder: labels-map-proj.txt + map-proj/, classes 0-6."""
+
+    def make(labels: tuple[int, ...] = (0, 0, 1, 1, 2, 3, 4, 5, 6, 6), seed: int = 2) -> Path:
+        rng = np.random.default_rng(seed)
+        root = tmp_path / f"v1-{seed}"
+        images = root / "map-proj"
+        images.mkdir(parents=True)
+        rows = []
+        for k, label in enumerate(labels):
+            base = f"ESP_0{k:05d}_1000_RED-{k:04d}"
+            img = _texture(rng)
+            for suffix, arr in {"": img, "-r90": np.rot90(img)}.items():
+                Image.fromarray(np.ascontiguousarray(arr)).save(images / f"{base}{suffix}.jpg")
+                rows.append(f"{base}{suffix}.jpg {label}")
+        (root / "labels-map-proj.txt").write_text("\n".join(rows) + "\n")
+        return root
+
+    return make
 
 
 @pytest.fixture()

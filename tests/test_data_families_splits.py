@@ -51,14 +51,14 @@ def test_synthetic_twins_found(make_sample_layout, isolated_cache):
     assert list(isolated_cache.glob("families-*.csv"))
 
 
-def test_jpl_families_from_names(jpl_layout, isolated_cache):
+def test_jpl_families_from_names_and_content(jpl_layout, isolated_cache):
     ds = load_dataset(jpl_layout)
     fam = find_families(ds)
     assert len(set(fam)) == 20
     split = make_split(ds, "official", fam)
     assert leakage_report(split)["test_with_twin_in_train"] == 0.0
     assert set(split["subset"]) == {"train", "val", "test"}
-    assert (split["subset"] == "test").sum() == 4
+    assert (split["subset"] == "test").sum() == 16  # as published: 4 originals + 12 copies
 
 
 def test_official_split_needs_jpl(make_sample_layout, isolated_cache):

@@ -1,5 +1,7 @@
-"""The HiRISE landmark data layer: layouts, validation, image cache, twin families and splits."""
+"""The HiRISE landmark data layer: layouts, label files, class matching, validation, image cache,
+twin families and splits."""
 
+from .classes import V1_CLASS_NAMES, ClassMatch, match_classes
 from .errors import DataError
 from .imagecache import load_images
 from .layouts import LandmarkDataset, load_dataset
@@ -11,6 +13,8 @@ from .validate import verify_manifest
 
 __all__ = [
     "SPLIT_KINDS",
+    "V1_CLASS_NAMES",
+    "ClassMatch",
     "DataError",
     "LandmarkDataset",
     "PreparedData",
@@ -22,6 +26,7 @@ __all__ = [
     "locate_data_dir",
     "locate_seg_dir",
     "make_split",
+    "match_classes",
     "prepare_data",
     "save_split",
     "verify_manifest",

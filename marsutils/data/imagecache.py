@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 from .layouts import LandmarkDataset
 from .validate import EXPECTED_MODE, EXPECTED_SIZE, decode_image
 
-__all__ = ["cache_dir", "content_hash", "load_images"]
+__all__ = ["cache_dir", "content_hash", "image_hashes", "load_images"]
 
-_HASH_MEMO: dict[tuple, str] = {}
+_HASH_MEMO: dict[tuple, list[str]] = {}
 
 
 def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -29,25 +29,45 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def content_hash(dataset: LandmarkDataset) -> str:
-    """sha256 over (name, label, sha256 of bytes) of every row, in order."""
+def _stats_key(dataset: LandmarkDataset) -> tuple:
     stats = tuple(
         (name, os.stat(dataset.image_dir / name).st_mtime_ns)
         if (dataset.image_dir / name).exists()
         else (name, -1)
         for name in dataset.table["image"]
     )
-    key = (str(dataset.image_dir), stats, tuple(dataset.labels.tolist()))
-    if key in _HASH_MEMO:
-        return _HASH_MEMO[key]
+    return (str(dataset.image_dir), stats)
+
+
+def image_hashes(dataset: LandmarkDataset) -> list[str]:
+    """Hex sha256 of every row's image bytes (of ``b"<missing>"`` for a missing file), in order.
+
+    Memoised in-process on (image dir, names, modification times).
+    """
+    key = _stats_key(dataset)
+    if key not in _HASH_MEMO:
+        out = []
+        for name in dataset.table["image"]:
+            path = dataset.image_dir / name
+            data = path.read_bytes() if path.is_file() else b"<missing>"
+            out.append(hashlib.sha256(data).hexdigest())
+        _HASH_MEMO[key] = out
+    return list(_HASH_MEMO[key])
+
+
+def content_hash(dataset: LandmarkDataset) -> str:
+    """The data fingerprint: sha256 over (name, label, sha256 of bytes) of every row, in order.
+
+    Any changed label, image, name, added or dropped row, or reordering changes it; the image
+    cache, the twin-family cache, saved splits and experiment identities are keyed by it.
+    """
     digest = hashlib.sha256()
-    for name, label in zip(dataset.table["image"], dataset.labels, strict=True):
-        path = dataset.image_dir / name
-        data = path.read_bytes() if path.is_file() else b"<missing>"
+    for name, label, h in zip(
+        dataset.table["image"], dataset.labels, image_hashes(dataset), strict=True
+    ):
         digest.update(f"{name}\0{label}\0".encode())
-        digest.update(hashlib.sha256(data).digest())
-    _HASH_MEMO[key] = digest.hexdigest()
-    return _HASH_MEMO[key]
+        digest.update(bytes.fromhex(h))
+    return digest.hexdigest()
 
 
 def load_images(

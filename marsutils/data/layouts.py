@@ -1,24 +1,33 @@
-"""Read the two on-disk layouts of the HiRISE landmark data into one table.
+"""Read the three on-disk layouts of the HiRISE landmark data into one table.
 
 * ``sample``: ``labels.csv`` (filename,label) + ``images/`` + ``classmap.csv`` (label,name): the
   shared 8,201-image sample.
 * ``jpl-v3.2``: the official JPL release (Doran et al. 2020, doi:10.5281/zenodo.4002935):
   ``labels-map-proj_v3_2.txt``, ``labels-map-proj_v3_2_train_val_test.txt``,
-  ``landmarks_map-proj-v3_2_classmap.csv`` and ``map-proj-v3_2/``. Its official split is by source
-  observation; the augmented copies (``-r90 -r180 -r270 -fh -fv -brt``) are kept in train only.
+  ``landmarks_map-proj-v3_2_classmap.csv`` and ``map-proj-v3_2/``. Its official split (by source
+  observation) is kept as published, augmented copies (``-r90 -r180 -r270 -fh -fv -brt``) in val
+  and test included; :attr:`LandmarkDataset.notes` counts them, and
+  ``make_split(..., official_drop_augmented=True)`` drops them.
+* ``jpl-v1``: the first release (Wagstaff et al. 2018, doi:10.5281/zenodo.1048301):
+  ``labels-map-proj.txt`` + ``map-proj/``, 7 classes (ids 0-6, ``edge`` included) and no class
+  map file; the names come from :data:`~marsutils.data.classes.V1_CLASS_NAMES`.
+
+Every label, split and class-map file goes through :mod:`marsutils.data.labelfiles`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
+from .classes import V1_CLASS_NAMES
 from .errors import DataError
+from .labelfiles import read_classmap, read_label_file
 from .locate import locate_data_dir
 
 __all__ = [
@@ -28,6 +37,8 @@ __all__ = [
     "safe_relative_name",
     "AUGMENT_SUFFIXES",
     "JPL_FILES",
+    "V1_FILES",
+    "LAYOUTS",
 ]
 
 AUGMENT_SUFFIXES = ("r90", "r180", "r270", "fh", "fv", "brt")
@@ -38,6 +49,8 @@ JPL_FILES = {
     "classmap": "landmarks_map-proj-v3_2_classmap.csv",
     "images": "map-proj-v3_2",
 }
+V1_FILES = {"labels": "labels-map-proj.txt", "images": "map-proj"}
+LAYOUTS = ("sample", "jpl-v3.2", "jpl-v1")
 
 
 @dataclass(frozen=True)
@@ -45,8 +58,11 @@ class LandmarkDataset:
     """A labelled image table plus where its files live.
 
     ``table`` has one row per image with columns ``image`` (file name relative to ``image_dir``),
-    ``label`` (int), ``base`` (the un-augmented name for the JPL layout, else the file name) and
-    ``official`` (train/val/test for the JPL layout, else empty).
+    ``label`` (int), ``base`` (the un-augmented name: the file name without an augmentation
+    suffix) and ``official`` (train/val/test as published for the JPL v3.2 layout, else empty).
+    ``notes`` holds what reading found and reported rather than refused: ``duplicate_rows`` per
+    file (exact repeats counted once) and, for v3.2, ``official_augmented`` (augmented copies per
+    official subset), ``official_unlisted`` and ``official_split_only``.
     """
 
     root: Path
@@ -54,6 +70,7 @@ class LandmarkDataset:
     image_dir: Path
     table: pd.DataFrame
     class_names: tuple[str, ...]
+    notes: dict = field(default_factory=dict, compare=False)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -70,7 +87,9 @@ class LandmarkDataset:
     def subset(self, rows: np.ndarray | list[int]) -> LandmarkDataset:
         """A dataset restricted to the given row positions (order kept as given)."""
         table = self.table.iloc[np.asarray(rows)].reset_index(drop=True)
-        return LandmarkDataset(self.root, self.layout, self.image_dir, table, self.class_names)
+        return LandmarkDataset(
+            self.root, self.layout, self.image_dir, table, self.class_names, self.notes
+        )
 
 
 def safe_relative_name(name: str, where: str) -> str:
@@ -83,77 +102,63 @@ def safe_relative_name(name: str, where: str) -> str:
 
 
 def detect_layout(root: Path) -> str:
-    """``"sample"`` or ``"jpl-v3.2"``; raise :class:`DataError` when neither is present."""
+    """``"sample"``, ``"jpl-v3.2"`` or ``"jpl-v1"``; :class:`DataError` when none is present."""
     if (root / "labels.csv").is_file():
         return "sample"
     if (root / JPL_FILES["labels"]).is_file():
         return "jpl-v3.2"
+    if (root / V1_FILES["labels"]).is_file():
+        return "jpl-v1"
     raise DataError(
-        f"{root} holds neither labels.csv (the shared sample) nor {JPL_FILES['labels']} "
-        "(the JPL v3.2 release); point MARS_DATA_DIR at one of them"
+        f"{root} holds neither labels.csv (the shared sample), {JPL_FILES['labels']} "
+        f"(the JPL v3.2 release) nor {V1_FILES['labels']} (the v1 release); point MARS_DATA_DIR "
+        "at one of them"
     )
 
 
-def _read_classmap(path: Path) -> tuple[str, ...]:
-    if not path.is_file():
-        raise DataError(f"class map {path} is missing")
-    rows = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
-        parts = [p.strip() for p in line.split(",", 1)]
-        if len(parts) != 2 or not parts[0]:
-            continue
-        if not parts[0].lstrip("-").isdigit():
-            if line_no == 1:
-                continue  # header
-            raise DataError(f"{path}:{line_no}: expected 'label,name', got {line!r}")
-        rows.append((int(parts[0]), parts[1]))
-    ids = sorted(i for i, _ in rows)
-    if ids != list(range(len(rows))):
-        raise DataError(f"{path}: class ids must be 0..K-1 without gaps; got {ids}")
-    return tuple(name for _, name in sorted(rows))
-
-
-def _check_labels(table: pd.DataFrame, n_classes: int, source: Path) -> None:
-    bad = table[(table["label"] < 0) | (table["label"] >= n_classes)]
+def _check_labels(table: pd.DataFrame, class_names: tuple[str, ...], source: Path) -> None:
+    bad = table[(table["label"] < 0) | (table["label"] >= len(class_names))]
     if len(bad):
         row = bad.iloc[0]
-        raise DataError(f"{source}: label {row['label']} of {row['image']} is not in the class map")
-    dup = table["image"].duplicated()
-    if dup.any():
-        raise DataError(f"{source}: {table['image'][dup].iloc[0]} is listed more than once")
+        raise DataError(
+            f"{source}:{row['line']}: label {row['label']} of {row['image']} is not in the class "
+            f"map (ids 0..{len(class_names) - 1}: {', '.join(class_names)})"
+        )
+
+
+def _labels_table(path: Path) -> tuple[pd.DataFrame, int]:
+    parsed = read_label_file(path)
+    table = parsed.table.copy()
+    table["image"] = [
+        safe_relative_name(n, f"{path}:{ln}")
+        for n, ln in zip(table["image"], table["line"], strict=True)
+    ]
+    return table, parsed.duplicate_rows
+
+
+def _finish(
+    root: Path,
+    layout: str,
+    image_dir: Path,
+    table: pd.DataFrame,
+    classes: tuple[str, ...],
+    labels_path: Path,
+    notes: dict,
+) -> LandmarkDataset:
+    _check_labels(table, classes, labels_path)
+    table = table.drop(columns="line").reset_index(drop=True)
+    table["label"] = table["label"].astype(np.int64)
+    return LandmarkDataset(root, layout, image_dir, table, classes, notes)
 
 
 def _read_sample(root: Path) -> LandmarkDataset:
     labels_csv = root / "labels.csv"
-    try:
-        raw = pd.read_csv(labels_csv, dtype={"filename": str})
-        table = pd.DataFrame(
-            {
-                "image": [safe_relative_name(n, str(labels_csv)) for n in raw["filename"]],
-                "label": pd.to_numeric(raw["label"], errors="raise").astype(np.int64),
-            }
-        )
-    except (KeyError, ValueError) as err:
-        raise DataError(f"{labels_csv}: expected columns filename,label ({err})") from err
-    classes = _read_classmap(root / "classmap.csv")
-    _check_labels(table, len(classes), labels_csv)
-    table["base"] = table["image"]
+    table, dups = _labels_table(labels_csv)
+    classes = read_classmap(root / "classmap.csv")
+    table["base"] = [augmented_base(n) for n in table["image"]]
     table["official"] = ""
-    return LandmarkDataset(root, "sample", root / "images", table, classes)
-
-
-def _read_whitespace_table(path: Path, n_cols: int) -> list[list[str]]:
-    if not path.is_file():
-        raise DataError(f"{path} is missing")
-    rows = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != n_cols:
-            raise DataError(f"{path}:{line_no}: expected {n_cols} fields, got {line!r}")
-        rows.append(parts)
-    return rows
+    notes = {"duplicate_rows": {labels_csv.name: dups}}
+    return _finish(root, "sample", root / "images", table, classes, labels_csv, notes)
 
 
 def augmented_base(name: str) -> str:
@@ -164,33 +169,60 @@ def augmented_base(name: str) -> str:
 def _read_jpl(root: Path) -> LandmarkDataset:
     labels_path = root / JPL_FILES["labels"]
     split_path = root / JPL_FILES["split"]
-    labels = {
-        safe_relative_name(n, str(labels_path)): int(lab)
-        for n, lab in _read_whitespace_table(labels_path, 2)
-    }
-    split_rows = _read_whitespace_table(split_path, 3)
-    official = {}
-    for name, lab, subset in split_rows:
-        name = safe_relative_name(name, str(split_path))
-        if subset not in ("train", "val", "test"):
-            raise DataError(f"{split_path}: unknown subset {subset!r} for {name}")
-        if name in labels and labels[name] != int(lab):
-            raise DataError(f"{split_path}: label of {name} disagrees with {labels_path.name}")
+    table, dups = _labels_table(labels_path)
+    split = read_label_file(split_path, with_subset=True, subsets=("train", "val", "test"))
+    where = dict(zip(table["image"], zip(table["label"], table["line"], strict=True), strict=True))
+    official: dict[str, str] = {}
+    split_only = 0
+    for name, label, line, subset in split.table.itertuples(index=False):
+        name = safe_relative_name(name, f"{split_path}:{line}")
+        if name not in where:
+            split_only += 1
+            continue
+        if where[name][0] != label:
+            raise DataError(
+                f"the label of {name} disagrees: {labels_path}:{where[name][1]} says "
+                f"{where[name][0]}, {split_path}:{line} says {label}"
+            )
         official[name] = subset
-    table = pd.DataFrame({"image": list(labels), "label": list(labels.values())})
-    table["label"] = table["label"].astype(np.int64)
     table["base"] = [augmented_base(n) for n in table["image"]]
     table["official"] = [official.get(n, "") for n in table["image"]]
-    # The official split is by observation; augmented copies must never reach val or test.
+    # The published split is kept as it is; count the augmented copies it puts in val and test.
     is_aug = table["image"] != table["base"]
-    table.loc[is_aug & table["official"].isin(["val", "test"]), "official"] = ""
-    classes = _read_classmap(root / JPL_FILES["classmap"])
-    _check_labels(table, len(classes), labels_path)
-    return LandmarkDataset(root, "jpl-v3.2", root / JPL_FILES["images"], table, classes)
+    notes = {
+        "duplicate_rows": {labels_path.name: dups, split_path.name: split.duplicate_rows},
+        "official_augmented": {
+            s: int((is_aug & (table["official"] == s)).sum()) for s in ("train", "val", "test")
+        },
+        "official_unlisted": int((table["official"] == "").sum()),
+        "official_split_only": split_only,
+    }
+    classes = read_classmap(root / JPL_FILES["classmap"])
+    return _finish(root, "jpl-v3.2", root / JPL_FILES["images"], table, classes, labels_path, notes)
+
+
+def _read_v1(root: Path) -> LandmarkDataset:
+    labels_path = root / V1_FILES["labels"]
+    table, dups = _labels_table(labels_path)
+    table["base"] = [augmented_base(n) for n in table["image"]]
+    table["official"] = ""
+    notes = {"duplicate_rows": {labels_path.name: dups}}
+    return _finish(
+        root, "jpl-v1", root / V1_FILES["images"], table, V1_CLASS_NAMES, labels_path, notes
+    )
+
+
+_READERS = {"sample": _read_sample, "jpl-v3.2": _read_jpl, "jpl-v1": _read_v1}
 
 
 def load_dataset(data_dir: str | os.PathLike | None = None) -> LandmarkDataset:
-    """Locate and read the dataset in either layout (see module docstring)."""
+    """Locate and read the dataset in any of the three layouts (see module docstring).
+
+    Raises
+    ------
+    DataError
+        No layout found, or a label, split or class-map file is malformed (see
+        :mod:`marsutils.data.labelfiles`), or a label is outside the class map.
+    """
     root = locate_data_dir(data_dir)
-    layout = detect_layout(root)
-    return _read_sample(root) if layout == "sample" else _read_jpl(root)
+    return _READERS[detect_layout(root)](root)

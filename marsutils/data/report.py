@@ -24,14 +24,37 @@ def family_summary(families: np.ndarray) -> dict[str, float | int]:
     }
 
 
-def data_report(data_dir: str | os.PathLike | None = None, seed: int = 0) -> dict:
-    """Class counts, the family summary and the leakage of the paper and family splits."""
-    prepared = prepare_data(data_dir, splits=("paper", "family"), seed=seed, progress=False)
+def data_report(
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    official_drop_augmented: bool = False,
+) -> dict:
+    """Class counts, the family summary, what reading reported, and each split's leakage.
+
+    The paper and family splits always; the official split too for the JPL v3.2 layout (as
+    published, or without its augmented val/test copies with ``official_drop_augmented``).
+    """
+    from .layouts import detect_layout
+    from .locate import locate_data_dir
+
+    splits = ["paper", "family"]
+    if detect_layout(locate_data_dir(data_dir)) == "jpl-v3.2":
+        splits.append("official")
+    prepared = prepare_data(
+        data_dir,
+        splits=tuple(splits),
+        seed=seed,
+        progress=False,
+        official_drop_augmented=official_drop_augmented,
+    )
     counts = pd.Series(prepared.dataset.labels).value_counts().sort_index()
     return {
         "data_dir": str(prepared.dataset.root),
         "layout": prepared.dataset.layout,
+        "data_fingerprint": prepared.fingerprint,
         "class_counts": {prepared.class_names[k]: int(v) for k, v in counts.items()},
+        "notes": prepared.dataset.notes,
+        "messages": list(prepared.messages),
         "families": family_summary(prepared.families),
         "leakage": {kind: leakage_report(s) for kind, s in prepared.splits.items()},
     }
@@ -39,7 +62,15 @@ def data_report(data_dir: str | os.PathLike | None = None, seed: int = 0) -> dic
 
 def format_report(report: dict) -> str:
     """Plain-text rendering of :func:`data_report`."""
-    lines = [f"data: {report['data_dir']} ({report['layout']} layout)", "", "class counts:"]
+    lines = [
+        f"data: {report['data_dir']} ({report['layout']} layout, data fingerprint "
+        f"{report.get('data_fingerprint', '?')})"
+    ]
+    dups = {k: v for k, v in report.get("notes", {}).get("duplicate_rows", {}).items() if v}
+    for name, n in dups.items():
+        lines.append(f"{name}: {n} exact duplicate rows counted once")
+    lines += list(report.get("messages", []))
+    lines += ["", "class counts:"]
     total = sum(report["class_counts"].values())
     for name, n in report["class_counts"].items():
         lines.append(f"  {name:<14} {n:>6}  {100 * n / total:5.1f}%")

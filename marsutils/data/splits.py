@@ -4,10 +4,14 @@
   same way. Twins of test images land in train.
 * ``family``: 80/20 with whole twin families on one side (``StratifiedGroupKFold``), validation
   carved from train the same way. No family crosses a boundary.
-* ``official``: the JPL v3.2 release's own split (by source observation); JPL layout only.
+* ``official``: the JPL v3.2 release's own split (by source observation), as published: its val
+  and test parts hold augmented copies too (counted in ``dataset.notes["official_augmented"]``);
+  ``official_drop_augmented=True`` drops those from val and test. JPL v3.2 layout only.
 
 A split is a DataFrame with columns ``row`` (position in the dataset table), ``image``, ``label``,
-``family``, ``subset`` (train/val/test), ``split`` and ``seed``.
+``family``, ``subset`` (train/val/test), ``split``, ``seed`` and, when built through
+:func:`~marsutils.data.prepare.prepare_data`, ``data_fingerprint`` (the first 20 hex digits of
+:func:`~marsutils.data.imagecache.content_hash`), so a saved split is never reused for other data.
 """
 
 from __future__ import annotations
@@ -73,10 +77,31 @@ def make_split(
     test_size: float = 0.2,
     val_size: float = 0.1,
     rows: np.ndarray | None = None,
+    official_drop_augmented: bool = False,
 ) -> pd.DataFrame:
     """Build split ``kind`` over ``rows`` (default: all rows) of ``dataset``.
 
-    ``val_size`` is the fraction of the training part that becomes validation.
+    Parameters
+    ----------
+    dataset : LandmarkDataset
+    kind : {"paper", "family", "official"}
+    families : numpy.ndarray of int, shape (N,)
+        Twin family id per dataset row.
+    seed : int
+    test_size : float
+        Fraction of ``rows`` held out for test.
+    val_size : float
+        Fraction of the training part that becomes validation.
+    rows : numpy.ndarray of int, optional
+        Row positions to split (default: all).
+    official_drop_augmented : bool
+        ``official`` only: drop the augmented copies the published split puts in val and test
+        (default False: the split as published).
+
+    Raises
+    ------
+    DataError
+        Unknown ``kind``, wrong ``families`` length, or ``official`` outside the v3.2 layout.
     """
     if kind not in SPLIT_KINDS:
         raise DataError(f"unknown split {kind!r}; choose one of {SPLIT_KINDS}")
@@ -90,6 +115,9 @@ def make_split(
         if dataset.layout != "jpl-v3.2":
             raise DataError("the official split exists only in the JPL v3.2 layout")
         subset[rows] = dataset.table["official"].to_numpy()[rows]
+        if official_drop_augmented:
+            is_aug = (dataset.table["image"] != dataset.table["base"]).to_numpy()
+            subset[is_aug & np.isin(subset, ["val", "test"])] = ""
     else:
         if kind == "paper":
             train, test = _random_holdout(rows, labels, test_size, seed)
@@ -117,7 +145,8 @@ def save_split(split: pd.DataFrame, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    split[_COLUMNS].to_csv(tmp, index=False)
+    columns = _COLUMNS + [c for c in ("data_fingerprint",) if c in split.columns]
+    split[columns].to_csv(tmp, index=False)
     os.replace(tmp, path)
     return path
 
@@ -127,7 +156,7 @@ def load_split(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"split file {path} does not exist")
-    split = pd.read_csv(path)
+    split = pd.read_csv(path, dtype={"data_fingerprint": str})
     missing = set(_COLUMNS) - set(split.columns)
     if missing:
         raise DataError(f"split file {path} lacks columns {sorted(missing)}")

@@ -3,8 +3,12 @@
 Two images are twins when the Pearson correlation of their z-scored ``thumb x thumb`` thumbnails,
 under one of the 8 dihedral transforms (4 rotations x optional flip), exceeds ``threshold``.
 Z-scoring makes the test blind to brightness and contrast changes. Twins are joined transitively
-(union-find) into families. For the JPL v3.2 layout the family is simply the un-augmented file
-name, which the release encodes exactly.
+(union-find) into families.
+
+In every layout, families join three kinds of twin edges in one union-find: name-derived (the
+JPL releases name augmented copies ``<base>-r90.jpg`` etc.), byte-identical files under any name,
+and the thumbnail matcher above, run over one representative image per name-derived group. So a
+copy under a new name cannot cross a split boundary unseen.
 """
 
 from __future__ import annotations
@@ -16,10 +20,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .imagecache import cache_dir, content_hash
+from .imagecache import cache_dir, content_hash, image_hashes
 from .layouts import LandmarkDataset
 
-__all__ = ["thumbnails", "dihedral_views", "twin_pairs", "group_families", "find_families"]
+__all__ = [
+    "thumbnails",
+    "dihedral_views",
+    "twin_pairs",
+    "group_families",
+    "same_value_pairs",
+    "find_families",
+]
 
 
 def thumbnails(images: np.ndarray, thumb: int = 32) -> torch.Tensor:
@@ -83,6 +94,15 @@ def group_families(n: int, pairs: np.ndarray) -> np.ndarray:
     return np.array([order.setdefault(r, len(order)) for r in dense], dtype=np.int64)
 
 
+def same_value_pairs(values: np.ndarray | list) -> np.ndarray:
+    """Pairs ``(first, i)`` linking every row to the first row with the same value."""
+    _, first, inverse = np.unique(np.asarray(values), return_index=True, return_inverse=True)
+    heads = first[inverse.ravel()]
+    rows = np.arange(len(heads))
+    keep = heads != rows
+    return np.stack([heads[keep], rows[keep]], axis=1).astype(np.int64)
+
+
 def find_families(
     dataset: LandmarkDataset,
     images: np.ndarray | None = None,
@@ -90,15 +110,18 @@ def find_families(
     thumb: int = 32,
     cache: str | os.PathLike | None = None,
 ) -> np.ndarray:
-    """Family id per row of ``dataset``; cached on disk, keyed by the data's content hash.
+    """Family id per row of ``dataset``, merging name, byte and thumbnail twins (module docstring).
 
-    ``images`` (from :func:`~marsutils.data.imagecache.load_images`) is needed only when the
-    result is not cached yet and the layout is the shared sample.
+    Cached on disk, keyed by the data fingerprint
+    (:func:`~marsutils.data.imagecache.content_hash`). ``images`` (from
+    :func:`~marsutils.data.imagecache.load_images`) is loaded when needed and not given.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (N,)
+        Dense family ids numbered by first appearance.
     """
-    if dataset.layout == "jpl-v3.2":
-        _, fam = np.unique(dataset.table["base"].to_numpy(), return_inverse=True)
-        return fam.astype(np.int64)
-    key = f"families-{content_hash(dataset)[:20]}-t{thumb}-c{threshold:g}.csv"
+    key = f"families-v2-{content_hash(dataset)[:20]}-t{thumb}-c{threshold:g}.csv"
     target = cache_dir(cache) / key
     if target.is_file():
         cached = pd.read_csv(target)
@@ -108,7 +131,14 @@ def find_families(
         from .imagecache import load_images
 
         images = load_images(dataset, cache)
-    families = group_families(len(dataset), twin_pairs(thumbnails(images, thumb), threshold))
+    name_pairs = same_value_pairs(dataset.table["base"].to_numpy())
+    byte_pairs = same_value_pairs(np.array(image_hashes(dataset)))
+    # one representative per name-derived group keeps the quadratic matcher small
+    reps = np.flatnonzero(~np.isin(np.arange(len(dataset)), name_pairs[:, 1]))
+    rep_pairs = twin_pairs(thumbnails(images, thumb)[torch.from_numpy(reps)], threshold)
+    look_pairs = reps[rep_pairs] if len(rep_pairs) else np.zeros((0, 2), dtype=np.int64)
+    pairs = np.concatenate([name_pairs, byte_pairs, look_pairs])
+    families = group_families(len(dataset), pairs)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     pd.DataFrame({"image": dataset.table["image"], "family": families}).to_csv(tmp, index=False)
     os.replace(tmp, target)

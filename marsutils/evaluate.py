@@ -1,0 +1,421 @@
+"""Evaluate a trained classifier on any labelled folder of any supported layout.
+
+``python -m marsutils evaluate --run-dir RUN --model-key KEY --data-dir DIR`` (or
+``--checkpoint .../best_model.pt``) loads the weights with ``weights_only=True``, rebuilds the
+model from the ``done.json`` written beside them by :func:`~marsutils.train.fit`, matches the
+folder's classes to the model's **by name** (:func:`~marsutils.data.classes.match_classes`), and
+reports accuracy, balanced accuracy, macro F1 and mean IoU over the matched classes, each with a
+percentile bootstrap interval that resamples whole twin families (:func:`clustered_bootstrap_ci`),
+plus the confusion matrix and the classes that did not match.
+
+Images whose class the model does not know (v1's ``edge`` for a v3.2 model) are counted and left
+out; model classes the folder lacks (``swiss cheese``, ``spider`` for v1 data) are listed, and
+predicting them counts as an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import read_json, write_json
+from .data.classes import match_classes
+from .data.errors import DataError
+
+__all__ = [
+    "confusion_scores",
+    "clustered_bootstrap_ci",
+    "load_classifier",
+    "evaluate_folder",
+    "format_evaluation",
+    "write_evaluation",
+]
+
+SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "mean_iou")
+
+
+def confusion_scores(cm: np.ndarray, scored: Sequence[int]) -> dict[str, np.ndarray]:
+    """Scores of one or many confusion matrices (rows true, columns predicted).
+
+    Parameters
+    ----------
+    cm : numpy.ndarray, shape (..., K, K)
+        Counts; leading axes are resamples.
+    scored : sequence of int
+        Classes the macro averages run over (the matched classes); columns of the others still
+        count as wrong predictions.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``accuracy`` = trace / total; per class ``recall`` TP/(TP+FN), ``precision`` TP/(TP+FP),
+        ``f1`` and ``iou`` TP/(TP+FP+FN) (the image-level Jaccard index, as in
+        :mod:`marsutils.metrics`), 0/0 taken as 0; ``balanced_accuracy``, ``macro_f1`` and
+        ``mean_iou`` are their unweighted means over ``scored``.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    idx = np.asarray(scored)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)[..., idx]
+    true = cm.sum(axis=-1)[..., idx]
+    pred = cm.sum(axis=-2)[..., idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(true > 0, tp / true, 0.0)
+        precision = np.where(pred > 0, tp / pred, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        union = true + pred - tp
+        iou = np.where(union > 0, tp / union, 0.0)
+        total = cm.sum(axis=(-2, -1))
+        accuracy = np.where(total > 0, np.trace(cm, axis1=-2, axis2=-1) / total, 0.0)
+    return {
+        "accuracy": accuracy,
+        "balanced_accuracy": recall.mean(axis=-1),
+        "macro_f1": f1.mean(axis=-1),
+        "mean_iou": iou.mean(axis=-1),
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+        "iou": iou,
+    }
+
+
+def clustered_bootstrap_ci(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    groups: Sequence[int] | np.ndarray,
+    *,
+    n_classes: int,
+    scored: Sequence[int] | None = None,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    random_state: int | None = 0,
+) -> dict[str, dict[str, float]]:
+    """Percentile bootstrap intervals that resample whole groups (twin families), not images.
+
+    Each of ``n_boot`` resamples draws as many groups as there are, with replacement, from
+    ``numpy.random.default_rng(random_state)`` and keeps every image of each drawn group (the
+    cluster bootstrap; Davison & Hinkley 1997, *Bootstrap Methods and their Application*,
+    section 3.8). Twins share content, so an image-level bootstrap would treat them as
+    independent evidence and give too narrow intervals.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        Class ids in ``0..n_classes-1``.
+    groups : array-like, shape (N,)
+        Group (twin family) of each image.
+    n_classes : int
+    scored : sequence of int, optional
+        Classes averaged by the macro scores (default: all).
+    n_boot : int
+    confidence : float
+        Central coverage of the interval, in (0, 1).
+    random_state : int or None
+
+    Returns
+    -------
+    dict
+        For each name of :data:`SCORES`: ``{"estimate", "low", "high", "confidence",
+        "n_boot", "n_groups"}``.
+
+    Raises
+    ------
+    ValueError
+        Mismatched lengths, no images, ``n_boot < 2`` or ``confidence`` outside (0, 1).
+    """
+    t, p, g = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    if not (t.shape == p.shape == g.shape) or t.ndim != 1 or len(t) == 0:
+        raise ValueError(
+            f"y_true, y_pred, groups must be 1-D, equal, non-empty: {t.shape}, {p.shape}, {g.shape}"
+        )
+    if n_boot < 2 or not 0 < confidence < 1:
+        raise ValueError(f"need n_boot >= 2 and 0 < confidence < 1; got {n_boot}, {confidence}")
+    scored = list(range(n_classes)) if scored is None else list(scored)
+    _, gid = np.unique(g, return_inverse=True)
+    n_groups = int(gid.max()) + 1
+    k = n_classes
+    per_group = np.zeros((n_groups, k * k))
+    np.add.at(per_group, (gid, t * k + p), 1)
+    rng = np.random.default_rng(random_state)
+    draws = rng.integers(0, n_groups, size=(n_boot, n_groups))
+    weights = np.stack([np.bincount(row, minlength=n_groups) for row in draws])
+    boot = confusion_scores((weights @ per_group).reshape(n_boot, k, k), scored)
+    full = confusion_scores(per_group.sum(0).reshape(k, k), scored)
+    alpha = (1 - confidence) / 2
+    out = {}
+    for name in SCORES:
+        low, high = np.quantile(boot[name], [alpha, 1 - alpha])
+        out[name] = {
+            "estimate": float(full[name]),
+            "low": float(low),
+            "high": float(high),
+            "confidence": float(confidence),
+            "n_boot": int(n_boot),
+            "n_groups": n_groups,
+        }
+    return out
+
+
+def _experiment_files(
+    checkpoint: str | os.PathLike | None,
+    run_dir: str | os.PathLike | None,
+    model_key: str | None,
+) -> Path:
+    if checkpoint is not None:
+        if run_dir is not None or model_key is not None:
+            raise ValueError("give either checkpoint or run_dir + model_key, not both")
+        path = Path(checkpoint)
+    else:
+        if run_dir is None or model_key is None:
+            raise ValueError("give a checkpoint, or both run_dir and model_key")
+        path = Path(run_dir) / "experiments" / model_key / "best_model.pt"
+    if not path.is_file():
+        raise DataError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_classifier(
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    run_dir: str | os.PathLike | None = None,
+    model_key: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """A trained classifier in eval mode, and what it was trained as.
+
+    Parameters
+    ----------
+    checkpoint : path-like, optional
+        A ``best_model.pt`` written by :func:`~marsutils.train.fit`, with its ``done.json``
+        beside it.
+    run_dir, model_key : optional
+        Instead of ``checkpoint``: ``run_dir/experiments/<model_key>/best_model.pt``
+        (``model_key`` is :attr:`~marsutils.experiments.ClassifierSpec.key`, e.g.
+        ``family/full-efficientnet_lite0-imagenet-160px-3ep``).
+
+    Returns
+    -------
+    model : torch.nn.Module
+    info : dict
+        ``class_names`` (tuple of str), ``image_size`` (int, pixels), ``model_config`` (dict),
+        ``checkpoint`` (str) and ``data_fingerprint`` of the training data (or None).
+
+    Raises
+    ------
+    DataError
+        The checkpoint or its ``done.json`` is missing.
+    CheckpointError
+        The checkpoint is unreadable, comes from another run than its ``done.json``, or does not
+        fit the recorded model configuration or class names.
+    """
+    from .models import build_model
+    from .train.checkpoint import CheckpointError, load_checkpoint
+
+    path = _experiment_files(checkpoint, run_dir, model_key)
+    done_path = path.parent / "done.json"
+    if not done_path.is_file():
+        raise DataError(
+            f"{done_path} is missing: evaluate needs the done.json that fit() writes beside "
+            f"{path.name} to rebuild the model"
+        )
+    done = read_json(done_path)
+    config = dict(done.get("model") or {})
+    class_names = config.get("class_names")
+    if class_names is None and (path.parent / "metrics.json").is_file():
+        class_names = read_json(path.parent / "metrics.json").get("class_names")
+    if not class_names:
+        raise CheckpointError(f"{done_path} and metrics.json record no class names")
+    needed = ("name", "backbone", "num_classes", "pooling")
+    missing = [k for k in needed if k not in config]
+    if missing:
+        raise CheckpointError(f"{done_path}: the model configuration lacks {missing}")
+    if int(config["num_classes"]) != len(class_names):
+        raise CheckpointError(
+            f"{done_path}: the model has {config['num_classes']} outputs but "
+            f"{len(class_names)} class names {list(class_names)}"
+        )
+    state = load_checkpoint(path)  # weights_only=True
+    if done.get("fingerprint") is not None and state.get("fingerprint") != done["fingerprint"]:
+        raise CheckpointError(
+            f"{path} (fingerprint {state.get('fingerprint')}) is not the run recorded in "
+            f"{done_path} (fingerprint {done['fingerprint']})"
+        )
+    kwargs: dict[str, Any] = {}
+    if config.get("attention"):
+        kwargs["attention_stages"] = config.get("attention_stages")
+    if config.get("lse_temperature") is not None:
+        kwargs["lse_temperature"] = float(config["lse_temperature"])
+    try:
+        model = build_model(
+            config["name"],
+            num_classes=int(config["num_classes"]),
+            backbone=config["backbone"],
+            weights="none",
+            pooling=config["pooling"],
+            **kwargs,
+        )
+        model.load_state_dict(state["model"])
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{path} does not fit the model configuration in {done_path}: {err}"
+        ) from err
+    info = {
+        "checkpoint": str(path),
+        "class_names": tuple(class_names),
+        "image_size": int((done.get("config") or {}).get("image_size", 160)),
+        "model_config": config,
+        "data_fingerprint": config.get("data_fingerprint"),
+    }
+    return model.eval(), info
+
+
+def evaluate_folder(
+    model: Any,
+    class_names: Sequence[str],
+    data_dir: str | os.PathLike,
+    *,
+    image_size: int,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    views: int = 1,
+    device: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score ``model`` on every labelled image of ``data_dir`` whose class it knows.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(B, 3, image_size, image_size)`` images to ``(B, len(class_names))`` logits.
+    class_names : sequence of str
+        The model's classes in output order.
+    data_dir : path-like
+        A folder of any layout :func:`~marsutils.data.load_dataset` reads.
+    image_size : int
+        Model input side in pixels.
+    n_boot, confidence, seed :
+        Passed to :func:`clustered_bootstrap_ci` (groups: the folder's twin families).
+    views : int
+        Dihedral test-time augmentation views (1 = none).
+
+    Returns
+    -------
+    dict
+        ``data_dir``, ``layout``, ``n_images`` (scored), ``classes`` (mapped / data_only /
+        model_only / synonyms_used), ``excluded_images`` (per data-only class), ``metrics``
+        (estimate and family-clustered interval per score), ``per_class`` (matched classes),
+        ``confusion_matrix`` (rows true, columns predicted, over the model's classes) and
+        ``class_names``.
+
+    Raises
+    ------
+    DataError
+        The folder cannot be read, or no image has a class the model knows.
+    """
+    from .data import find_families, load_dataset, load_images
+    from .train import predict_proba, resolve_device
+
+    dataset = load_dataset(data_dir)
+    try:
+        match = match_classes(dataset.class_names, class_names)
+    except ValueError as err:
+        raise DataError(f"{dataset.root}: {err}") from err
+    labels = dataset.labels
+    keep = np.flatnonzero(np.isin(labels, list(match.mapping)))
+    if len(keep) == 0:
+        raise DataError(f"{dataset.root}: no image has a class the model knows")
+    images = load_images(dataset, progress=progress)
+    families = find_families(dataset, images)
+    to_model = np.full(len(dataset.class_names), -1)
+    for d, m in match.mapping.items():
+        to_model[d] = m
+    y_true = to_model[labels[keep]]
+    model = model.to(resolve_device(device))
+    probs = predict_proba(model, images, keep, image_size=image_size, device=device, views=views)
+    y_pred = probs.argmax(axis=1)
+    k = len(class_names)
+    scored = sorted(set(match.mapping.values()))
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    metrics = clustered_bootstrap_ci(
+        y_true,
+        y_pred,
+        families[keep],
+        n_classes=k,
+        scored=scored,
+        n_boot=n_boot,
+        confidence=confidence,
+        random_state=seed,
+    )
+    per = confusion_scores(cm, scored)
+    per_class = [
+        {
+            "class": class_names[j],
+            "support": int(cm[j].sum()),
+            "predicted": int(cm[:, j].sum()),
+            **{m: float(per[m][i]) for m in ("precision", "recall", "f1", "iou")},
+        }
+        for i, j in enumerate(scored)
+    ]
+    excluded = {
+        dataset.class_names[c]: int((labels == c).sum())
+        for c in range(len(dataset.class_names))
+        if c not in match.mapping
+    }
+    return {
+        "data_dir": str(dataset.root),
+        "layout": dataset.layout,
+        "n_images": len(keep),
+        "n_families": len(np.unique(families[keep])),
+        "class_names": list(class_names),
+        "classes": match.as_dict(dataset.class_names, class_names),
+        "excluded_images": excluded,
+        "metrics": metrics,
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "settings": {
+            "image_size": int(image_size),
+            "views": int(views),
+            "interval": "percentile bootstrap over twin families (cluster bootstrap)",
+        },
+    }
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """Plain-text rendering of :func:`evaluate_folder`'s result."""
+    cls = result["classes"]
+    lines = [
+        f"data: {result['data_dir']} ({result['layout']} layout): {result['n_images']} images "
+        f"in {result['n_families']} twin families scored",
+        "matched classes (data -> model): "
+        + ", ".join(f"{d} -> {m}" for d, m in cls["mapped"].items()),
+        "data classes the model lacks (images left out): "
+        + (", ".join(f"{n} ({result['excluded_images'][n]})" for n in cls["data_only"]) or "none"),
+        "model classes the data lacks: " + (", ".join(cls["model_only"]) or "none"),
+        "",
+    ]
+    conf = next(iter(result["metrics"].values()))
+    lines.append(
+        f"metrics ({100 * conf['confidence']:.0f}% interval, {conf['n_boot']} resamples of "
+        f"{conf['n_groups']} twin families):"
+    )
+    for name, m in result["metrics"].items():
+        lines.append(
+            f"  {name:<18} {100 * m['estimate']:6.2f}%  [{100 * m['low']:6.2f}, "
+            f"{100 * m['high']:6.2f}]"
+        )
+    names = result["class_names"]
+    width = max(len(n) for n in names)
+    lines += ["", "confusion matrix (rows: true, columns: predicted):"]
+    lines.append(" " * (width + 2) + " ".join(f"{n[:8]:>8}" for n in names))
+    for name, row in zip(names, result["confusion_matrix"], strict=True):
+        lines.append(f"  {name:<{width}}" + " ".join(f"{v:>8}" for v in row))
+    return "\n".join(lines)
+
+
+def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``result`` as JSON atomically."""
+    return write_json(path, result)

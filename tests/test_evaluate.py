@@ -1,0 +1,168 @@
+"""Evaluating a trained classifier on another labelled folder: cluster bootstrap, class
+matching by name, checkpoint checks, and the command line end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, jaccard_score
+
+from marsutils.__main__ import main
+from marsutils.evaluate import clustered_bootstrap_ci, confusion_scores, load_classifier
+from marsutils.train.checkpoint import CheckpointError
+
+
+def _toy(seed: int = 0, n: int = 60, k: int = 4):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, k, n)
+    y_pred = np.where(rng.random(n) < 0.7, y_true, rng.integers(0, k, n))
+    return y_true, y_pred
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_point_estimates_match_sklearn():
+    y_true, y_pred = _toy()
+    y_pred[:5] = 4  # predictions of a class outside the scored ones count as errors
+    scored = [0, 1, 2, 3]
+    cm = np.zeros((5, 5))
+    np.add.at(cm, (y_true, y_pred), 1)
+    scores = confusion_scores(cm, scored)
+    assert scores["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    f1 = f1_score(y_true, y_pred, labels=scored, average="macro", zero_division=0)
+    assert scores["macro_f1"] == pytest.approx(f1)
+    iou = jaccard_score(y_true, y_pred, labels=scored, average="macro", zero_division=0)
+    assert scores["mean_iou"] == pytest.approx(iou)
+    recall = [np.mean(y_pred[y_true == c] == c) for c in scored]
+    assert scores["balanced_accuracy"] == pytest.approx(np.mean(recall))
+    full = clustered_bootstrap_ci(y_true, y_pred, np.arange(60), n_classes=5, scored=scored)
+    assert full["macro_f1"]["estimate"] == pytest.approx(f1)
+
+
+def test_cluster_bootstrap_resamples_families_not_images():
+    y_true, y_pred = _toy(n=40)
+    # every image has 4 identical twins: 200 images but only 40 independent pieces of evidence
+    t, p = np.repeat(y_true, 5), np.repeat(y_pred, 5)
+    families = np.repeat(np.arange(40), 5)
+    clustered = clustered_bootstrap_ci(t, p, families, n_classes=4, n_boot=500)
+    naive = clustered_bootstrap_ci(t, p, np.arange(200), n_classes=4, n_boot=500)
+    width = {
+        n: r["accuracy"]["high"] - r["accuracy"]["low"] for n, r in (("c", clustered), ("n", naive))
+    }
+    assert width["c"] > 1.6 * width["n"]  # ~sqrt(5) wider in expectation
+    assert clustered["accuracy"]["n_groups"] == 40
+    single = clustered_bootstrap_ci(y_true, y_pred, np.arange(40), n_classes=4, n_boot=500)
+    assert width["c"] == pytest.approx(
+        single["accuracy"]["high"] - single["accuracy"]["low"], abs=0.05
+    )
+    again = clustered_bootstrap_ci(t, p, families, n_classes=4, n_boot=500)
+    assert again == clustered  # seeded
+    with pytest.raises(ValueError, match="equal"):
+        clustered_bootstrap_ci(t, p[:-1], families, n_classes=4)
+
+
+@pytest.fixture()
+def trained_run(make_sample_layout, isolated_cache, tmp_path):
+    """A tiny classifier trained by run_classifier on classes other / crater / swiss_cheese."""
+    from marsutils.data import prepare_data
+    from marsutils.experiments import ClassifierSpec, run_classifier
+    from marsutils.profiles import get_profile
+
+    root = make_sample_layout(n_per_class=8, seed=5)
+    (root / "classmap.csv").write_text("label,name\n0,other\n1,Crater\n2,swiss_cheese\n")
+    spec = ClassifierSpec(
+        "plain", "family", weights="none", image_size=32, epochs=1, samples_per_epoch=16
+    )
+    run = tmp_path / "run"
+    data = prepare_data(root, splits=("family",), run_dir=run, progress=False)
+    run_classifier(spec, data, get_profile("smoke"), run, progress=False)
+    return run, spec.key, root
+
+
+def test_evaluate_cli_on_v1_folder(trained_run, make_v1_layout, tmp_path, capsys):
+    run, key, _ = trained_run
+    v1 = make_v1_layout(labels=(0, 0, 1, 1, 1, 2, 6, 6))
+    out = tmp_path / "eval.json"
+    argv = ["evaluate", "--run-dir", str(run), "--model-key", key, "--data-dir", str(v1)]
+    assert main([*argv, "--n-boot", "50", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "other -> other" in text and "crater -> Crater" in text
+    assert "edge (4)" in text and "dark dune (2)" in text  # left out and named
+    assert "model classes the data lacks: swiss_cheese" in text
+    result = json.loads(out.read_text())
+    assert result["layout"] == "jpl-v1"
+    assert result["n_images"] == 10  # 5 landmarks of other/crater, each with its -r90 twin
+    assert result["n_families"] == 5
+    assert result["classes"]["data_only"] == [
+        "dark dune",
+        "streak",
+        "bright dune",
+        "impact",
+        "edge",
+    ]
+    assert result["excluded_images"]["edge"] == 4
+    assert result["metrics"]["accuracy"]["n_groups"] == 5
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == 10 and cm[2].sum() == 0
+    assert cm[0].sum() == 4 and cm[1].sum() == 6
+    m = result["metrics"]["accuracy"]
+    assert m["low"] <= m["estimate"] <= m["high"]
+    # the same command twice gives the same numbers
+    assert main([*argv, "--n-boot", "50", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["metrics"] == result["metrics"]
+
+
+def test_evaluate_by_checkpoint_path_on_sample_folder(trained_run, capsys):
+    run, key, root = trained_run
+    ckpt = run / "experiments" / key / "best_model.pt"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(ckpt),
+                "--data-dir",
+                str(root),
+                "--n-boot",
+                "20",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_images"] == 48 and result["classes"]["data_only"] == []
+
+
+def test_checkpoint_mismatch_is_a_clear_error(trained_run, capsys):
+    run, key, root = trained_run
+    folder = run / "experiments" / key
+    done_path = folder / "done.json"
+    done = json.loads(done_path.read_text())
+
+    bad = json.loads(json.dumps(done))
+    bad["model"]["class_names"] = ["other", "crater"]
+    done_path.write_text(json.dumps(bad))
+    with pytest.raises(CheckpointError, match="3 outputs but 2 class names"):
+        load_classifier(run_dir=run, model_key=key)
+
+    bad = json.loads(json.dumps(done))
+    bad["model"]["name"], bad["model"]["attention"] = "full", True
+    done_path.write_text(json.dumps(bad))
+    with pytest.raises(CheckpointError, match="does not fit the model configuration"):
+        load_classifier(folder / "best_model.pt")
+
+    bad = json.loads(json.dumps(done))
+    bad["fingerprint"] = "0" * 16
+    done_path.write_text(json.dumps(bad))
+    argv = ["evaluate", "--run-dir", str(run), "--model-key", key, "--data-dir", str(root)]
+    assert main(argv) == 2
+    assert "is not the run recorded in" in capsys.readouterr().err
+
+    done_path.unlink()
+    assert main(argv) == 2
+    assert "done.json is missing" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", str(folder / "nope.pt"), "--data-dir", str(root)]) == 2
+    assert "does not exist" in capsys.readouterr().err
