@@ -41,7 +41,11 @@ from .rules import (
     UNTESTABLE,
     VERDICTS,
 )
-from .significance import paired_bootstrap_difference
+from .significance import (
+    bootstrap_over_seeds,
+    paired_bootstrap_difference,
+    paired_bootstrap_over_seeds,
+)
 
 __all__ = ["COLUMNS", "VERDICTS", "evaluate_claims", "verdict_counts"]
 
@@ -71,40 +75,85 @@ CLASSES = list(paper.DATASET_CLASSES)
 
 
 class _Run:
-    """Predictions of a run joined with their twin families, read once."""
+    """Predictions of a run joined with their twin families, read once.
+
+    An experiment's results live in ``experiments/<key>/seed<k>/``; a run folder written before
+    seeds were a study axis (such as ``results/reference``) holds them in ``experiments/<key>/``,
+    read as seed 0. Each seed has its own split file ``splits/<split>-seed<k>.csv``.
+    """
 
     def __init__(self, run_dir: Path, profile: Profile, seed: int):
         self.dir, self.profile, self.seed = run_dir, profile, seed
         self.results = run_dir / "results"
-        self._families: dict[str, pd.Series | None] = {}
+        self._families: dict[tuple[str, int], pd.Series | None] = {}
 
-    def families(self, split: str) -> pd.Series | None:
-        if split not in self._families:
-            path = self.dir / "splits" / f"{split}-seed{self.seed}.csv"
+    def split_path(self, split: str, seed: int | None = None) -> Path:
+        return self.dir / "splits" / f"{split}-seed{self.seed if seed is None else seed}.csv"
+
+    def families(self, split: str, seed: int | None = None) -> pd.Series | None:
+        seed = self.seed if seed is None else seed
+        if (split, seed) not in self._families:
+            path = self.split_path(split, seed)
             frame = pd.read_csv(path) if path.is_file() else None
-            self._families[split] = None if frame is None else frame.set_index("row")["family"]
-        return self._families[split]
+            if frame is not None and not {"row", "family"} <= set(frame.columns):
+                raise ValueError(f"split file {path} lacks the row or family column")
+            families = None if frame is None else frame.set_index("row")["family"]
+            self._families[(split, seed)] = families
+        return self._families[(split, seed)]
 
-    def predictions(self, spec: ClassifierSpec, *, headline: bool = False) -> pd.DataFrame | None:
-        """Test predictions with a ``family`` column (TTA ones for the headline), or None."""
-        folder = self.dir / "experiments" / spec.key
-        name = "predictions_test.csv"
+    def _folder(self, spec: ClassifierSpec, seed: int) -> Path:
+        base = self.dir / "experiments" / spec.key
+        seeded = base / f"seed{seed}"
+        return seeded if seeded.is_dir() or seed != 0 else base
+
+    def _file(self, headline: bool) -> str:
         if headline and self.profile.tta_views > 1:
-            name = f"predictions_test_tta{self.profile.tta_views}.csv"
-        families = self.families(spec.split)
-        if families is None or not (folder / name).is_file():
+            return f"predictions_test_tta{self.profile.tta_views}.csv"
+        return "predictions_test.csv"
+
+    def seeds(self, *specs: ClassifierSpec, headline: bool = False) -> list[int]:
+        """Seeds under which every spec has test predictions and a split file, sorted."""
+        common: set[int] | None = None
+        for spec in specs:
+            base = self.dir / "experiments" / spec.key
+            found = {int(d.name[4:]) for d in base.glob("seed*") if d.name[4:].isdigit()}
+            found.add(0)
+            found = {
+                k
+                for k in found
+                if (self._folder(spec, k) / self._file(headline)).is_file()
+                and self.split_path(spec.split, k).is_file()
+            }
+            common = found if common is None else common & found
+        return sorted(common or ())
+
+    def predictions(
+        self, spec: ClassifierSpec, *, headline: bool = False, seed: int | None = None
+    ) -> pd.DataFrame | None:
+        """Test predictions with a ``family`` column (TTA ones for the headline), or None."""
+        seed = self.seed if seed is None else seed
+        path = self._folder(spec, seed) / self._file(headline)
+        families = self.families(spec.split, seed)
+        if families is None or not path.is_file():
             return None
-        frame = load_predictions(folder / name, n_classes=len(CLASSES))
-        rows = pd.read_csv(folder / name, usecols=["row"])["row"]
-        frame["row"] = rows.to_numpy()
+        frame = load_predictions(path, n_classes=len(CLASSES))
+        frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
         missing = ~frame["row"].isin(families.index)
         if missing.any():
             raise ValueError(
-                f"{folder / name}: rows {frame.loc[missing, 'row'].head(3).tolist()} are not in "
-                f"the split file {self.dir / 'splits' / f'{spec.split}-seed{self.seed}.csv'}"
+                f"{path}: rows {frame.loc[missing, 'row'].head(3).tolist()} are not in the "
+                f"split file {self.split_path(spec.split, seed)}"
             )
         frame["family"] = families.loc[frame["row"]].to_numpy()
         return frame.sort_values("row").reset_index(drop=True)
+
+    def runs(self, spec: ClassifierSpec, *, headline: bool = False) -> list[tuple]:
+        """``(y_true, y_pred, family)`` per seed with predictions (for the seed bootstraps)."""
+        out = []
+        for seed in self.seeds(spec, headline=headline):
+            f = self.predictions(spec, headline=headline, seed=seed)
+            out.append((f["y_true"].to_numpy(), f["y_pred"].to_numpy(), f["family"].to_numpy()))
+        return out
 
     def evaluation(self, spec: ClassifierSpec, *, headline: bool = False) -> dict | None:
         frame = self.predictions(spec, headline=headline)
@@ -140,6 +189,13 @@ def _ci_text(value: float, low: float, high: float, sign: bool = False) -> str:
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
+def _seed_text(summary: dict, sign: bool = False) -> str:
+    """``"90.1 ± 1.2 (3 seeds)"`` in percent from a ``seed_summary`` of fractions."""
+    fmt = "{:+.1f}" if sign else "{:.1f}"
+    sd = "n/a" if summary["sd"] is None else f"{100 * summary['sd']:.1f}"
+    return f"{fmt.format(100 * summary['mean'])} ± {sd} ({summary['n_seeds']} seeds)"
+
+
 def _interval(evaluation: dict, metric: str, cls: str | None = None) -> tuple[float, float, float]:
     """(value, low, high) in percent of an overall or per-class metric of an evaluation."""
     if cls is None:
@@ -162,6 +218,7 @@ def _value_claims(run: _Run) -> list[dict]:
     specs = {s.split: s for s in plan(run.profile, "training")}
     fam = run.evaluation(specs["family"], headline=True) if "family" in specs else None
     pap = run.evaluation(specs["paper"], headline=True) if "paper" in specs else None
+    fam_runs = run.runs(specs["family"], headline=True) if "family" in specs else []
     view = f"{run.profile.tta_views}-view TTA" if run.profile.tta_views > 1 else "single view"
     headline = paper.HEADLINE
     t1 = paper.table1()
@@ -199,6 +256,19 @@ def _value_claims(run: _Run) -> list[dict]:
             )
             continue
         v, lo, hi = _interval(fam, metric, cls)
+        n_families: Any = fam["settings"]["n_clusters"]
+        seeds = ""
+        if len(fam_runs) > 1:  # several seeds: resample seeds, then families
+            res = bootstrap_over_seeds(
+                fam_runs,
+                metric=metric,
+                label=None if cls is None else CLASSES.index(cls),
+                n_boot=N_BOOT,
+                random_state=run.seed,
+            )
+            v, lo, hi = (100 * res[k] for k in ("estimate", "low", "high"))
+            seeds = _seed_text(res["seeds"])
+            n_families = ", ".join(map(str, res["n_clusters"]))
         verdict, why = rules.value_verdict(lo, hi, value)
         leak = "n/a" if pap is None else _ci_text(*_interval(pap, metric, cls))
         method = (
@@ -206,7 +276,7 @@ def _value_claims(run: _Run) -> list[dict]:
             if cls is None
             else next(c for c in fam["per_class"] if c["class"] == cls)[f"{metric}_ci"]["method"]
         )
-        if method.startswith("exact"):
+        if method.startswith("exact") and not seeds:
             why += f" ({method}: the bootstrap cannot vary when every image has the same outcome)"
         others = ""
         if cls is None:
@@ -220,7 +290,8 @@ def _value_claims(run: _Run) -> list[dict]:
                 **row,
                 "ours": _ci_text(v, lo, hi) + (f"; also {others}" if others else ""),
                 "paper protocol (leaks)": leak,
-                "n families": fam["settings"]["n_clusters"],
+                "seeds": seeds,
+                "n families": n_families,
                 "contains paper": lo <= value <= hi,
                 "verdict": verdict,
                 "why": why,
@@ -259,16 +330,28 @@ def _lowest_claim(fam: dict | None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _pair(run: _Run, notebook: str, a: str, b: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def _pair(run: _Run, notebook: str, a: str, b: str) -> list[tuple] | None:
+    """``(y_true, pred_a, pred_b, family)`` per seed under which both were tested, or None.
+
+    The run's own seed comes first; the other seeds follow in order.
+    """
     specs = {s.model: s for s in plan(run.profile, notebook) if s.split == "family"}
     if a not in specs or b not in specs:
         return None
-    pa, pb = run.predictions(specs[a]), run.predictions(specs[b])
-    if pa is None or pb is None:
+    seeds = run.seeds(specs[a], specs[b])
+    if run.seed not in seeds:
         return None
-    if not pa["row"].equals(pb["row"]):
-        raise ValueError(f"{a!r} and {b!r} were not tested on the same images")
-    return pa, pb
+    out = []
+    for seed in [run.seed, *(k for k in seeds if k != run.seed)]:
+        pa = run.predictions(specs[a], seed=seed)
+        pb = run.predictions(specs[b], seed=seed)
+        if not pa["row"].equals(pb["row"]):
+            raise ValueError(f"{a!r} and {b!r} were not tested on the same images (seed {seed})")
+        out.append(
+            (pa["y_true"].to_numpy(), pa["y_pred"].to_numpy(), pb["y_pred"].to_numpy(),
+             pa["family"].to_numpy())
+        )  # fmt: skip
+    return out
 
 
 _COMPARISONS = (
@@ -354,20 +437,23 @@ def _comparison_claims(run: _Run) -> list[dict]:
             rows.append(_not_run(row, f"the {notebook} chapter's predictions are missing"))
             tests.append(None)
             continue
-        pa, pb = pair
-        results = {
-            m: paired_bootstrap_difference(
-                pa["y_true"].to_numpy(),
-                pa["y_pred"].to_numpy(),
-                pb["y_pred"].to_numpy(),
-                metric=m,
-                n_boot=N_BOOT,
-                random_state=run.seed,
-                groups=pa["family"].to_numpy(),
-            )
-            for m in ("macro_f1", "mean_iou", "accuracy")
-        }
+        if len(pair) == 1:
+            y, pa, pb, families = pair[0]
+            results = {
+                m: paired_bootstrap_difference(
+                    y, pa, pb, metric=m, n_boot=N_BOOT, random_state=run.seed, groups=families
+                )
+                for m in ("macro_f1", "mean_iou", "accuracy")
+            }
+        else:  # several seeds: resample seeds, then families
+            results = {
+                m: paired_bootstrap_over_seeds(pair, metric=m, n_boot=N_BOOT, random_state=run.seed)
+                for m in ("macro_f1", "mean_iou", "accuracy")
+            }
         res = results[metric]
+        n_families = res["n_clusters"]
+        if isinstance(n_families, list):
+            n_families = ", ".join(map(str, n_families))
         others = "; ".join(
             f"{_METRIC_NAMES[m]} "
             + _ci_text(100 * r["difference"], 100 * r["low"], 100 * r["high"], sign=True)
@@ -381,7 +467,8 @@ def _comparison_claims(run: _Run) -> list[dict]:
                 **row,
                 "ours": _ci_text(100 * res["difference"], lo, hi, sign=True)
                 + f"; also {others}{extra}",
-                "n families": res["n_clusters"],
+                "seeds": _seed_text(res["seeds"], sign=True) if "seeds" in res else "",
+                "n families": n_families,
                 "contains 0": lo <= 0 <= hi,
                 "contains paper": lo <= effect <= hi,
             }

@@ -6,10 +6,12 @@ the difference between the models rather than the spread of either alone. Resamp
 family of each test image) whole families are drawn, because twins get nearly the same prediction
 (identical ones under 8-view test-time augmentation) and are not independent evidence.
 
-With several training seeds per model, :func:`two_level_paired_bootstrap` resamples seeds, then
-families (Davison and Hinkley 1997, sec. 3.8, on multi-stage sampling), so the interval holds both
-the test-set and the training-run variation. :func:`seed_summary` gives the mean and standard
-deviation over seeds per model.
+With several training seeds, the two-level bootstraps resample seeds, then families (Davison and
+Hinkley 1997, sec. 3.8, on multi-stage sampling), so the interval holds both the test-set and the
+training-run variation: :func:`two_level_paired_bootstrap` when all seeds share one test set,
+:func:`paired_bootstrap_over_seeds` and :func:`bootstrap_over_seeds` when each seed has its own
+split (as when the seed fixes the split). :func:`seed_summary` and :func:`seed_table` give the
+mean and standard deviation over seeds per model.
 
 The one-sided p-value of "A is better" is ``(1 + #{rounds with difference <= 0}) / (n_boot + 1)``
 (Davison and Hinkley 1997, eq. 4.11), never 0; :mod:`marsutils.rules` corrects it for multiple
@@ -34,11 +36,16 @@ from .metrics import (
 
 __all__ = [
     "METRICS",
+    "bootstrap_over_seeds",
     "paired_bootstrap_difference",
+    "paired_bootstrap_over_seeds",
     "seed_summary",
     "seed_table",
     "two_level_paired_bootstrap",
 ]
+
+
+PER_CLASS_METRICS = ("precision", "recall", "f1", "iou")
 
 
 def _jaccard(t: np.ndarray, p: np.ndarray) -> float:
@@ -195,6 +202,123 @@ def two_level_paired_bootstrap(
         a=seed_summary(scores_a),
         b=seed_summary(scores_b),
     )
+    return out
+
+
+def _over_seeds(
+    boot: list[np.ndarray], points: list[float], rng: np.random.Generator, n_boot: int
+) -> tuple[np.ndarray, float]:
+    """Second stage: draw seeds with replacement and average their first-stage resamples."""
+    stacked = np.stack(boot)
+    draws = rng.integers(0, len(boot), size=(n_boot, len(boot)))
+    return stacked[draws, np.arange(n_boot)[:, None]].mean(axis=1), float(np.mean(points))
+
+
+def bootstrap_over_seeds(
+    runs: Sequence[tuple[np.ndarray, np.ndarray, Sequence[Any] | np.ndarray | None]],
+    *,
+    metric: str = "macro_f1",
+    label: int | None = None,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """A model's score over several training seeds, each with its own test set: seeds, then
+    families.
+
+    Parameters
+    ----------
+    runs : sequence of (y_true, y_pred, groups)
+        One entry per seed: that seed's test labels, predictions and twin families (``groups``
+        may be None). Seeds may have different test sets (the seed fixes the split).
+    metric : str
+        An overall metric (accuracy, macro_f1, mean_iou), or with ``label`` a per-class one
+        (precision, recall, f1, iou) of class ``label``.
+    label : int, optional
+        The class id of a per-class metric.
+    n_boot, confidence, random_state
+        As in :func:`paired_bootstrap_difference`.
+
+    Returns
+    -------
+    dict
+        ``estimate`` (mean over seeds), ``low``, ``high``, ``seeds`` (:func:`seed_summary` of
+        the per-seed scores), ``n_clusters`` (per seed), ``metric``, ``n_boot``, ``confidence``.
+        With one seed the resamples are those of the one-level cluster bootstrap
+        (:func:`marsutils.metrics.bootstrap_weights`) from the same seed.
+    """
+    if not runs:
+        raise ValueError("need at least one seed's predictions")
+    rng = np.random.default_rng(random_state)
+    boot, points, clusters = [], [], []
+    per_class = label is not None
+    if per_class and metric not in PER_CLASS_METRICS:
+        raise ValueError(f"a per-class metric is one of {PER_CLASS_METRICS}; got {metric!r}")
+    for y_true, y_pred, groups in runs:
+        t, p = np.asarray(y_true), np.asarray(y_pred)
+        if not per_class:
+            _check(t, [p], metric)
+        elif len(t) == 0 or len(p) != len(t):
+            raise ValueError("y_true and y_pred must be non-empty and of equal length")
+        labels = np.unique(np.concatenate([t, p, [] if label is None else [label]]))
+        labels = labels.astype(np.int64)
+        weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=rng, groups=groups)
+        confusions = weighted_confusions(t, p, labels, np.vstack([np.ones(len(t)), weights]))
+        scores = _scores_from_confusion(confusions, np.nan)[metric]
+        if per_class:
+            scores = scores[:, int(np.searchsorted(labels, label))]
+        boot.append(scores[1:])
+        points.append(float(scores[0]))
+        clusters.append(n_clusters(groups, len(t)))
+    samples, estimate = _over_seeds(boot, points, rng, n_boot)
+    alpha = (1 - confidence) / 2
+    return {
+        "metric": metric,
+        "estimate": estimate,
+        "low": float(np.nanquantile(samples, alpha)),
+        "high": float(np.nanquantile(samples, 1 - alpha)),
+        "seeds": seed_summary(points),
+        "n_clusters": clusters,
+        "n_boot": n_boot,
+        "confidence": confidence,
+    }
+
+
+def paired_bootstrap_over_seeds(
+    runs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[Any] | np.ndarray | None]],
+    *,
+    metric: str = "macro_f1",
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Paired difference A - B over several seeds, each seed with its own test set.
+
+    Each entry of ``runs`` is ``(y_true, y_pred_a, y_pred_b, groups)`` of one seed (A and B
+    trained under that seed, tested on its test set). Each round resamples every seed's families
+    (paired within the seed), then draws seeds with replacement and averages their differences.
+    Returns the keys of :func:`paired_bootstrap_difference` (``difference`` is the mean over
+    seeds, ``n_clusters`` a list per seed) plus ``seeds``, the :func:`seed_summary` of the
+    per-seed differences. With one seed it equals :func:`paired_bootstrap_difference`.
+    """
+    if not runs:
+        raise ValueError("need at least one seed's predictions")
+    rng = np.random.default_rng(random_state)
+    boot, points, clusters = [], [], []
+    for y_true, a, b, groups in runs:
+        t, pa, pb = (np.asarray(v) for v in (y_true, a, b))
+        _check(t, [pa, pb], metric)
+        labels = np.unique(np.concatenate([t, pa, pb]))
+        weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=rng, groups=groups)
+        boot.append(
+            _boot_scores(t, pa, labels, weights, metric)
+            - _boot_scores(t, pb, labels, weights, metric)
+        )
+        points.append(_score(t, pa, labels, metric) - _score(t, pb, labels, metric))
+        clusters.append(n_clusters(groups, len(t)))
+    diffs, difference = _over_seeds(boot, points, rng, n_boot)
+    out = _summary(diffs, difference, confidence, metric, n_boot)
+    out.update(n_clusters=clusters, seeds=seed_summary(points))
     return out
 
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from marsutils.significance import (
+    bootstrap_over_seeds,
     paired_bootstrap_difference,
+    paired_bootstrap_over_seeds,
     seed_summary,
     seed_table,
     two_level_paired_bootstrap,
@@ -111,3 +113,38 @@ def test_seed_summary_and_table():
         seed_table(frame, by="model", metrics=["accuracy"])
     with pytest.raises(ValueError, match="non-empty"):
         seed_summary([])
+
+
+def test_seed_bootstraps_with_a_test_set_per_seed():
+    from marsutils.metrics import bootstrap_confusion_cis
+
+    y, a, b, groups = _pair()
+    one = paired_bootstrap_difference(y, a, b, n_boot=300, groups=groups, random_state=2)
+    single = paired_bootstrap_over_seeds([(y, a, b, groups)], n_boot=300, random_state=2)
+    assert (single["low"], single["high"], single["p_not_better"]) == (
+        one["low"],
+        one["high"],
+        one["p_not_better"],
+    )
+    assert single["seeds"]["n_seeds"] == 1 and single["n_clusters"] == [200]
+    accuracy = bootstrap_over_seeds([(y, a, groups)], metric="accuracy", n_boot=300, random_state=2)
+    reference, _ = bootstrap_confusion_cis(y, a, n_boot=300, random_state=2, groups=groups)
+    assert (accuracy["low"], accuracy["high"]) == pytest.approx(
+        (reference["accuracy"].low, reference["accuracy"].high)
+    )
+    # three seeds, each with its own test set; the spread between seeds widens the interval
+    rng = np.random.default_rng(5)
+    close, far = [], []
+    for k in range(3):
+        y_k, a_k, b_k, g_k = _pair(seed=10 + k)
+        close.append((y_k, a_k, b_k, g_k))
+        worse = np.where(rng.random(len(a_k)) < 0.3 * k, (a_k + 1) % 4, a_k)
+        far.append((y_k, worse, b_k, g_k))
+    res_close = paired_bootstrap_over_seeds(close, n_boot=300)
+    res_far = paired_bootstrap_over_seeds(far, n_boot=300)
+    assert res_far["seeds"]["sd"] > 3 * res_close["seeds"]["sd"]
+    assert res_far["high"] - res_far["low"] > res_close["high"] - res_close["low"]
+    recall = bootstrap_over_seeds([(y, a, groups)], metric="recall", label=2, n_boot=50)
+    assert recall["estimate"] == pytest.approx((a[y == 2] == 2).mean())
+    with pytest.raises(ValueError, match="per-class metric"):
+        bootstrap_over_seeds([(y, a, groups)], metric="accuracy", label=2)
