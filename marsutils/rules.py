@@ -45,6 +45,13 @@ pixels), *inconclusive* when the interval cannot separate the two, *contradicted
 control does better. The paper's "always" is *consistent* only when the exact binomial
 (Clopper-Pearson) interval of the observed hit rate reaches 100%, else *contradicted*.
 
+**Rankings** (which classes score lowest) are *consistent* when our point estimates rank the
+classes the same way, else *contradicted*. **Distributions** (the class mix) are *consistent*
+when a chi-square goodness-of-fit test does not reject the paper's shares at 0.05, else
+*contradicted*. **Our own claims**, which have no paper effect (a random split overstates
+accuracy), are *confirmed* when the interval lies above 0, *inconclusive* when it contains 0 and
+*contradicted* when it lies below.
+
 **The paper's own numbers**: a claim that its own tables rule out is *contradicted*, one they
 support is *consistent*. A claim this data cannot test is *cannot be tested here*, with the
 nearest measurable counterpart; a claim whose chapter did not run is *not run*.

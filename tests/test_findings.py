@@ -15,7 +15,8 @@ from marsutils.profiles import get_profile
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 
 CLAIMS = {
-    "accuracy 92.61", "F1 88.48 (macro F1)", "bright dune F1 95.89 (high)",
+    "accuracy 92.61", "F1 88.48 (macro F1)", "mean IoU 84.7 of the segmentation",
+    "bright dune F1 95.89 (high)",
     "crater F1 91.28 (high)", "other F1 94.23 (high)", "impact ejecta F1 76.92 (lower)",
     "slope streak F1 80.62 (lower)", "impact ejecta recall 62.50 (reduced)",
     "spider recall 80.00 (reduced)", "impact ejecta and slope streak score lowest",
