@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from marsutils import rules
 from marsutils.experiments import plan
@@ -139,3 +140,16 @@ def test_several_seeds_fill_the_seed_column_and_widen_the_interval(tmp_path):
     assert row["verdict"] in (rules.CONSISTENT, rules.OURS_HIGHER, rules.OURS_LOWER)
     mean = float(row["seeds"].split(" ")[0])
     assert row["ours"].startswith(f"{mean:.1f}")
+
+
+def test_predictions_that_do_not_match_the_split_file_are_named(tmp_path):
+    profile = get_profile("smoke")
+    _write_run(tmp_path, profile, {"family": 0.9, "paper": 0.9})
+    split = tmp_path / "splits" / "family-seed0.csv"
+    frame = pd.read_csv(split)
+    frame.iloc[:-5].to_csv(split, index=False)  # five test rows lost from the split file
+    with pytest.raises(ValueError, match=r"predictions_test_tta2.csv: rows .* not in the split"):
+        evaluate_claims(tmp_path, profile)
+    frame.drop(columns="family").to_csv(split, index=False)
+    with pytest.raises(ValueError, match="lacks the row or family column"):
+        evaluate_claims(tmp_path, profile)
