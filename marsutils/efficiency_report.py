@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from marsutils import rules
 from marsutils.atomic import atomic_write, write_json
 from marsutils.efficiency import (
     check_equivalence,
@@ -379,11 +380,12 @@ def efficiency_verdict(
 ) -> list[str]:
     """Sentences comparing the ``full`` models with the paper's Table 2, computed from ``table``.
 
-    Parameters and GMACs of the full ResNet-50 model "match" the paper when within 10% of
-    ~25 M and ~4 G; the latency is tested against the lower end of the paper's range
-    (25 ms/image), on this CPU only and only when timed at 224 px. A last sentence reports the
-    highest 1-minute load average seen while timing: above ``cpu_count + 1`` (default
-    ``os.cpu_count()``) other work competed for the CPU and the latencies are upper bounds.
+    Parameters and GMACs of the full ResNet-50 model "match" the paper by the book's one size
+    rule, :func:`marsutils.rules.matches` (within 10% of ~25 M and ~4 G); the latency is tested
+    against the lower end of the paper's range (25 ms/image), on this CPU only and only when
+    timed at 224 px. A last sentence reports the highest 1-minute load average seen while timing:
+    above ``cpu_count + 1`` (default ``os.cpu_count()``) other work competed for the CPU and the
+    latencies are upper bounds.
     """
     paper_params = float(EFFICIENCY["parameters_millions"].value)
     paper_g = float(EFFICIENCY["gflops"].value)
@@ -393,7 +395,7 @@ def efficiency_verdict(
     params_m = resnet["params"] / 1e6
 
     def agreement(ours: float, paper: float) -> str:
-        return "matches" if abs(ours / paper - 1) <= 0.10 else "does not match"
+        return "matches" if rules.matches(ours, paper) else "does not match"
 
     sentences = [
         f"Size: the full ResNet-50 model has {params_m:.1f} M parameters, which "

@@ -15,13 +15,21 @@ macro averages; ``1.0`` counts it as 1; ``np.nan`` leaves it undefined and the m
 it. A class that has true images but is never predicted always gets recall, F1 and IoU equal to 0
 (those ratios are not 0/0).
 
-**Confidence intervals.** Percentile bootstrap over test images: ``n_boot`` resamples of the test
-images drawn with replacement from ``numpy.random.default_rng(random_state)``; every metric is
-computed on the same resamples, so one seed gives one set of intervals.
+**Confidence intervals.** Percentile bootstrap: ``n_boot`` resamples drawn with replacement from
+``numpy.random.default_rng(random_state)``; every metric is computed on the same resamples, so one
+seed gives one set of intervals. Given ``groups`` (the twin family of each test image; tiles in
+the segmentation chapter) the resamples draw whole clusters, because rotated and flipped twins get
+nearly the same prediction and are not independent evidence; the interval then records the
+number of clusters, the effective sample size. Without ``groups`` each image is its own cluster.
+A per-class interval that cannot vary (every image of the class right: 100 [100, 100]) is
+replaced by the exact binomial (Clopper-Pearson) interval over the families involved. This is the
+project's one bootstrap: :mod:`marsutils.significance` builds its paired and two-level
+comparisons on :func:`bootstrap_weights` and :func:`weighted_confusions`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -47,7 +55,12 @@ __all__ = [
     "per_class_metrics",
     "overall_metrics",
     "confusion_matrices",
+    "cluster_codes",
+    "n_clusters",
+    "bootstrap_weights",
     "bootstrap_indices",
+    "exact_binomial_interval",
+    "weighted_confusions",
     "bootstrap_ci",
     "bootstrap_confusion_cis",
     "evaluate_predictions",
@@ -66,13 +79,20 @@ class MetricsError(ValueError):
 
 @dataclass(frozen=True)
 class ConfidenceInterval:
-    """A point estimate with its percentile-bootstrap interval."""
+    """A point estimate with its interval.
+
+    ``method`` says how the interval was made (percentile bootstrap, over clusters or images, or
+    the exact binomial fallback); ``n_clusters`` is the effective sample size of a clustered
+    bootstrap (None for the image bootstrap).
+    """
 
     estimate: float
     low: float
     high: float
     confidence: float
     n_boot: int
+    method: str = "percentile bootstrap"
+    n_clusters: int | None = None
 
     def contains(self, value: float) -> bool:
         """True when ``low <= value <= high``."""
@@ -295,24 +315,91 @@ def confusion_matrices(
 
 
 # --------------------------------------------------------------------------------------------
-# bootstrap
+# bootstrap (the project's one implementation; significance.py and the findings use it too)
 # --------------------------------------------------------------------------------------------
 
 
-def bootstrap_indices(
-    n: int, *, n_boot: int, random_state: int | np.random.Generator | None
+def cluster_codes(groups: Sequence[Any] | np.ndarray, n: int | None = None) -> np.ndarray:
+    """Integer cluster code per observation, ``0 .. n_clusters-1`` in order of first appearance.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n,)
+        Cluster label per observation (a twin-family id, a tile name).
+    n : int, optional
+        Expected length; a mismatch raises :class:`MetricsError`.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1:
+        raise MetricsError(f"groups must be 1-D; got shape {g.shape}")
+    if n is not None and len(g) != n:
+        raise MetricsError(f"groups has {len(g)} entries for {n} observations")
+    if len(g) and pd.isna(pd.Series(g)).any():
+        raise MetricsError("groups holds missing values")
+    codes, _ = pd.factorize(pd.Series(g), sort=False)
+    return codes.astype(np.int64)
+
+
+def n_clusters(groups: Sequence[Any] | np.ndarray | None, n: int) -> int:
+    """The effective sample size of a clustered bootstrap: the number of distinct clusters."""
+    return n if groups is None else int(cluster_codes(groups, n).max(initial=-1) + 1)
+
+
+def bootstrap_weights(
+    n: int,
+    *,
+    n_boot: int,
+    random_state: int | np.random.Generator | None,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> np.ndarray:
-    """``(n_boot, n)`` image indices drawn with replacement; the same seed gives the same array."""
+    """``(n_boot, n)`` integer multiplicities of each observation in each bootstrap resample.
+
+    Without ``groups`` the resample draws ``n`` observations with replacement (the image
+    bootstrap). With ``groups`` it draws ``n_clusters`` whole clusters with replacement and every
+    member of a drawn cluster comes along (the cluster bootstrap; Davison and Hinkley 1997,
+    sec. 3.8): twins, which the model sees as nearly the same image, travel together. The clusters
+    are numbered in order of first appearance, so when every cluster has one member the draws,
+    and hence the resamples, equal the image bootstrap's from the same seed.
+    """
     if n < 1:
-        raise MetricsError(f"cannot bootstrap {n} images")
+        raise MetricsError(f"cannot bootstrap {n} observations")
     if n_boot < 2:
         raise MetricsError(f"n_boot must be >= 2; got {n_boot}")
     rng = np.random.default_rng(random_state)
-    return rng.integers(0, n, size=(n_boot, n))
+    codes = np.arange(n) if groups is None else cluster_codes(groups, n)
+    k = int(codes.max()) + 1
+    draws = rng.integers(0, k, size=(n_boot, k))
+    offsets = (np.arange(n_boot) * k)[:, None]
+    counts = np.bincount((draws + offsets).ravel(), minlength=n_boot * k).reshape(n_boot, k)
+    return counts[:, codes]
+
+
+def bootstrap_indices(
+    n: int,
+    *,
+    n_boot: int,
+    random_state: int | np.random.Generator | None,
+    groups: Sequence[Any] | np.ndarray | None = None,
+) -> list[np.ndarray] | np.ndarray:
+    """Resampled observation indices; the same seed gives the same resamples.
+
+    Without ``groups``: an ``(n_boot, n)`` array of indices drawn with replacement. With
+    ``groups``: a list of ``n_boot`` index arrays, each the members of the drawn clusters (their
+    lengths vary with the cluster sizes). Both come from :func:`bootstrap_weights`.
+    """
+    if groups is None:
+        if n < 1:
+            raise MetricsError(f"cannot bootstrap {n} images")
+        if n_boot < 2:
+            raise MetricsError(f"n_boot must be >= 2; got {n_boot}")
+        rng = np.random.default_rng(random_state)
+        return rng.integers(0, n, size=(n_boot, n))
+    weights = bootstrap_weights(n, n_boot=n_boot, random_state=random_state, groups=groups)
+    return [np.repeat(np.arange(n), w) for w in weights]
 
 
 def _percentile_interval(
-    samples: np.ndarray, estimate: float, confidence: float
+    samples: np.ndarray, estimate: float, confidence: float, n_clusters: int | None = None
 ) -> ConfidenceInterval:
     if not 0 < confidence < 1:
         raise MetricsError(f"confidence must lie in (0, 1); got {confidence}")
@@ -322,7 +409,46 @@ def _percentile_interval(
         low = high = float("nan")
     else:
         low, high = (float(q) for q in np.quantile(finite, [alpha, 1 - alpha]))
-    return ConfidenceInterval(float(estimate), low, high, float(confidence), len(samples))
+    method = "percentile bootstrap" + (" over clusters" if n_clusters is not None else "")
+    return ConfidenceInterval(
+        float(estimate), low, high, float(confidence), len(samples), method, n_clusters
+    )
+
+
+def exact_binomial_interval(
+    successes: int, trials: int, *, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Clopper-Pearson interval of a proportion (``statsmodels`` ``proportion_confint``, beta).
+
+    Used where the bootstrap cannot vary: 8 of 8 images right gives the bootstrap interval
+    [1, 1], but the exact interval [0.63, 1].
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    if trials < 1 or not 0 <= successes <= trials:
+        raise MetricsError(f"need 0 <= successes <= trials >= 1; got {successes} of {trials}")
+    low, high = proportion_confint(successes, trials, alpha=1 - confidence, method="beta")
+    return float(low), float(high)
+
+
+def _exact_fallback(
+    interval: ConfidenceInterval, successes: float, trials: float, clusters: int, dice: bool
+) -> ConfidenceInterval:
+    """Replace a degenerate bootstrap interval of a proportion at 0 or 1 by Clopper-Pearson.
+
+    A degenerate interval means every trial had the same outcome; the twins of a family share
+    it, so the exact interval counts ``clusters`` independent trials (the families involved).
+    ``dice`` maps a Jaccard-type proportion J to F1 = 2J / (1 + J).
+    """
+    if not (interval.low == interval.high and trials > 0 and successes in (0, trials)):
+        return interval
+    n = max(1, clusters)
+    low, high = exact_binomial_interval(n if successes == trials else 0, n)
+    if dice:
+        low, high = 2 * low / (1 + low), 2 * high / (1 + high)
+    return dataclasses.replace(
+        interval, low=low, high=high, method=f"exact binomial (Clopper-Pearson), n={n}"
+    )
 
 
 def bootstrap_ci(
@@ -333,10 +459,12 @@ def bootstrap_ci(
     n_boot: int = 1000,
     confidence: float = 0.95,
     random_state: int | None = 0,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> ConfidenceInterval:
     """Percentile bootstrap interval of any ``metric(y_true, y_pred) -> float``.
 
-    Uses the same resamples as :func:`bootstrap_confusion_cis` for the same seed.
+    ``groups`` (one cluster label per image, e.g. the twin family) resamples whole clusters. Uses
+    the same resamples as :func:`bootstrap_confusion_cis` for the same seed and groups.
     """
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
@@ -344,26 +472,27 @@ def bootstrap_ci(
         raise MetricsError(
             f"y_true and y_pred must be 1-D of equal length; got {t.shape}, {p.shape}"
         )
-    idx = bootstrap_indices(len(t), n_boot=n_boot, random_state=random_state)
+    weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=random_state, groups=groups)
+    idx = [np.repeat(np.arange(len(t)), w) for w in weights]
     samples = np.array([metric(t[i], p[i]) for i in idx], dtype=float)
-    return _percentile_interval(samples, float(metric(t, p)), confidence)
+    clusters = None if groups is None else n_clusters(groups, len(t))
+    return _percentile_interval(samples, float(metric(t, p)), confidence, clusters)
 
 
-def _bootstrap_confusions(
-    t: np.ndarray, p: np.ndarray, lab: np.ndarray, idx: np.ndarray, chunk: int = 256
+def weighted_confusions(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
-    """Confusion matrices (n_boot, K, K) of every resample, by one bincount per chunk."""
-    k = len(lab)
-    position = np.full(int(max(t.max(), p.max(), lab.max())) + 1, -1, dtype=np.int64)
-    position[lab] = np.arange(k)
-    codes = position[t] * k + position[p]
-    out = np.empty((len(idx), k, k), dtype=np.int64)
-    for start in range(0, len(idx), chunk):
-        block = codes[idx[start : start + chunk]]
-        offsets = (np.arange(len(block)) * k * k)[:, None]
-        counts = np.bincount((block + offsets).ravel(), minlength=len(block) * k * k)
-        out[start : start + len(block)] = counts.reshape(len(block), k, k)
-    return out
+    """Confusion matrices ``(n_boot, K, K)`` of every resample given its ``(n_boot, n)`` weights.
+
+    Rows are true classes, columns predicted (as :func:`sklearn.metrics.confusion_matrix`).
+    """
+    k = len(labels)
+    position = np.full(int(max(y_true.max(), y_pred.max(), labels.max())) + 1, -1, dtype=np.int64)
+    position[labels] = np.arange(k)
+    codes = position[y_true] * k + position[y_pred]
+    onehot = np.zeros((len(codes), k * k))
+    onehot[np.arange(len(codes)), codes] = 1.0
+    return np.rint(np.asarray(weights, dtype=float) @ onehot).astype(np.int64).reshape(-1, k, k)
 
 
 def bootstrap_confusion_cis(
@@ -375,29 +504,53 @@ def bootstrap_confusion_cis(
     confidence: float = 0.95,
     random_state: int | None = 0,
     zero_division: float = 0.0,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[dict[str, ConfidenceInterval], dict[str, list[ConfidenceInterval]]]:
     """Bootstrap intervals of every confusion-matrix metric, computed fast on shared resamples.
 
     Returns ``(overall, per_class)``: ``overall`` maps accuracy, balanced_accuracy, macro_f1,
     weighted_f1 and mean_iou to intervals; ``per_class`` maps precision, recall, f1 and iou to one
-    interval per label.
+    interval per label. ``groups`` resamples whole clusters (twin families; see
+    :func:`bootstrap_weights`) and each interval records the number of clusters. A per-class
+    interval that cannot vary because every image had the same outcome (recall 100 [100, 100])
+    is replaced by the exact binomial interval over the families involved
+    (:func:`exact_binomial_interval`).
     """
     t, p, lab = _check_targets(y_true, y_pred, labels)
     zd = _check_zero_division(zero_division)
-    full = _scores_from_confusion(confusion_matrix(t, p, labels=lab), zd)
-    idx = bootstrap_indices(len(t), n_boot=n_boot, random_state=random_state)
-    boot = _scores_from_confusion(_bootstrap_confusions(t, p, lab, idx), zd)
+    cm = confusion_matrix(t, p, labels=lab)
+    full = _scores_from_confusion(cm, zd)
+    weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=random_state, groups=groups)
+    boot = _scores_from_confusion(weighted_confusions(t, p, lab, weights), zd)
+    clusters = None if groups is None else n_clusters(groups, len(t))
+    codes = np.arange(len(t)) if groups is None else cluster_codes(groups, len(t))
     overall = {
-        name: _percentile_interval(boot[name], float(full[name]), confidence)
+        name: _percentile_interval(boot[name], float(full[name]), confidence, clusters)
         for name in OVERALL_BOOTSTRAP_METRICS
     }
-    per_class = {
-        name: [
-            _percentile_interval(boot[name][:, j], float(full[name][j]), confidence)
-            for j in range(len(lab))
-        ]
-        for name in PER_CLASS_BOOTSTRAP_METRICS
-    }
+    correct = int(np.trace(cm))
+    overall["accuracy"] = _exact_fallback(
+        overall["accuracy"], correct, len(t), len(np.unique(codes)), False
+    )
+    tp = np.diag(cm)
+    n_true, n_pred = cm.sum(axis=1), cm.sum(axis=0)
+    per_class: dict[str, list[ConfidenceInterval]] = {}
+    for name in PER_CLASS_BOOTSTRAP_METRICS:
+        per_class[name] = []
+        for j, label in enumerate(lab):
+            in_true, in_pred = t == label, p == label
+            trials, involved = {
+                "precision": (n_pred[j], in_pred),
+                "recall": (n_true[j], in_true),
+            }.get(name, (n_true[j] + n_pred[j] - tp[j], in_true | in_pred))
+            interval = _percentile_interval(
+                boot[name][:, j], float(full[name][j]), confidence, clusters
+            )
+            per_class[name].append(
+                _exact_fallback(
+                    interval, tp[j], trials, len(np.unique(codes[involved])), name == "f1"
+                )
+            )
     return overall, per_class
 
 
@@ -416,6 +569,7 @@ def evaluate_predictions(
     confidence: float = 0.95,
     zero_division: float = 0.0,
     extra_metrics: Mapping[str, MetricFn] | None = None,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every metric of this module for one set of predictions, as a JSON-serialisable dict.
 
@@ -423,6 +577,8 @@ def evaluate_predictions(
     class with precision, recall, f1, iou, support, predicted and their ``*_ci`` intervals),
     ``confusion_matrix``, ``confusion_matrix_normalized``, ``ci`` (interval per overall metric and
     per ``extra_metrics`` entry) and ``settings``. Values are fractions; NaN is written as None.
+    ``groups`` (one twin-family id per image) makes every interval a cluster bootstrap;
+    ``settings["n_clusters"]`` then holds the effective sample size.
     """
     labels = list(range(len(class_names)))
     t, p, lab = _check_targets(y_true, y_pred, labels)
@@ -438,13 +594,14 @@ def evaluate_predictions(
         confidence=confidence,
         random_state=random_state,
         zero_division=zd,
+        groups=groups,
     )
     ci = {name: interval.as_dict() for name, interval in ci_overall.items()}
     for name, fn in (extra_metrics or {}).items():
         if name in ci:
             raise MetricsError(f"extra metric {name!r} clashes with a built-in metric")
         ci[name] = bootstrap_ci(
-            t, p, fn, n_boot=n_boot, confidence=confidence, random_state=random_state
+            t, p, fn, n_boot=n_boot, confidence=confidence, random_state=random_state, groups=groups
         ).as_dict()
     per_class = []
     for j, name in enumerate(class_names):
@@ -469,7 +626,9 @@ def evaluate_predictions(
             "confidence": float(confidence),
             "random_state": random_state,
             "zero_division": _json_float(zd),
-            "interval": "percentile bootstrap over test images",
+            "interval": "percentile bootstrap over "
+            + ("twin families" if groups is not None else "test images"),
+            "n_clusters": n_clusters(groups, len(t)),
             "iou": "image-level Jaccard index TP/(TP+FP+FN)",
         },
     }

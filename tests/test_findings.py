@@ -1,117 +1,155 @@
-"""Verdicts follow the stated rules, from the result files a run writes."""
+"""Verdicts follow the rules module, from the result files a run writes; one row per claim."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from marsutils.atomic import write_json
+import numpy as np
+import pandas as pd
+import pytest
+
+from marsutils import rules
 from marsutils.experiments import plan
-from marsutils.findings import FAILS, HOLDS, NOT_RUN, UNTESTABLE, evaluate_claims
-from marsutils.metrics import evaluate_predictions
+from marsutils.findings import COLUMNS, evaluate_claims, verdict_counts
 from marsutils.profiles import get_profile
 
-CLASSES = [
-    "other", "crater", "dark dune", "slope streak", "bright dune", "impact ejecta",
-    "swiss cheese", "spider",
-]  # fmt: skip
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+
+CLAIMS = {
+    "accuracy 92.61", "F1 88.48 (macro F1)", "mean IoU 84.7 of the segmentation",
+    "bright dune F1 95.89 (high)",
+    "crater F1 91.28 (high)", "other F1 94.23 (high)", "impact ejecta F1 76.92 (lower)",
+    "slope streak F1 80.62 (lower)", "impact ejecta recall 62.50 (reduced)",
+    "spider recall 80.00 (reduced)", "impact ejecta and slope streak score lowest",
+    "beats U-Net in F1", "beats DeepLabV3+ in F1", "beats U-Net in IoU by 8.7 points",
+    "beats DeepLabV3+ in IoU by 3.2 points", "attention helps", "the segmentation head helps",
+    "attention + head help together", "(ours) a random split overstates accuracy",
+    "most errors confuse dark and bright dunes",
+    "many errors confuse crater edges with the terrain around them",
+    "Table 3's IoU is a segmentation IoU", "the IoU gains follow from the printed IoUs",
+    "the class mix of the data", "6,153 images from NASA's PDS, MRO and Viking imagery",
+    "~25M parameters", "~4 GFLOPs at 224 px", "25-30 ms per image",
+    "Grad-CAM and IG highlight the same regions",
+    "Grad-CAM maps show what drives the prediction",
+    "Integrated Gradients (black baseline) maps show what drives the prediction",
+    "Grad-CAM points at craters", "Integrated Gradients (black baseline) points at craters",
+    "the maps always show geologically meaningful areas",
+}  # fmt: skip
 
 
-def _metrics(accuracy: float, seed: int = 0, hard_classes: bool = True) -> dict:
-    rng = np.random.default_rng(seed)
-    y = np.arange(2000) % 8
-    wrong = rng.random(2000) > accuracy
-    # errors concentrated on impact ejecta and slope streak make those the lowest F1
-    if hard_classes:
-        wrong |= np.isin(y, [3, 5]) & (rng.random(2000) < 0.5)
-    pred = np.where(wrong, (y + 1) % 8, y)
-    return evaluate_predictions(y, pred, class_names=CLASSES, n_boot=200, random_state=seed)
-
-
-def _write_main(run_dir, profile, accuracies, *, single_view_only=False):
-    """Main-model metrics; with the profile's TTA views too unless ``single_view_only``."""
-    for spec in plan(profile, "training"):
-        metrics = _metrics(accuracies[spec.split], hard_classes=spec.split == "family")
-        write_json(run_dir / "experiments" / spec.key / "metrics.json", metrics)
-        if profile.tta_views > 1 and not single_view_only:
-            name = f"metrics_tta{profile.tta_views}.json"
-            write_json(run_dir / "experiments" / spec.key / name, metrics)
-
-
-def test_a_tta_profile_reads_the_tta_metrics(tmp_path):
-    profile = get_profile("smoke", tta_views=4)
-    _write_main(tmp_path, profile, {"family": 0.80, "paper": 0.99}, single_view_only=True)
-    claims = evaluate_claims(tmp_path, profile)
-    accuracy = claims[claims["claim"] == "accuracy 92.61"]
-    assert len(accuracy) == 2 and set(accuracy["verdict"]) == {"not run"}
-    _write_main(tmp_path, profile, {"family": 0.80, "paper": 0.99})
-    claims = evaluate_claims(tmp_path, profile)
-    accuracy = claims[claims["claim"] == "accuracy 92.61"]
-    assert set(accuracy["verdict"]) == {"holds", "does not hold"}
-
-
-def test_value_claims_and_split_gap(tmp_path):
-    profile = get_profile("smoke")
-    _write_main(tmp_path, profile, {"family": 0.80, "paper": 0.99})
-    claims = evaluate_claims(tmp_path, profile).set_index(["claim", "test"])
-    fam = claims.loc[("accuracy 92.61", "full model, family split")]
-    pap = claims.loc[("accuracy 92.61", "full model, paper split")]
-    assert fam["verdict"] == FAILS and "below" in fam["why"]
-    assert pap["verdict"] == HOLDS
-    gap = claims.xs("(ours) a random split overstates accuracy", level="claim").iloc[0]
-    assert gap["verdict"] == HOLDS
-    iou = claims.xs("mean IoU 84.7 of the segmentation", level="claim").iloc[0]
-    assert iou["verdict"] == UNTESTABLE
-    lowest = claims.xs("impact ejecta and slope streak score lowest", level="claim").iloc[0]
-    assert lowest["verdict"] == HOLDS
+def test_the_reference_run_gives_every_claim_a_verdict():
+    claims = evaluate_claims(REFERENCE, get_profile("reference"))
+    assert list(claims.columns) == COLUMNS
+    assert set(claims["claim"]) == CLAIMS and claims["claim"].is_unique
+    assert set(claims["verdict"]) <= set(rules.VERDICTS)
+    assert rules.NOT_RUN not in set(claims["verdict"])
+    counts = verdict_counts(claims)
+    assert counts.sum() == len(CLAIMS) and list(counts.index) == list(rules.VERDICTS)
+    by = claims.set_index("claim")
+    # every interval is over the 896 twin families of the family split's test set
+    assert by.loc["accuracy 92.61", "n families"] == 896
+    assert by.loc["attention helps", "n families"] == 896
+    assert "97." in by.loc["accuracy 92.61", "paper protocol (leaks)"]  # shown, not judged
+    # the comparative rows carry the Holm-adjusted p and agree with the rule's inputs
+    comparative = claims[claims["kind"] == "comparative"]
+    assert len(comparative) == 7 and comparative["p (Holm)"].map(lambda p: 0 < p <= 1).all()
+    for row in comparative.itertuples():
+        if row.verdict in (rules.CONFIRMED, rules.INCONCLUSIVE):
+            assert row._11 or row.verdict == rules.INCONCLUSIVE  # contains paper
+        if row.verdict == rules.DIRECTION_ONLY:
+            assert not row._11 and not row._10
+    # the paper's own numbers and the data
+    assert by.loc["most errors confuse dark and bright dunes", "verdict"] == rules.CONTRADICTED
+    assert "at most 2 of its 91" in by.loc["most errors confuse dark and bright dunes", "paper"]
+    assert by.loc["Table 3's IoU is a segmentation IoU", "verdict"] == rules.CONTRADICTED
+    assert by.loc["the IoU gains follow from the printed IoUs", "verdict"] == rules.CONSISTENT
+    assert by.loc["the class mix of the data", "verdict"] == rules.CONSISTENT
+    assert by.loc["~25M parameters", "verdict"] == rules.CONSISTENT
+    assert by.loc["the maps always show geologically meaningful areas", "verdict"] == (
+        rules.CONTRADICTED
+    )
 
 
 def test_missing_chapters_are_not_run(tmp_path):
     claims = evaluate_claims(tmp_path, get_profile("smoke"))
-    assert (claims["verdict"] == NOT_RUN).sum() >= 6
+    assert set(claims["claim"]) == CLAIMS
+    computed_from_the_paper = claims["kind"].isin(["paper's own numbers", "untestable"]) & (
+        claims["claim"] != "25-30 ms per image"  # shows the CPU latency of the efficiency chapter
+    )
+    assert (claims.loc[~computed_from_the_paper, "verdict"] == rules.NOT_RUN).all()
+    assert (claims.loc[computed_from_the_paper, "verdict"] != rules.NOT_RUN).all()
 
 
-def _test_row(a, b, diff, lo, hi):
-    return {"a": a, "b": b, "metric": "macro_f1", "a minus b (points)": diff,
-            "95% CI low": lo, "95% CI high": hi, "a better (CI above 0)": lo > 0,
-            "b better (CI below 0)": hi < 0, "p(a not better)": 0.5}  # fmt: skip
+def _write_predictions(run_dir, spec, folder, seed, accuracy, rng, n_families=400, copies=4):
+    """A split file with twin families and predictions of ``spec`` under ``seed``."""
+    labels = rng.choice(8, n_families, p=[0.55, 0.17, 0.04, 0.06, 0.1, 0.02, 0.04, 0.02])
+    family = np.repeat(np.arange(n_families), copies)
+    label = np.repeat(labels, copies)
+    split = pd.DataFrame(
+        {"row": np.arange(len(family)), "image": [f"{i}.jpg" for i in range(len(family))],
+         "label": label, "family": family, "subset": "test", "split": spec.split, "seed": seed}
+    )  # fmt: skip
+    (run_dir / "splits").mkdir(parents=True, exist_ok=True)
+    split.to_csv(run_dir / "splits" / f"{spec.split}-seed{seed}.csv", index=False)
+    right = np.repeat(rng.random(n_families) < accuracy, copies)
+    pred = np.where(right, label, (label + 1) % 8)
+    probs = np.eye(8)[pred]
+    columns = {f"prob_{k}": probs[:, k] for k in range(8)}
+    frame = pd.DataFrame(
+        {"image": split["image"], "row": split["row"], "y_true": label, "y_pred": pred}
+    ).assign(**columns)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "predictions_test_tta2.csv", index=False)
 
 
-def test_comparative_claims(tmp_path):
-    results = tmp_path / "results"
-    write_json(results / "baseline_tests.json", [
-        _test_row("full", "unet", 3.0, 1.0, 5.0),
-        _test_row("full", "deeplabv3plus", 0.5, -1.0, 2.0),
-    ])  # fmt: skip
-    write_json(results / "ablation_tests.json", [
-        _test_row("head (family)", "plain (family)", -2.0, -3.0, -1.0),
-        _test_row("full (family)", "attention (family)", 1.0, 0.5, 1.5),
-        _test_row("attention (family)", "plain (family)", 1.0, 0.2, 2.0),
-        _test_row("full (family)", "head (family)", 1.0, 0.1, 2.0),
-    ])  # fmt: skip
-    claims = evaluate_claims(tmp_path, get_profile("smoke")).set_index("claim")
-    assert claims.loc["beats U-Net", "verdict"] == HOLDS
-    assert claims.loc["beats DeepLabV3+", "verdict"] == FAILS
-    assert "includes zero" in claims.loc["beats DeepLabV3+", "why"]
-    assert claims.loc["the segmentation head helps", "verdict"] == FAILS
-    assert "other model is better" in claims.loc["the segmentation head helps", "why"]
-    assert claims.loc["attention helps", "verdict"] == HOLDS
+def _write_run(run_dir: Path, profile, accuracy: dict[str, float]) -> None:
+    """Main-model TTA predictions per split, in a run folder without seed folders (seed 0)."""
+    rng = np.random.default_rng(0)
+    for spec in plan(profile, "training"):
+        folder = run_dir / "experiments" / spec.key
+        _write_predictions(run_dir, spec, folder, 0, accuracy[spec.split], rng)
 
 
-def test_xai_and_efficiency_claims(tmp_path):
-    results = tmp_path / "results"
-    write_json(results / "xai_summary.json", {"consistency": [
-        {"pair": "gradcam~ig_blur", "metric": "topk_iou@0.1", "mean": 0.2, "ci_low": 0.15,
-         "ci_high": 0.25, "chance": 0.053},
-        {"pair": "gradcam~ig_black", "metric": "topk_iou@0.1", "mean": 0.06, "ci_low": 0.04,
-         "ci_high": 0.08, "chance": 0.053},
-    ]})  # fmt: skip
-    write_json(results / "efficiency.json", [
-        {"backbone": "resnet50", "model": "full", "params": 25.3e6, "gmacs": 4.14,
-         "latency_ms_optimised": 76.0},
-        {"backbone": "efficientnet_lite0", "model": "full", "params": 4.5e6, "gmacs": 0.43,
-         "latency_ms_optimised": 15.0},
-    ])  # fmt: skip
-    claims = evaluate_claims(tmp_path, get_profile("smoke")).set_index("claim")
-    assert claims.loc["Grad-CAM and IG highlight the same regions", "verdict"] == FAILS
-    assert claims.loc["~25M parameters and ~4 GFLOPs at 224", "verdict"] == HOLDS
-    assert claims.loc["25-30 ms per image", "verdict"] == UNTESTABLE
+def test_value_claims_use_family_intervals_and_leave_the_paper_split_unjudged(tmp_path):
+    profile = get_profile("smoke")
+    _write_run(tmp_path, profile, {"family": 0.80, "paper": 0.99})
+    by = evaluate_claims(tmp_path, profile).set_index("claim")
+    accuracy = by.loc["accuracy 92.61"]
+    assert accuracy["verdict"] == rules.OURS_LOWER and accuracy["n families"] == 400
+    assert float(accuracy["paper protocol (leaks)"].split()[0]) > 97  # shown, not judged
+    assert by.loc["(ours) a random split overstates accuracy", "verdict"] == rules.CONFIRMED
+    assert by.loc["beats U-Net in F1", "verdict"] == rules.NOT_RUN
+    _write_run(tmp_path, profile, {"family": 0.99, "paper": 0.80})
+    by = evaluate_claims(tmp_path, profile).set_index("claim")
+    assert by.loc["accuracy 92.61", "verdict"] == rules.OURS_HIGHER
+    assert by.loc["(ours) a random split overstates accuracy", "verdict"] == rules.CONTRADICTED
+
+
+def test_several_seeds_fill_the_seed_column_and_widen_the_interval(tmp_path):
+    profile = get_profile("smoke")
+    assert profile.tta_views == 2
+    spec = next(s for s in plan(profile, "training") if s.split == "family")
+    rng = np.random.default_rng(1)
+    one = evaluate_claims(tmp_path, profile)  # nothing yet
+    assert one.set_index("claim").loc["accuracy 92.61", "verdict"] == rules.NOT_RUN
+    for seed, accuracy in enumerate((0.90, 0.93, 0.96)):
+        folder = tmp_path / "experiments" / spec.key / f"seed{seed}"
+        _write_predictions(tmp_path, spec, folder, seed, accuracy, rng)
+    row = evaluate_claims(tmp_path, profile).set_index("claim").loc["accuracy 92.61"]
+    assert row["seeds"].endswith("(3 seeds)") and row["n families"] == "400, 400, 400"
+    assert row["verdict"] in (rules.CONSISTENT, rules.OURS_HIGHER, rules.OURS_LOWER)
+    mean = float(row["seeds"].split(" ")[0])
+    assert row["ours"].startswith(f"{mean:.1f}")
+
+
+def test_predictions_that_do_not_match_the_split_file_are_named(tmp_path):
+    profile = get_profile("smoke")
+    _write_run(tmp_path, profile, {"family": 0.9, "paper": 0.9})
+    split = tmp_path / "splits" / "family-seed0.csv"
+    frame = pd.read_csv(split)
+    frame.iloc[:-5].to_csv(split, index=False)  # five test rows lost from the split file
+    with pytest.raises(ValueError, match=r"predictions_test_tta2.csv: rows .* not in the split"):
+        evaluate_claims(tmp_path, profile)
+    frame.drop(columns="family").to_csv(split, index=False)
+    with pytest.raises(ValueError, match="lacks the row or family column"):
+        evaluate_claims(tmp_path, profile)

@@ -222,3 +222,81 @@ def test_load_predictions_missing_things(tmp_path) -> None:
     _write_predictions(path)
     with pytest.raises(M.MetricsError, match="4 classes expected"):
         M.load_predictions(path, n_classes=4)
+
+
+# --------------------------------------------------------------------------------------------
+# clustered bootstrap and the exact fallback
+# --------------------------------------------------------------------------------------------
+
+
+def _twins(n_families: int = 150, copies: int = 4, seed: int = 0):
+    """Families of ``copies`` identical images (same label, same prediction), as under TTA."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n_families)
+    pred = np.where(rng.random(n_families) < 0.8, y, (y + 1) % 4)
+    groups = np.repeat(np.arange(n_families), copies)
+    return np.repeat(y, copies), np.repeat(pred, copies), groups
+
+
+def test_clustered_interval_is_wider_with_twins() -> None:
+    t, p, groups = _twins()
+    iid, _ = M.bootstrap_confusion_cis(t, p, n_boot=500, random_state=0)
+    clustered, _ = M.bootstrap_confusion_cis(t, p, n_boot=500, random_state=0, groups=groups)
+    for name in ("accuracy", "macro_f1"):
+        width_iid = iid[name].high - iid[name].low
+        width_clustered = clustered[name].high - clustered[name].low
+        assert width_clustered > 1.5 * width_iid  # 4 copies: about twice as wide
+    assert clustered["accuracy"].n_clusters == 150 and iid["accuracy"].n_clusters is None
+    assert "clusters" in clustered["accuracy"].method
+
+
+def test_singleton_families_give_the_image_bootstrap() -> None:
+    rng = np.random.default_rng(3)
+    t = rng.integers(0, 5, 300)
+    p = np.where(rng.random(300) < 0.7, t, rng.integers(0, 5, 300))
+    iid, iid_cls = M.bootstrap_confusion_cis(t, p, n_boot=300, random_state=9)
+    # any labels, as long as each image is its own family (numbered by first appearance)
+    for groups in (np.arange(300), rng.permutation(300) + 1000, [f"f{i}" for i in range(300)]):
+        one, one_cls = M.bootstrap_confusion_cis(t, p, n_boot=300, random_state=9, groups=groups)
+        for name in iid:
+            assert (one[name].low, one[name].high) == (iid[name].low, iid[name].high)
+        assert [c.low for c in one_cls["f1"]] == [c.low for c in iid_cls["f1"]]
+    w = M.bootstrap_weights(300, n_boot=50, random_state=9, groups=np.arange(300))
+    idx = M.bootstrap_indices(300, n_boot=50, random_state=9)
+    np.testing.assert_array_equal(w, np.stack([np.bincount(i, minlength=300) for i in idx]))
+
+
+def test_cluster_weights_move_whole_families() -> None:
+    groups = np.array([0, 0, 0, 1, 2, 2])
+    w = M.bootstrap_weights(6, n_boot=200, random_state=0, groups=groups)
+    assert (w[:, 0] == w[:, 1]).all() and (w[:, 1] == w[:, 2]).all() and (w[:, 4] == w[:, 5]).all()
+    assert set(w[:, 3]) <= {0, 1, 2, 3}
+    resamples = M.bootstrap_indices(6, n_boot=5, random_state=0, groups=groups)
+    assert [len(r) for r in resamples] == w[:5].sum(axis=1).tolist()
+    with pytest.raises(M.MetricsError, match="groups has 5 entries"):
+        M.bootstrap_weights(6, n_boot=10, random_state=0, groups=groups[:5])
+    with pytest.raises(M.MetricsError, match="missing"):
+        M.cluster_codes([1.0, np.nan, 2.0])
+
+
+def test_degenerate_class_interval_falls_back_to_exact_binomial() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    t, p, groups = _twins(n_families=60)
+    perfect = np.repeat(np.arange(5), 2)  # class 4: 5 families of 2 images, all right
+    t = np.concatenate([t, np.full(10, 4)])
+    p = np.concatenate([p, np.full(10, 4)])
+    groups = np.concatenate([groups, 1000 + perfect])
+    result = M.evaluate_predictions(
+        t, p, class_names=["a", "b", "c", "d", "e"], n_boot=200, groups=groups
+    )
+    recall = result["per_class"][4]["recall_ci"]
+    low, high = proportion_confint(5, 5, alpha=0.05, method="beta")
+    assert recall["method"].startswith("exact binomial") and "n=5" in recall["method"]
+    assert recall["low"] == pytest.approx(low) and recall["high"] == pytest.approx(high)
+    f1 = result["per_class"][4]["f1_ci"]  # F1 = 2J / (1 + J) of the Jaccard bound
+    assert f1["low"] == pytest.approx(2 * low / (1 + low)) and f1["high"] == 1.0
+    assert result["settings"]["n_clusters"] == 65
+    assert M.exact_binomial_interval(0, 8)[0] == 0.0
+    with pytest.raises(M.MetricsError, match="successes"):
+        M.exact_binomial_interval(9, 8)

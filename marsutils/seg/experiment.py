@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, read_json, write_json
 from ..profiles import Profile
+from ..rules import ALPHA, holm
 from ..train.runtime import resolve_device
 from .classes import CLASS_NAMES, CRATER_MASK_ID, NUM_CLASSES
 from .folds import tile_folds
@@ -271,10 +272,11 @@ class PointingStudy:
     examples: dict[str, np.ndarray] = field(repr=False)
     config: dict[str, Any]
 
-    def table(self, alpha: float = 0.05) -> pd.DataFrame:
+    def table(self, alpha: float = ALPHA) -> pd.DataFrame:
         """One row per (method, tolerance): hit rate, its CI, the random baseline, the one-sided
-        p-value, and ``above_random`` at the Bonferroni level ``alpha / number of rows``."""
-        level = alpha / max(1, len(self.results))
+        p-value, its Holm-adjusted value over all rows (``p_holm``, the book's one
+        multiple-testing rule, :func:`marsutils.rules.holm`) and ``above_random`` when
+        ``p_holm < alpha``."""
         rows = []
         for (method, tolerance), res in self.results.items():
             p = res.p_value_exact if res.p_value_exact is not None else res.p_value_monte_carlo
@@ -287,25 +289,28 @@ class PointingStudy:
                     "ci_high": res.ci_high,
                     "random_baseline": res.baseline_expected,
                     "p_value": p,
-                    "above_random": bool(p < level),
                     "n_tiles": res.n_tiles,
                     "n_flat_maps": res.n_flat_maps,
                 }
             )
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        reject, adjusted = holm(table["p_value"].to_numpy() if rows else [], alpha)
+        table.insert(7 if rows else 0, "p_holm", adjusted)
+        table.insert(8 if rows else 0, "above_random", reject)
+        return table
 
-    def verdicts(self, alpha: float = 0.05, labels: dict[str, str] | None = None) -> list[str]:
+    def verdicts(self, alpha: float = ALPHA, labels: dict[str, str] | None = None) -> list[str]:
         """One sentence per (method, tolerance), computed from the result, for the text
-        (Bonferroni over all rows, as in :meth:`table`)."""
-        level = alpha / max(1, len(self.results))
+        (Holm over all rows, as in :meth:`table`)."""
         sentences = []
         for row in self.table(alpha).itertuples():
             name = (labels or {}).get(row.method, row.method)
             verdict = (
-                f"above the random baseline (one-sided p = {row.p_value:.3g} < {level:.3g})"
+                f"above the random baseline (one-sided p = {row.p_value:.3g}, Holm-adjusted "
+                f"{row.p_holm:.3g} < {alpha:g})"
                 if row.above_random
                 else f"not distinguishable from random points (p = {row.p_value:.3g}, "
-                f"threshold {level:.3g})"
+                f"Holm-adjusted {row.p_holm:.3g})"
             )
             sentences.append(
                 f"{name}, tolerance {row.tolerance_px} px: hit rate {row.hit_rate:.2f} "
@@ -314,10 +319,11 @@ class PointingStudy:
             )
         return sentences
 
-    def against_control(self, control: str = "edges") -> pd.DataFrame:
+    def against_control(self, control: str = "edges", alpha: float = ALPHA) -> pd.DataFrame:
         """Each method against ``control`` on the same tiles, per tolerance: tiles hit by the
-        method only and by the control only, and the two-sided exact sign test (binomial) on
-        those discordant tiles."""
+        method only and by the control only, the two-sided exact sign test (binomial) on
+        those discordant tiles, its Holm-adjusted p-value over the rows (``p_holm``) and
+        ``above_control`` (the two differ) when ``p_holm < alpha``."""
         rows = []
         for (method, tolerance), res in self.results.items():
             if method == control or (control, tolerance) not in self.results:
@@ -340,25 +346,31 @@ class PointingStudy:
                     "p_value": float(p),
                 }
             )
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        reject, adjusted = holm(table["p_value"].to_numpy() if rows else [], alpha)
+        table["p_holm"] = adjusted
+        table["above_control"] = reject
+        return table
 
     def control_sentences(
-        self, control: str = "edges", alpha: float = 0.05, labels: dict[str, str] | None = None
+        self, control: str = "edges", alpha: float = ALPHA, labels: dict[str, str] | None = None
     ) -> list[str]:
-        """One sentence per row of :meth:`against_control` (Bonferroni over its rows)."""
-        table = self.against_control(control)
-        level = alpha / max(1, len(table))
+        """One sentence per row of :meth:`against_control` (Holm over its rows)."""
+        table = self.against_control(control, alpha)
         control_name = (labels or {}).get(control, control)
         sentences = []
         for row in table.itertuples():
             name = (labels or {}).get(row.method, row.method)
-            if row.p_value < level:
+            if row.above_control:
                 side = "more" if row.only_method > row.only_control else "fewer"
-                verdict = f"{name} hits {side} tiles than {control_name} (p = {row.p_value:.3g})"
+                verdict = (
+                    f"{name} hits {side} tiles than {control_name} (p = {row.p_value:.3g}, "
+                    f"Holm-adjusted {row.p_holm:.3g})"
+                )
             else:
                 verdict = (
                     f"{name} and {control_name} are not distinguishable "
-                    f"(p = {row.p_value:.3g}, threshold {level:.3g})"
+                    f"(p = {row.p_value:.3g}, Holm-adjusted {row.p_holm:.3g})"
                 )
             tiles = "tile" if row.only_method == 1 else "tiles"
             sentences.append(

@@ -2,13 +2,16 @@
 
 Each function reads a :func:`~marsutils.xai.record.build_summary` record (or one of its rows) and
 returns prose whose every number and every verdict ("more than chance", "better than random",
-"passes") comes from the record, so the text stays true whatever a run's outcome.
+"passes") comes from the record, so the text stays true whatever a run's outcome. Comparisons with
+a control (maps of mismatched images, random deletion) follow the book's one rule,
+:func:`marsutils.rules.control_verdict`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from marsutils import rules
 from marsutils.xai.methods import METHOD_LABELS
 
 __all__ = [
@@ -86,7 +89,8 @@ def consistency_verdict(row: dict[str, Any]) -> str:
     )
     mismatched = row.get("mismatched")
     if mismatched is not None and row["above_chance"]:
-        relation = "above" if row["ci_low"] > mismatched else "not above"
+        control = rules.control_verdict(row["ci_low"], row["ci_high"], mismatched)
+        relation = "above" if control == rules.CONFIRMED else "not above"
         sentence += (
             f"; maps of different images reach {_fmt(mismatched)}, so the agreement is "
             f"{relation} what the two methods share on every image"
@@ -101,11 +105,11 @@ def _versus_random(row: dict[str, Any], mode: str, better_sign: int) -> str:
     low, high = row[f"{mode}_vs_random_ci_low"], row[f"{mode}_vs_random_ci_high"]
     if low is None or high is None:
         return "not comparable with random"
-    if (better_sign < 0 and high < 0) or (better_sign > 0 and low > 0):
-        return "better than random"
-    if (better_sign < 0 and low > 0) or (better_sign > 0 and high < 0):
-        return "worse than random"
-    return "not distinguishable from random"
+    verdict = rules.control_verdict(low, high, 0.0, higher_is_better=better_sign > 0)
+    return {
+        rules.CONFIRMED: "better than random",
+        rules.CONTRADICTED: "worse than random",
+    }.get(verdict, "not distinguishable from random")
 
 
 def faithfulness_verdict(row: dict[str, Any]) -> str:

@@ -1,0 +1,82 @@
+"""The verdict rules: one vocabulary, each rule on constructed intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marsutils import rules
+from marsutils.rules import (
+    CONFIRMED,
+    CONSISTENT,
+    CONTRADICTED,
+    DIRECTION_ONLY,
+    INCONCLUSIVE,
+    OURS_HIGHER,
+    OURS_LOWER,
+    VERDICTS,
+)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "p_adjusted", "expected"),
+    [
+        (1.0, 5.0, 0.001, CONFIRMED),  # above 0, contains the paper's +3
+        (0.5, 2.0, 0.001, DIRECTION_ONLY),  # above 0, smaller than claimed
+        (4.0, 9.0, 0.001, DIRECTION_ONLY),  # above 0, larger than claimed
+        (-1.5, 4.6, 0.30, INCONCLUSIVE),  # contains 0 and the effect
+        (-2.9, 2.7, 0.50, CONTRADICTED),  # contains 0, excludes the effect
+        (-5.0, -1.0, 0.99, CONTRADICTED),  # below 0
+    ],
+)
+def test_the_four_comparative_verdicts(low, high, p_adjusted, expected):
+    verdict, why = rules.comparative_verdict(low, high, 3.0, p_adjusted)
+    assert verdict == expected and verdict in VERDICTS
+    assert "Holm-adjusted p" in why
+
+
+def test_comparative_corner_cases():
+    # Holm leaves the difference unshown although the interval lies above the effect
+    assert rules.comparative_verdict(3.5, 6.0, 3.0, 0.04)[0] == INCONCLUSIVE
+    # "above 0" is a Holm-adjusted one-sided p below alpha / 2
+    assert rules.comparative_verdict(1.0, 5.0, 3.0, 0.03)[0] == INCONCLUSIVE
+    assert rules.comparative_verdict(1.0, 5.0, 3.0, 0.02)[0] == CONFIRMED
+    with pytest.raises(ValueError, match="above high"):
+        rules.comparative_verdict(2.0, 1.0, 3.0, 0.01)
+
+
+def test_holm_textbook_example():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.06
+    reject, adjusted = rules.holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+    assert reject.tolist() == [True, False, False, True]
+    assert rules.holm([])[1].size == 0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rules.holm([0.5, 1.5])
+
+
+def test_value_and_size_verdicts():
+    assert rules.value_verdict(90.0, 95.0, 92.61)[0] == CONSISTENT
+    assert rules.value_verdict(93.0, 95.0, 92.61)[0] == OURS_HIGHER
+    assert rules.value_verdict(80.0, 90.0, 92.61)[0] == OURS_LOWER
+    assert rules.match_verdict(25.33, 25.0) == CONSISTENT
+    assert rules.match_verdict(28.0, 25.0) == OURS_HIGHER  # +12% is outside 10%
+    assert rules.match_verdict(3.5, 4.0) == OURS_LOWER
+    assert rules.matches(4.14, 4.0) and not rules.matches(4.5, 4.0)
+
+
+def test_control_and_always_verdicts():
+    assert rules.control_verdict(0.20, 0.30, 0.116) == CONFIRMED
+    assert rules.control_verdict(0.106, 0.144, 0.116) == INCONCLUSIVE
+    assert rules.control_verdict(0.01, 0.05, 0.116) == CONTRADICTED
+    assert rules.control_verdict(-0.2, -0.1, 0.0, higher_is_better=False) == CONFIRMED
+    assert rules.control_verdict(None, None, 0.0) == INCONCLUSIVE
+    verdict, why = rules.always_verdict(20, 33)
+    assert verdict == CONTRADICTED and "excludes 100%" in why
+    assert rules.always_verdict(8, 8)[0] == CONSISTENT
+
+
+def test_the_docstring_renders_without_sphinx_roles():
+    assert ":data:" not in rules.__doc__ and ":func:" not in rules.__doc__
+    for word in ("confirmed", "direction only", "inconclusive", "contradicted", "Holm"):
+        assert word in rules.__doc__
