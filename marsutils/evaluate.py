@@ -25,6 +25,7 @@ import numpy as np
 from .atomic import read_json, write_json
 from .data.classes import match_classes
 from .data.errors import DataError
+from .metrics import bootstrap_weights, n_clusters, weighted_confusions
 
 __all__ = [
     "confusion_scores",
@@ -95,10 +96,10 @@ def clustered_bootstrap_ci(
 ) -> dict[str, dict[str, float]]:
     """Percentile bootstrap intervals that resample whole groups (twin families), not images.
 
-    Each of ``n_boot`` resamples draws as many groups as there are, with replacement, from
-    ``numpy.random.default_rng(random_state)`` and keeps every image of each drawn group (the
+    The resamples are those of :func:`marsutils.metrics.bootstrap_weights` (the project's one
     cluster bootstrap; Davison & Hinkley 1997, *Bootstrap Methods and their Application*,
-    section 3.8). Twins share content, so an image-level bootstrap would treat them as
+    section 3.8): each draws as many groups as there are, with replacement, and keeps every image
+    of each drawn group. Twins share content, so an image-level bootstrap would treat them as
     independent evidence and give too narrow intervals.
 
     Parameters
@@ -134,16 +135,11 @@ def clustered_bootstrap_ci(
     if n_boot < 2 or not 0 < confidence < 1:
         raise ValueError(f"need n_boot >= 2 and 0 < confidence < 1; got {n_boot}, {confidence}")
     scored = list(range(n_classes)) if scored is None else list(scored)
-    _, gid = np.unique(g, return_inverse=True)
-    n_groups = int(gid.max()) + 1
-    k = n_classes
-    per_group = np.zeros((n_groups, k * k))
-    np.add.at(per_group, (gid, t * k + p), 1)
-    rng = np.random.default_rng(random_state)
-    draws = rng.integers(0, n_groups, size=(n_boot, n_groups))
-    weights = np.stack([np.bincount(row, minlength=n_groups) for row in draws])
-    boot = confusion_scores((weights @ per_group).reshape(n_boot, k, k), scored)
-    full = confusion_scores(per_group.sum(0).reshape(k, k), scored)
+    labels = np.arange(n_classes)
+    weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=random_state, groups=g)
+    n_groups = n_clusters(g, len(t))
+    boot = confusion_scores(weighted_confusions(t, p, labels, weights), scored)
+    full = confusion_scores(weighted_confusions(t, p, labels, np.ones((1, len(t))))[0], scored)
     alpha = (1 - confidence) / 2
     out = {}
     for name in SCORES:
