@@ -26,7 +26,14 @@ from typing import Any
 
 from marsutils.atomic import write_text
 
-__all__ = ["CHAPTERS", "load_records", "summary_markdown", "main"]
+__all__ = [
+    "CHAPTERS",
+    "evidence_chapter",
+    "load_records",
+    "main",
+    "summary_markdown",
+    "verdict_badge",
+]
 
 #: Chapter notebook -> its title in the book, for the wall-time table and evidence links.
 CHAPTERS: dict[str, str] = {
@@ -103,55 +110,77 @@ def _claim_text(row: Mapping[str, Any]) -> str:
     return str(row.get("claim_text") or row.get("claim") or "")
 
 
-def _claim_id(row: Mapping[str, Any]) -> str:
-    return str(row.get("claim_id") or _claim_text(row))
+#: Where the evidence of a claim is, by the words of the claim or its test (first match wins).
+_EVIDENCE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("u-net", "deeplab"), "04_baselines"),
+    (("attention", "head"), "03_ablation"),
+    (("random split", "class mix", "6,153"), "01_data"),
+    (("table 1", "table 3", "printed ious", "dark and bright"), "08_findings"),
+    (("parameters", "gflops", "ms per image"), "06_efficiency"),
+    (("points at craters", "always", "pointing"), "07_segmentation"),
+    (("grad-cam", "integrated gradients", " ig "), "05_explainability"),
+)
+
+
+def evidence_chapter(row: Mapping[str, Any]) -> str:
+    """The chapter notebook that holds the evidence of a findings row (default: training).
+
+    Parameters
+    ----------
+    row : mapping
+        A findings row with ``claim`` and ``test`` texts.
+
+    Returns
+    -------
+    str
+        A key of :data:`CHAPTERS`.
+    """
+    if row.get("chapter") in CHAPTERS:
+        return str(row["chapter"])
+    text = f" {_claim_text(row)} {row.get('test', '')} ".lower()
+    for words, chapter in _EVIDENCE:
+        if any(word in text for word in words):
+            return chapter
+    return "02_training"
+
+
+def verdict_badge(verdict: str) -> str:
+    """Inline HTML for a verdict, coloured by the book's ``_static/verdicts.css``."""
+    slug = "-".join(str(verdict).split()).lower()
+    return f'<span class="verdict verdict-{slug}">{verdict}</span>'
 
 
 def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:
-    claims: dict[str, list[Mapping[str, Any]]] = {}
-    for row in findings:
-        claims.setdefault(_claim_id(row), []).append(row)
     rows = []
-    for number, (_, claim_rows) in enumerate(claims.items(), start=1):
-        for row in claim_rows:
-            chapter = row.get("chapter")
-            evidence = (
-                f"{{doc}}`{CHAPTERS.get(chapter, chapter)} <notebooks/{chapter}>`"
-                if chapter in CHAPTERS
-                else "{doc}`Findings <notebooks/08_findings>`"
-            )
-            rows.append(
-                [
-                    f"C{number}",
-                    _claim_text(row),
-                    row.get("paper", ""),
-                    row.get("ours", ""),
-                    row.get("test", ""),
-                    f"**{row.get('verdict', '')}**",
-                    evidence,
-                ]
-            )
-    tally = Counter()
-    for claim_rows in claims.values():
-        verdicts = {str(r.get("verdict", "")) for r in claim_rows}
-        tally[" / ".join(sorted(verdicts))] += 1
-    out = [
+    for number, row in enumerate(findings, start=1):
+        chapter = evidence_chapter(row)
+        rows.append(
+            [
+                f"C{number}",
+                _claim_text(row),
+                row.get("paper", ""),
+                f"{row.get('ours', '')} ({row.get('test', '')})",
+                verdict_badge(str(row.get("verdict", ""))),
+                f"{{doc}}`{CHAPTERS[chapter]} <notebooks/{chapter}>`",
+            ]
+        )
+    tally = Counter(str(r.get("verdict", "")) for r in findings)
+    return [
         "## Verdicts",
         "",
-        f"The paper's claims, numbered C1 to C{len(claims)}; a claim tested in more than one "
-        "way has one row per test. Each verdict follows the rules stated in "
-        "{doc}`notebooks/08_findings`, which links each rule to its evidence.",
+        f"The paper's claims, numbered C1 to C{len(findings)}, one row per distinct claim. Each "
+        "verdict follows one rule of {doc}`notebooks/08_findings`, where every rule is stated; "
+        "the last column links to the chapter with the evidence.",
+        "",
+        _table(["#", "claim", "paper", "ours (how tested)", "verdict", "evidence"], rows),
+        "",
+        "**Tally of distinct claims:**",
         "",
         _table(
-            ["claim", "the paper says", "paper", "ours", "tested on", "verdict", "evidence"], rows
+            ["verdict", "claims"],
+            [[verdict_badge(v), n] for v, n in sorted(tally.items(), key=lambda kv: -kv[1])],
         ),
-        "",
-        "**Tally of distinct claims** (a claim with several tests counts once, under the set of "
-        "its verdicts):",
-        "",
-        _table(["verdict(s)", "claims"], sorted(tally.items(), key=lambda kv: -kv[1])),
     ]
-    return out
 
 
 def _compute_section(records: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,91 @@
+"""The front page: generated from a run's records, every claim once, verdicts linked."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from marsutils.rules import VERDICTS
+from marsutils.summary import evidence_chapter, load_records, main, summary_markdown
+
+
+def _run(tmp_path, findings, *, pipeline=True, environment=False):
+    (tmp_path / "results").mkdir(parents=True)
+    (tmp_path / "results" / "findings.json").write_text(json.dumps(findings))
+    if pipeline:
+        record = {
+            "profile": "smoke",
+            "notebooks": [{"notebook": "02_training", "seconds": 90.0}],
+            "total_seconds": 120.0,
+        }
+        (tmp_path / "pipeline.json").write_text(json.dumps(record))
+    if environment:
+        env = {"cpu_model": "Test CPU", "logical_cores": 2, "packages": {"torch": "2.14.1"}}
+        (tmp_path / "results" / "environment.json").write_text(json.dumps(env))
+    done = tmp_path / "experiments" / "family" / "full-x" / "seed0" / "done.json"
+    done.parent.mkdir(parents=True)
+    done.write_text(json.dumps({"device": "cpu", "precision": "bf16", "train_time_s": 60.0}))
+    return tmp_path
+
+
+FINDINGS = [
+    {"claim": "accuracy 92.61", "paper": "92.61", "ours": "93.7 [91.8, 95.5]",
+     "test": "family split", "verdict": "consistent"},
+    {"claim": "attention helps", "paper": "+3.30", "ours": "-0.1 [-4.2, +3.6]",
+     "test": "attention - plain", "verdict": "inconclusive"},
+    {"claim": "beats U-Net in F1", "paper": "+6.41", "ours": "+25.0 [+20.0, +29.0]",
+     "test": "full - unet", "verdict": "direction only"},
+]  # fmt: skip
+
+
+def test_summary_numbers_every_claim_and_links_its_evidence(tmp_path):
+    text = summary_markdown(load_records(_run(tmp_path, FINDINGS)))
+    assert "C1 to C3" in text
+    assert "| C2 | attention helps |" in text
+    assert "{doc}`Ablation <notebooks/03_ablation>`" in text
+    assert "{doc}`Baselines <notebooks/04_baselines>`" in text
+    assert 'class="verdict verdict-direction-only"' in text
+    assert "| experiment | device | precision |" in text and "| bf16 |" in text
+    assert "not recorded by this run" in text  # no environment record: said, not invented
+    assert "Communication with the original authors" in text
+
+
+def test_summary_reads_the_environment_record(tmp_path):
+    text = summary_markdown(load_records(_run(tmp_path, FINDINGS, environment=True)))
+    assert "Test CPU" in text and "(1 packages)" in text
+
+
+def test_missing_findings_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"findings\.json"):
+        load_records(tmp_path)
+    assert main([str(tmp_path), "--output", str(tmp_path / "s.md")]) == 2
+
+
+def test_check_mode_reports_a_stale_page(tmp_path):
+    run = _run(tmp_path / "run", FINDINGS)
+    out = tmp_path / "summary.md"
+    assert main([str(run), "--output", str(out), "--check"]) == 1
+    assert main([str(run), "--output", str(out)]) == 0
+    assert main([str(run), "--output", str(out), "--check"]) == 0
+
+
+@pytest.mark.parametrize(
+    "claim, chapter",
+    [
+        ("beats DeepLabV3+ in F1", "04_baselines"),
+        ("the segmentation head helps", "03_ablation"),
+        ("~25M parameters", "06_efficiency"),
+        ("Grad-CAM points at craters", "07_segmentation"),
+        ("Grad-CAM and IG highlight the same regions", "05_explainability"),
+        ("the class mix of the data", "01_data"),
+        ("accuracy 92.61", "02_training"),
+    ],
+)
+def test_evidence_chapter(claim, chapter):
+    assert evidence_chapter({"claim": claim, "test": ""}) == chapter
+
+
+def test_every_verdict_has_a_colour():
+    css = (Path(__file__).resolve().parents[1] / "book" / "_static" / "verdicts.css").read_text()
+    for verdict in VERDICTS:
+        assert f".verdict-{'-'.join(verdict.split())}" in css, verdict
