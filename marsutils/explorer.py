@@ -18,7 +18,8 @@ the static book (MyST-NB keeps ``text/html`` outputs, scripts included).
   :func:`~marsutils.xai.cache.cached_attribution_set` (cached in the run directory under the
   same key rules, so a re-run reuses them);
 * :func:`build_explorer_html` renders the component; :func:`standalone_page` wraps it into a
-  page and :func:`write_explorer` writes that page atomically.
+  page and :func:`write_explorer` writes that page atomically;
+* :func:`explorer_for_set` does all of it for a run's explained images.
 
 Size. The component holds, per image, one grayscale JPEG and one colour JPEG per (method,
 target) pair, each base64-encoded (4/3 of the bytes), plus about 8 KB of markup and code:
@@ -58,6 +59,7 @@ __all__ = [
     "build_explorer_html",
     "collect_explorer_maps",
     "describe_explorer",
+    "explorer_for_set",
     "explorer_rows",
     "explorer_targets",
     "standalone_page",
@@ -356,6 +358,55 @@ def build_explorer_html(
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     uid = "xe" + hashlib.sha1(payload.encode()).hexdigest()[:12]
     return _TEMPLATE.replace("@UID@", uid).replace("@DATA@", payload)
+
+
+def explorer_for_set(
+    images: np.ndarray,
+    attributions: AttributionSet,
+    *,
+    y_true: Sequence[int] | np.ndarray,
+    class_names: Sequence[str],
+    model: nn.Module | None = None,
+    inputs: Tensor | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    model_key: str | None = None,
+    n_correct: int = 2,
+    n_wrong: int = 2,
+    top_k: int = 3,
+    seed: int = 0,
+    size: int = 128,
+    quality: int = 80,
+) -> str:
+    """The explorer of a run's explained images, in one call (what the chapter uses).
+
+    Picks the images with :func:`explorer_rows`, the classes with :func:`explorer_targets`,
+    gathers or computes the maps with :func:`collect_explorer_maps` (``model``, ``inputs``,
+    ``cache_dir`` and ``model_key`` as there) and renders them with :func:`build_explorer_html`.
+    ``images`` are the ``(N, H, W)`` display images of all of ``attributions``; correct and wrong
+    are judged by ``attributions.y_pred``, as in the live widget.
+    """
+    rows = explorer_rows(attributions, y_true, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
+    targets = explorer_targets(attributions, rows, y_true, top_k=top_k)
+    maps = collect_explorer_maps(
+        attributions,
+        rows,
+        targets,
+        model=model,
+        inputs=inputs,
+        cache_dir=cache_dir,
+        model_key=model_key,
+    )
+    return build_explorer_html(
+        np.asarray(images)[rows],
+        y_true=np.asarray(y_true)[rows],
+        y_pred=attributions.y_pred[rows],
+        class_names=class_names,
+        maps=maps,
+        image_ids=[attributions.image_ids[r] for r in rows],
+        probabilities=attributions.probabilities[rows],
+        size=size,
+        quality=quality,
+    )
 
 
 def standalone_page(component: str, title: str = "Explanation maps") -> str:

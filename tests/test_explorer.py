@@ -169,6 +169,32 @@ def test_collect_needs_the_model_for_other_classes(case):
         xe.collect_explorer_maps(attributions, [0], [[1]], model=case[0], inputs=inputs[:2])
 
 
+def test_explorer_for_set_shows_the_chosen_images(case, tmp_path):
+    model, inputs, attributions, y_true, images = case
+    html = xe.explorer_for_set(
+        images,
+        attributions,
+        y_true=y_true,
+        class_names=CLASSES,
+        model=model,
+        inputs=inputs,
+        cache_dir=tmp_path,
+        model_key="tiny",
+        n_correct=1,
+        n_wrong=1,
+        top_k=2,
+        size=16,
+    )
+    data = payload(html)
+    assert [r["id"] for r in data["images"]][:4] == ["img0", "img3", "img2", "img1"]
+    wrong = data["images"][3]  # img1: true dune, predicted crater; both classes explained
+    assert (wrong["y"], wrong["p"]) == (1, 0)
+    assert {m: sorted(t) for m, t in wrong["maps"].items()} == {
+        m: ["0", "1"] for m in ("gradcam", "ig_black", "ig_blur")
+    }
+    assert xe.describe_explorer(html).startswith("explorer: 5 images, 30 maps")
+
+
 def test_write_explorer_is_a_standalone_page(tmp_path):
     html = synthetic_html(size=16)
     path = xe.write_explorer(tmp_path / "figs" / "xai_explorer.html", html, title="a <b>")
