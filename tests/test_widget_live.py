@@ -9,6 +9,7 @@ server (with its kernel) is always stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -132,14 +133,10 @@ def lab(tmp_path):
         yield url, token
     finally:
         server.send_signal(signal.SIGTERM)  # the server shuts its kernels down
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # anything of the server's session still alive (a stuck kernel)
+        with contextlib.suppress(ProcessLookupError):  # what is left of its session (a kernel)
             os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         server.wait(timeout=10)
         log.close()
 
