@@ -572,6 +572,7 @@ margin-bottom:8px}
     opacity.addEventListener("input", render);
     fillImages();
     render();
+    root.setAttribute("data-ready", "1");
   });
 })();
 </script>

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,7 +207,7 @@ def test_write_explorer_is_a_standalone_page(tmp_path):
 # --- in the browser ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_clicking_through_the_explorer_in_chromium(tmp_path):
-    from _chromium import chromium_driver, severe_console_messages
+    from _chromium import check_explorer, chromium_driver, severe_console_messages
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -271,6 +272,8 @@ def test_clicking_through_the_explorer_in_chromium(tmp_path):
         )
         assert requests == [], f"the explorer must not fetch anything: {requests}"
         assert severe_console_messages(browser) == []
+        browser.get(page.as_uri())
+        assert check_explorer(browser) == 1
     finally:
         browser.quit()
 
@@ -310,5 +313,50 @@ def test_two_explorers_on_a_page_and_an_empty_filter_in_chromium(tmp_path):
         Select(control(b, "outcome")).select_by_value("all")
         assert control(b, "status").text == "" and control(b, "overlay").is_displayed()
         assert severe_console_messages(browser) == []
+    finally:
+        browser.quit()
+
+
+@pytest.mark.slow
+@pytest.mark.book
+def test_explorer_works_in_a_built_jupyter_book(tmp_path):
+    """MyST-NB keeps the component's inline script in a text/html output (with -W)."""
+    import subprocess
+    import sys
+
+    import nbformat
+    from _chromium import check_explorer, chromium_driver
+
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "_config.yml").write_text(
+        'title: "explorer"\nonly_build_toc_files: true\nexecute:\n  execute_notebooks: "off"\n'
+    )
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: maps\n")
+    (book / "intro.md").write_text("# Explorer test\n\nA page before the chapter.\n")
+    nb = nbformat.v4.new_notebook()
+    component = synthetic_html(size=32)
+    shown = nbformat.v4.new_output(
+        "display_data", data={"text/html": component, "text/plain": "<IPython.core.display.HTML>"}
+    )
+    cell = nbformat.v4.new_code_cell("display(HTML(page))", outputs=[shown], execution_count=1)
+    nb.cells = [nbformat.v4.new_markdown_cell("# The maps"), cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, book / "maps.ipynb")
+    exe = Path(sys.executable).with_name("jupyter-book")
+    done = subprocess.run(
+        [str(exe), "build", str(book), "-W", "-n", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    page = book / "_build" / "html" / "maps.html"
+    assert component.split("<script>")[1].split("</script>")[0] in page.read_text()
+    browser = chromium_driver()
+    try:
+        browser.get(page.as_uri())
+        assert check_explorer(browser) == 1
     finally:
         browser.quit()
