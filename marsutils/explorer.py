@@ -24,12 +24,19 @@ the static book (MyST-NB keeps ``text/html`` outputs, scripts included).
 Size. The component holds, per image, one grayscale JPEG and one colour JPEG per (method,
 target) pair, each base64-encoded (4/3 of the bytes), plus about 8 KB of markup and code:
 ``size ~ 8 KB + N * (g + M * T * h)`` for ``N`` images, ``M`` methods and ``T`` targets per
-image, where ``g`` is a grayscale and ``h`` a heat-map JPEG. At 128 px and quality 80 we measured
-``g`` ~ 4-6 KB and ``h`` ~ 3 KB (smooth Grad-CAM) to ~9 KB (speckled IG) after encoding, so the
-size grows linearly in images, methods and targets: the reference selection (8 classes x 2
-correct + 2 wrong = at most 32 images, 3 methods, 3-4 targets) comes to about 2 MB, and the smoke
-run's (see ``print(describe_explorer(html))`` in the explainability chapter) to a few hundred KB.
-Halving ``size`` divides the bytes by about three.
+image, where ``g`` is a grayscale and ``h`` a heat-map JPEG. Measured at 128 px and quality 80 on
+HiRISE crops explained at 160 px by the EfficientNet-Lite0 model: ``g`` ~ 3 KB, ``h`` ~ 3.4 KB for
+Grad-CAM (smooth) and 6.5-7.7 KB for IG (speckled), so ~18 KB per (image, target) for the three
+methods. The size grows linearly in images, methods and targets: the reference selection (8
+classes x (2 correct + 2 wrong) = at most 32 images, 3 methods, 3-4 targets) comes to about
+2 MB, the smoke run's (6 images, 63 maps) to 0.30 MB; the chapter prints the figure of its run
+(:func:`describe_explorer`). Halving ``size`` divides the bytes by about three.
+
+Cost. Maps of classes other than the explained one are computed once (IG dominates: two
+baselines times the profile's path points per image and class) and cached; with ``top_k=3`` that
+is about 2.3 extra (image, class) pairs per shown image, i.e. for the reference selection about
+0.8 times the work of the chapter's own 96 explained images. Lower ``top_k``, ``n_correct`` or
+``n_wrong`` of :func:`explorer_for_set` to spend less.
 """
 
 from __future__ import annotations
