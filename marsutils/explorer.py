@@ -451,6 +451,7 @@ padding:10px;margin:8px 0;max-width:720px}
 .mars-xai-explorer .xe-controls{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;
 margin-bottom:8px}
 .mars-xai-explorer label{white-space:nowrap}
+.mars-xai-explorer [data-role="methods"] label{margin-right:12px}
 .mars-xai-explorer select{max-width:330px}
 .mars-xai-explorer .xe-panels{display:flex;flex-wrap:wrap;gap:12px}
 .mars-xai-explorer figure{margin:0}
