@@ -7,14 +7,20 @@ import shutil
 import pytest
 
 
-def chromium_driver(width: int = 1200, height: int = 900):
-    """A headless Chromium WebDriver; skips the test when chromium or chromedriver is absent.
+def require_chromium() -> tuple[str, str]:
+    """Paths of chromium and chromedriver; skips the test when either is absent.
 
     CI installs both with ``make browser`` (Debian packages), so there the tests run.
     """
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver:
         pytest.skip("chromium and chromedriver are not installed (run `make browser`)")
+    return binary, driver
+
+
+def chromium_driver(width: int = 1200, height: int = 900):
+    """A headless Chromium WebDriver (see :func:`require_chromium`)."""
+    binary, driver = require_chromium()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

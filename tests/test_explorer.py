@@ -325,8 +325,9 @@ def test_explorer_works_in_a_built_jupyter_book(tmp_path):
     import sys
 
     import nbformat
-    from _chromium import check_explorer, chromium_driver
+    from _chromium import check_explorer, chromium_driver, require_chromium
 
+    require_chromium()
     book = tmp_path / "book"
     book.mkdir()
     (book / "_config.yml").write_text(

@@ -76,6 +76,9 @@ def _wait(condition, timeout: float, what: str, poll: float = 0.5):
 @pytest.fixture()
 def lab(tmp_path):
     """A JupyterLab server on 127.0.0.1 serving ``tmp_path/root``; yields ``(url, token)``."""
+    from _chromium import require_chromium
+
+    require_chromium()  # no server without a browser to drive it
     root = tmp_path / "root"
     root.mkdir()
     nb = nbformat.v4.new_notebook()
