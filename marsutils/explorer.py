@@ -79,6 +79,9 @@ MapKey = tuple[str, int]
 #: Colour maps per method, as in the chapter's figures (Grad-CAM over the image, IG on its own).
 CMAPS = {"gradcam": "jet"}
 DEFAULT_CMAP = "magma"
+#: How to read each colour map, shown under the map.
+HINTS = {"gradcam": "red = strongest evidence, blue = none"}
+DEFAULT_HINT = "bright = largest attribution, scaled per map to its 99th percentile"
 
 
 def explorer_rows(
@@ -356,7 +359,7 @@ def build_explorer_html(
     ]
     data = {
         "classes": [str(c) for c in class_names],
-        "methods": [[m, METHOD_LABELS.get(m, m)] for m in order],
+        "methods": [[m, METHOD_LABELS.get(m, m), HINTS.get(m, DEFAULT_HINT)] for m in order],
         "images": records,
         "alpha": float(alpha),
         "px": 2 * size,
@@ -558,8 +561,8 @@ margin-bottom:8px}
       }
       root.querySelector(".xe-panels").style.display = "";
       var r = data.images[Number(imageSel.value)];
-      var t = targetSel.value, label = data.methods.filter(function (m) {
-        return m[0] === method; })[0][1];
+      var t = targetSel.value, chosen = data.methods.filter(function (m) {
+        return m[0] === method; })[0], label = chosen[1];
       el("image-alone").src = r.img; el("image-under").src = r.img;
       el("image-caption").textContent = r.id + ": true " + name(r.y) + ", predicted " +
         name(r.p) + (r.y === r.p ? " (correct)" : " (wrong)");
@@ -570,8 +573,8 @@ margin-bottom:8px}
         overlay.removeAttribute("src"); overlay.style.visibility = "hidden";
         status.textContent = "No precomputed " + label + " map for class " + name(Number(t)) + ".";
       }
-      el("map-caption").textContent = label + " for class " + name(Number(t)) +
-        " (scaled per map; bright = more evidence)";
+      el("map-caption").textContent = label + " for class " + name(Number(t)) + " (" +
+        chosen[2] + ")";
     }
     classSel.addEventListener("change", function () { fillImages(); render(); });
     outcomeSel.addEventListener("change", function () { fillImages(); render(); });

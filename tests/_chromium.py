@@ -78,7 +78,7 @@ def check_explorer(browser) -> int:
             root,
         )
         assert loaded, "every picture of the explorer decodes"
-        methods = [m for m, _ in data["methods"]]
+        methods = [m for m, *_ in data["methods"]]
         first = overlay()
         assert first and first == expected(methods[0])
         if len(methods) > 1:

@@ -87,7 +87,7 @@ def test_component_is_self_contained_and_sized():
     assert html.startswith('<div class="mars-xai-explorer"') and html.endswith("</div>")
     assert "http:" not in html and "https:" not in html and "<link" not in html
     assert "src=" not in html.replace(".src =", ""), "images come from the data block only"
-    assert [m for m, _ in data["methods"]] == ["gradcam", "ig_black", "ig_blur"]
+    assert [m for m, *_ in data["methods"]] == ["gradcam", "ig_black", "ig_blur"]
     assert [r["id"] for r in data["images"]] == ["img0", "img1", "img2", "img3"]
     assert set(data["images"][3]["maps"]["ig_black"]) == {"1"}
     first = decode(data["images"][0]["maps"]["gradcam"]["0"])
@@ -237,12 +237,15 @@ def test_clicking_through_the_explorer_in_chromium(tmp_path):
         assert images == [[True, 128]] * 3, "both pictures and the overlay decode"
         assert shown() == (data["images"][0]["img"], uri(0, "gradcam", 0))
         assert "img0: true crater, predicted crater (correct)" in control("image-caption").text
+        assert control("map-caption").text == (
+            "Grad-CAM for class crater (red = strongest evidence, blue = none)"
+        )
 
         control("method-ig_black").click()
         assert shown()[1] == uri(0, "ig_black", 0)
         Select(control("target")).select_by_value("1")
         assert shown()[1] == uri(0, "ig_black", 1)
-        assert "IG (black baseline) for class dune" in control("map-caption").text
+        assert control("map-caption").text.startswith("IG (black baseline) for class dune (bright")
 
         Select(control("outcome")).select_by_value("wrong")
         labels = [o.text for o in Select(control("image")).options]
