@@ -8,7 +8,9 @@ computed by the optional ``compute`` callable, e.g. :func:`on_demand`, and memoi
 
 The static book has no kernel, so widgets would be dead: :func:`gallery` returns a matplotlib
 figure of chosen correct and wrong examples per class in its place, and
-:func:`should_show_widget` decides which of the two a notebook shows.
+:func:`should_show_widget` decides which of the two a notebook shows. The book also shows
+:mod:`marsutils.explorer`'s offline explorer, which does in the browser alone what this widget does
+with a kernel, on maps computed in advance for a bounded set of images and classes.
 """
 
 from __future__ import annotations
