@@ -815,6 +815,13 @@ def _efficiency_claims(run: _Run) -> list[dict]:
 _XAI_METHODS = (("gradcam", "Grad-CAM"), ("ig_black", "Integrated Gradients (black baseline)"))
 
 
+def _xai_n(row: dict) -> Any:
+    """The effective sample size of an XAI interval: its families, else ``"<n> images"``."""
+    if row.get("n_families") is not None:
+        return int(row["n_families"])
+    return f"{row['n']} images" if row.get("n") is not None else ""
+
+
 def _xai_claims(run: _Run) -> list[dict]:
     summary = run.read("xai_summary.json")
     rows = []
@@ -851,7 +858,7 @@ def _xai_claims(run: _Run) -> list[dict]:
             {
                 **row,
                 "ours": "; ".join(parts),
-                "n families": main.get("n", ""),
+                "n families": _xai_n(main),
                 "verdict": verdict,
                 "why": {
                     CONFIRMED: "the two methods agree more on one image than on different images",
@@ -880,7 +887,7 @@ def _xai_claims(run: _Run) -> list[dict]:
             {
                 **row,
                 "ours": f"{r['deletion_vs_random']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
-                "n families": r.get("n", ""),
+                "n families": _xai_n(r),
                 "contains 0": lo <= 0 <= hi,
                 "verdict": verdict,
                 "why": {

@@ -18,7 +18,7 @@ and against the paper's claimed effect:
 
 **Training length** (every comparison's models train under one shared budget, long enough for
 the validation metric to level off): each compared model's ``history.json`` is judged by
-:func:`marsutils.train.plateau.plateau_status` on validation macro F1 and on validation loss,
+``marsutils.train.plateau.plateau_status`` on validation macro F1 and on validation loss,
 last epoch against the best earlier one (``window=1``, ``min_delta=0.01``); a run that gained more
 than 0.01 on either at its last epoch is *still improving*, a run of fewer than 3 epochs is *too
 short to show a plateau*, and a run without a learning curve cannot be judged. Such a model is
