@@ -155,7 +155,7 @@ def test_predictions_that_do_not_match_the_split_file_are_named(tmp_path):
         evaluate_claims(tmp_path, profile)
 
 
-# --- training length -----------------------------------------------------------------------------
+# --- training length ---------------------------------------------------------------------
 RISING = [0.50, 0.60, 0.70, 0.80]  # +0.10 at the last epoch: still improving
 FLAT = [0.50, 0.80, 0.81, 0.805]  # levelled off
 

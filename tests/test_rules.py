@@ -82,13 +82,13 @@ def test_the_docstring_renders_without_sphinx_roles():
         assert word in rules.__doc__
 
 
-# --- training length ---------------------------------------------------------------------------
+# --- training length ---------------------------------------------------------------------
 def curve(f1: list[float], loss: list[float] | None = None) -> list[dict]:
     """A ``history.json``-like learning curve."""
     loss = loss if loss is not None else [1.0 - v for v in f1]
     return [
-        {"epoch": e, "val_macro_f1": v, "val_loss": l}
-        for e, (v, l) in enumerate(zip(f1, loss, strict=True), 1)
+        {"epoch": e, "val_macro_f1": v, "val_loss": loss_}
+        for e, (v, loss_) in enumerate(zip(f1, loss, strict=True), 1)
     ]
 
 
