@@ -14,6 +14,9 @@ so rotated and flipped copies of an image count once. The columns:
 * **contains 0** and **contains paper**: whether our interval contains 0 and the paper's value or
   effect;
 * **p (Holm)**: the Holm-adjusted p-value where the claim belongs to a tested family;
+* **trained to plateau**: for comparisons, whether each compared model's validation curve had
+  levelled off at its last epoch (the training-length rule of ``marsutils.rules``, read from the
+  ``history.json`` beside each seed's predictions); "yes" when both had;
 * **verdict** and **why**.
 """
 
@@ -62,6 +65,7 @@ COLUMNS = [
     "contains 0",
     "contains paper",
     "p (Holm)",
+    "trained to plateau",
     "verdict",
     "why",
 ]
@@ -167,6 +171,30 @@ class _Run:
             random_state=self.seed,
             groups=frame["family"].to_numpy(),
         )
+
+    def history(self, spec: ClassifierSpec, seed: int | None = None) -> list[dict] | None:
+        """The learning curve (``history.json``) beside the predictions of ``spec``, or None."""
+        seed = self.seed if seed is None else seed
+        path = self._folder(spec, seed) / "history.json"
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        data = data.get("history") if isinstance(data, dict) else data
+        if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+            raise ValueError(f"{path} is not a list of per-epoch records")
+        return data
+
+    def training_checks(self, spec: ClassifierSpec, seeds: list[int]) -> list:
+        """:func:`marsutils.rules.training_check` of each seed's run of ``spec``."""
+        checks = []
+        for seed in seeds:
+            history = self.history(spec, seed)
+            try:
+                checks.append(rules.training_check(history))
+            except ValueError as err:
+                path = self._folder(spec, seed) / "history.json"
+                raise ValueError(f"{path}: {err}") from err
+        return checks
 
     def read(self, name: str) -> Any:
         path = self.results / name
@@ -355,10 +383,12 @@ def _lowest_claim(fam: dict | None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _pair(run: _Run, notebook: str, a: str, b: str) -> list[tuple] | None:
-    """``(y_true, pred_a, pred_b, family)`` per seed under which both were tested, or None.
+def _pair(run: _Run, notebook: str, a: str, b: str) -> tuple[list[tuple], list, list] | None:
+    """The paired predictions and training checks of ``a`` and ``b``, or None.
 
-    The run's own seed comes first; the other seeds follow in order.
+    Returns ``(pairs, checks_a, checks_b)``: ``pairs`` holds ``(y_true, pred_a, pred_b,
+    family)`` per seed under which both were tested, the run's own seed first and the other
+    seeds in order; ``checks_*`` the training-length rule on each of those seeds' runs.
     """
     specs = {s.model: s for s in plan(run.profile, notebook) if s.split == "family"}
     if a not in specs or b not in specs:
@@ -376,8 +406,19 @@ def _pair(run: _Run, notebook: str, a: str, b: str) -> list[tuple] | None:
             (pa["y_true"].to_numpy(), pa["y_pred"].to_numpy(), pb["y_pred"].to_numpy(),
              pa["family"].to_numpy())
         )  # fmt: skip
-    return out
+    order = [run.seed, *(k for k in seeds if k != run.seed)]
+    return out, run.training_checks(specs[a], order), run.training_checks(specs[b], order)
 
+
+#: How the comparisons name their models in the "why" sentences.
+_MODEL_NAMES = {
+    "full": "the full model",
+    "unet": "U-Net",
+    "deeplabv3plus": "DeepLabV3+",
+    "attention": "the attention model",
+    "head": "the head model",
+    "plain": "the plain fine-tune",
+}
 
 _COMPARISONS = (
     # claim, source, notebook, a, b, metric, paper effect (points), paper text
@@ -457,11 +498,12 @@ def _comparison_claims(run: _Run) -> list[dict]:
             f"{effect:+.2f} points ({name if metric != 'mean_iou' else 'IoU'})",
             f"{a} - {b}, paired bootstrap over twin families, {name}, family split, single view",
         )
-        pair = _pair(run, notebook, a, b)
-        if pair is None:
+        paired = _pair(run, notebook, a, b)
+        if paired is None:
             rows.append(_not_run(row, f"the {notebook} chapter's predictions are missing"))
             tests.append(None)
             continue
+        pair, checks_a, checks_b = paired
         if len(pair) == 1:
             y, pa, pb, families = pair[0]
             results = {
@@ -498,18 +540,27 @@ def _comparison_claims(run: _Run) -> list[dict]:
                 "contains paper": lo <= effect <= hi,
             }
         )
-        tests.append((lo, hi, effect, res["p_not_better"]))
+        tests.append((lo, hi, effect, res["p_not_better"], a, b, checks_a, checks_b))
     done = [i for i, t in enumerate(tests) if t is not None]
     if done:
         _, adjusted = rules.holm([tests[i][3] for i in done])
         for i, p_adj in zip(done, adjusted, strict=True):
-            lo, hi, effect, _ = tests[i]
+            lo, hi, effect, _, a, b, checks_a, checks_b = tests[i]
             verdict, why = rules.comparative_verdict(lo, hi, effect, float(p_adj))
+            verdict, why, trained = rules.plateau_qualified_verdict(
+                verdict,
+                why + f" (Holm over {len(done)} comparative claims)",
+                _MODEL_NAMES.get(a, a),
+                _MODEL_NAMES.get(b, b),
+                checks_a,
+                checks_b,
+            )
             rows[i].update(
                 {
                     "p (Holm)": float(p_adj),
+                    "trained to plateau": trained,
                     "verdict": verdict,
-                    "why": why + f" (Holm over {len(done)} comparative claims)",
+                    "why": why,
                 }
             )
     return rows
@@ -764,6 +815,13 @@ def _efficiency_claims(run: _Run) -> list[dict]:
 _XAI_METHODS = (("gradcam", "Grad-CAM"), ("ig_black", "Integrated Gradients (black baseline)"))
 
 
+def _xai_n(row: dict) -> Any:
+    """The effective sample size of an XAI interval: its families, else ``"<n> images"``."""
+    if row.get("n_families") is not None:
+        return int(row["n_families"])
+    return f"{row['n']} images" if row.get("n") is not None else ""
+
+
 def _xai_claims(run: _Run) -> list[dict]:
     summary = run.read("xai_summary.json")
     rows = []
@@ -800,7 +858,7 @@ def _xai_claims(run: _Run) -> list[dict]:
             {
                 **row,
                 "ours": "; ".join(parts),
-                "n families": main.get("n", ""),
+                "n families": _xai_n(main),
                 "verdict": verdict,
                 "why": {
                     CONFIRMED: "the two methods agree more on one image than on different images",
@@ -829,7 +887,7 @@ def _xai_claims(run: _Run) -> list[dict]:
             {
                 **row,
                 "ours": f"{r['deletion_vs_random']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
-                "n families": r.get("n", ""),
+                "n families": _xai_n(r),
                 "contains 0": lo <= 0 <= hi,
                 "verdict": verdict,
                 "why": {

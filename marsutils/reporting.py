@@ -1,17 +1,38 @@
-"""Tables for the chapters: headline metrics with intervals, and paired model comparisons."""
+"""Tables for the chapters: headline metrics with intervals, paired model comparisons and the
+training chapter's yardsticks.
+
+Every interval here is a percentile bootstrap over twin families when the caller passes them
+(``groups``, or the split file's ``family`` column): rotated and flipped copies of one image count
+once (see :func:`marsutils.metrics.bootstrap_weights`).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .metrics import evaluate_predictions
 from .significance import paired_bootstrap_difference
 
-__all__ = ["HEADLINE_METRICS", "format_ci", "headline_table", "paired_comparisons"]
+__all__ = [
+    "HEADLINE_METRICS",
+    "family_lookup",
+    "format_ci",
+    "headline_table",
+    "majority_class_evaluation",
+    "paired_comparisons",
+    "saved_predictions",
+    "yardstick_table",
+]
 
 HEADLINE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mean_iou")
+
+FamilyMap = pd.Series | Mapping[Any, Any] | Sequence[Any] | np.ndarray
 
 
 def format_ci(value: float | None, ci: Mapping[str, Any] | None) -> str:
@@ -34,6 +55,81 @@ def headline_table(
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+# --------------------------------------------------------------------------------------------
+# twin families
+# --------------------------------------------------------------------------------------------
+
+
+def _read_split(split: str | os.PathLike | pd.DataFrame, needed: set[str]) -> pd.DataFrame:
+    name = "the split table" if isinstance(split, pd.DataFrame) else f"split file {split}"
+    frame = split if isinstance(split, pd.DataFrame) else pd.read_csv(split)
+    missing = needed - set(frame.columns)
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {sorted(missing)}")
+    return frame
+
+
+def family_lookup(split: str | os.PathLike | pd.DataFrame, *, by: str = "row") -> pd.Series:
+    """The twin family of each image of a split, indexed by ``row`` or ``image``.
+
+    Parameters
+    ----------
+    split : path or DataFrame
+        A split file (``splits/<split>-seed<k>.csv``) or table with ``row``, ``image`` and
+        ``family`` columns, as :func:`marsutils.data.make_split` writes it. A family is a property
+        of the image, so any split of the same data gives the same lookup.
+    by : {"row", "image"}, default="row"
+        The key: the dataset row (predictions' ``row`` column) or the image name (the ids of the
+        explained images).
+
+    Returns
+    -------
+    Series
+        ``family`` indexed by ``by``.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, ``by`` is neither key, or a key repeats.
+    """
+    if by not in ("row", "image"):
+        raise ValueError(f"by must be 'row' or 'image'; got {by!r}")
+    frame = _read_split(split, {by, "family"})
+    if frame[by].duplicated().any():
+        where = "the split table" if isinstance(split, pd.DataFrame) else f"split file {split}"
+        repeated = frame.loc[frame[by].duplicated(), by].head(3).tolist()
+        raise ValueError(f"{where}: {by} values repeat ({repeated}), so no family lookup by {by}")
+    return frame.set_index(by)["family"]
+
+
+def families_of(keys: Sequence[Any] | np.ndarray | pd.Series, groups: FamilyMap) -> np.ndarray:
+    """The family of each key (a dataset row or image id) under ``groups``.
+
+    ``groups`` is a Series or mapping from key to family (:func:`family_lookup`), or an array
+    indexed by dataset row (``PreparedData.families``). Raises ValueError naming keys it lacks.
+    """
+    keys = pd.Series(np.asarray(keys))
+    if isinstance(groups, pd.Series | Mapping):
+        lookup = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
+        missing = ~keys.isin(lookup.index)
+        if missing.any():
+            raise ValueError(f"no twin family for {keys[missing].head(3).tolist()} in groups")
+        return lookup.loc[keys].to_numpy()
+    array = np.asarray(groups)
+    rows = keys.to_numpy()
+    if not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError("an array of families is indexed by dataset row; the keys are not rows")
+    bad = (rows < 0) | (rows >= len(array))
+    if bad.any():
+        raise ValueError(f"rows {rows[bad][:3].tolist()} are outside the {len(array)} families")
+    return array[rows]
+
+
+# --------------------------------------------------------------------------------------------
+# paired comparisons
+# --------------------------------------------------------------------------------------------
+
+
 def paired_comparisons(
     predictions: Mapping[str, pd.DataFrame],
     pairs: Sequence[tuple[str, str]],
@@ -41,11 +137,38 @@ def paired_comparisons(
     metrics: Sequence[str] = ("accuracy", "macro_f1"),
     n_boot: int = 1000,
     random_state: int = 0,
+    groups: FamilyMap | None = None,
 ) -> pd.DataFrame:
     """For each ``(a, b)``: metric(a) - metric(b) on the same test images, with a paired interval.
 
-    ``predictions`` maps a run name to its test predictions (columns ``row, y_true, y_pred``);
-    the two runs of a pair must cover the same test images.
+    Parameters
+    ----------
+    predictions : mapping of str to DataFrame
+        Run name to its test predictions (columns ``row, y_true, y_pred``); the two runs of a
+        pair must cover the same test images.
+    pairs : sequence of (str, str)
+        The ``(a, b)`` pairs to compare.
+    metrics : sequence of str
+        Metrics of :func:`marsutils.significance.paired_bootstrap_difference`.
+    n_boot, random_state : int
+        Bootstrap resamples and seed.
+    groups : Series, mapping or array, optional
+        The twin family of each image: a Series or mapping from dataset row to family
+        (:func:`family_lookup`), or an array indexed by dataset row (``ctx.data.families``).
+        With it every interval resamples whole families (a cluster bootstrap); without it,
+        images.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair and metric: the difference and its 95% interval in points, whether the
+        interval excludes 0 on either side, the one-sided ``p(a not better)`` and ``n families``
+        (the number of resampled units: families with ``groups``, else images).
+
+    Raises
+    ------
+    ValueError
+        If a pair's runs cover different images, or ``groups`` lacks one of their rows.
     """
     rows = []
     for a, b in pairs:
@@ -53,6 +176,7 @@ def paired_comparisons(
         pb = predictions[b].sort_values("row").reset_index(drop=True)
         if not pa["row"].equals(pb["row"]):
             raise ValueError(f"{a!r} and {b!r} were not tested on the same images")
+        families = None if groups is None else families_of(pa["row"], groups)
         for metric in metrics:
             res = paired_bootstrap_difference(
                 pa["y_true"].to_numpy(),
@@ -61,6 +185,7 @@ def paired_comparisons(
                 metric=metric,
                 n_boot=n_boot,
                 random_state=random_state,
+                groups=families,
             )
             rows.append(
                 {
@@ -73,6 +198,187 @@ def paired_comparisons(
                     "a better (CI above 0)": res["low"] > 0,
                     "b better (CI below 0)": res["high"] < 0,
                     "p(a not better)": res["p_not_better"],
+                    "n families": int(res["n_clusters"]),
                 }
             )
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# yardsticks of the training chapter
+# --------------------------------------------------------------------------------------------
+
+
+def majority_class_evaluation(
+    split: str | os.PathLike | pd.DataFrame,
+    *,
+    class_names: Sequence[str],
+    n_boot: int = 1000,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Score the majority-class predictor on a split's test set, as the models are scored.
+
+    The predictor is scikit-learn's ``DummyClassifier(strategy="most_frequent")`` fit on the
+    split's training labels: it predicts the most common training class for every image. Its
+    scores are the floor a trained model must clear (its accuracy is that class's test share; its
+    macro F1 is that class's F1 divided by the number of classes).
+
+    Parameters
+    ----------
+    split : path or DataFrame
+        A split file or table with ``row``, ``label``, ``family`` and ``subset`` (``"train"``,
+        ``"val"``, ``"test"``) columns.
+    class_names : sequence of str
+        Class names in label order.
+    n_boot, random_state : int
+        Bootstrap resamples and seed of :func:`marsutils.metrics.evaluate_predictions`.
+
+    Returns
+    -------
+    dict
+        :func:`marsutils.metrics.evaluate_predictions` of the predictions on the test images,
+        with intervals over twin families, plus ``predictor``: ``{"strategy": "most_frequent",
+        "class": <name>, "train_images": <n>}``.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing or the split has no training or no test images.
+    """
+    from sklearn.dummy import DummyClassifier
+
+    frame = _read_split(split, {"row", "label", "family", "subset"})
+    train = frame[frame["subset"] == "train"]
+    test = frame[frame["subset"] == "test"].sort_values("row")
+    if train.empty or test.empty:
+        raise ValueError("the split needs training and test images for a majority-class baseline")
+    dummy = DummyClassifier(strategy="most_frequent")
+    dummy.fit(np.zeros((len(train), 1)), train["label"].to_numpy())
+    predicted = dummy.predict(np.zeros((len(test), 1)))
+    result = evaluate_predictions(
+        test["label"].to_numpy(),
+        predicted,
+        class_names=list(class_names),
+        n_boot=n_boot,
+        random_state=random_state,
+        groups=test["family"].to_numpy(),
+    )
+    result["predictor"] = {
+        "strategy": "most_frequent",
+        "class": list(class_names)[int(predicted[0])],
+        "train_images": len(train),
+    }
+    return result
+
+
+def saved_predictions(
+    run_dir: str | os.PathLike,
+    profile: Any,
+    notebook: str,
+    model: str,
+    *,
+    split: str = "family",
+    seed: int = 0,
+) -> tuple[Any, pd.DataFrame] | None:
+    """The single-view test predictions a chapter saved for ``model``, or None if not run.
+
+    Looks in ``experiments/<key>/seed<seed>/`` and then, for seed 0, in ``experiments/<key>/``
+    (run folders written before seeds were a study axis), where ``key`` is the
+    :class:`~marsutils.experiments.ClassifierSpec` of ``model`` on ``split`` in
+    ``plan(profile, notebook)``. Returns ``(spec, predictions)``.
+    """
+    from .experiments import plan
+    from .metrics import load_predictions
+
+    spec = next((s for s in plan(profile, notebook) if s.model == model and s.split == split), None)
+    if spec is None:
+        return None
+    base = Path(run_dir) / "experiments" / spec.key
+    for folder in (base / f"seed{seed}", base) if seed == 0 else (base / f"seed{seed}",):
+        path = folder / "predictions_test.csv"
+        if path.is_file():
+            frame = load_predictions(path)
+            frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
+            return spec, frame
+    return None
+
+
+def yardstick_table(
+    split: str | os.PathLike | pd.DataFrame,
+    predictions: Mapping[str, pd.DataFrame | None],
+    *,
+    class_names: Sequence[str],
+    n_boot: int = 1000,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Accuracy and macro F1 of the majority class and of each model, on one test set.
+
+    The training chapter's yardsticks: what predicting the most common training class scores
+    (:func:`majority_class_evaluation`), then each entry of ``predictions`` in order (e.g. the
+    plain fine-tune of the ablation and the proposed model). Every interval is a 95% percentile
+    bootstrap over the test set's twin families.
+
+    Parameters
+    ----------
+    split : path or DataFrame
+        The split the models were tested on (``row``, ``label``, ``family``, ``subset``).
+    predictions : mapping of str to DataFrame or None
+        Row label to that model's test predictions (``row``, ``y_true``, ``y_pred``); None gives
+        a row marked not run (a chapter that has not run yet).
+    class_names : sequence of str
+        Class names in label order.
+    n_boot, random_state : int
+        Bootstrap resamples and seed.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by row label (``"majority class (<class>)"`` first); columns ``accuracy``,
+        ``macro F1`` (percent with interval), ``accuracy``/``macro F1`` numeric ``value``,
+        ``low``, ``high`` columns in percent, ``n families`` and ``test images``.
+
+    Raises
+    ------
+    ValueError
+        If a model's predictions are not exactly the split's test images, or disagree with its
+        labels.
+    """
+    frame = _read_split(split, {"row", "label", "family", "subset"})
+    test = frame[frame["subset"] == "test"].sort_values("row").reset_index(drop=True)
+    options = {"class_names": list(class_names), "n_boot": n_boot, "random_state": random_state}
+    majority = majority_class_evaluation(frame, **options)
+    evaluations: dict[str, dict | None] = {
+        f"majority class ({majority['predictor']['class']})": majority
+    }
+    for label, pred in predictions.items():
+        if pred is None:
+            evaluations[label] = None
+            continue
+        pred = pred.sort_values("row").reset_index(drop=True)
+        if not pred["row"].equals(test["row"]):
+            raise ValueError(f"the predictions of {label!r} are not the split's test images")
+        if not (pred["y_true"].to_numpy() == test["label"].to_numpy()).all():
+            raise ValueError(f"the predictions of {label!r} disagree with the split's labels")
+        evaluations[label] = evaluate_predictions(
+            pred["y_true"].to_numpy(),
+            pred["y_pred"].to_numpy(),
+            groups=test["family"].to_numpy(),
+            **options,
+        )
+    rows = {}
+    for label, ev in evaluations.items():
+        row: dict[str, Any] = {}
+        for metric, name in (("accuracy", "accuracy"), ("macro_f1", "macro F1")):
+            if ev is None:
+                row[name] = "not run"
+                row |= dict.fromkeys((f"{name} {k}" for k in ("value", "low", "high")), np.nan)
+                continue
+            value, ci = ev["overall"][metric], ev["ci"][metric]
+            row[name] = format_ci(value, ci)
+            row[f"{name} value"] = 100 * value
+            row[f"{name} low"] = 100 * ci["low"]
+            row[f"{name} high"] = 100 * ci["high"]
+        row["n families"] = None if ev is None else ev["settings"]["n_clusters"]
+        row["test images"] = None if ev is None else ev["n_images"]
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

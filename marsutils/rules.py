@@ -16,6 +16,18 @@ and against the paper's claimed effect:
 * *contradicted*: the difference is not shown above 0 and the interval lies wholly below the
   paper's effect (an interval that contains 0 but not the effect is evidence against the claim).
 
+**Training length** (every comparison's models train under one shared budget, long enough for
+the validation metric to level off): each compared model's ``history.json`` is judged by
+``marsutils.train.plateau.plateau_status`` on validation macro F1 and on validation loss,
+last epoch against the best earlier one (``window=1``, ``min_delta=0.01``); a run that gained more
+than 0.01 on either at its last epoch is *still improving*, a run of fewer than 3 epochs is *too
+short to show a plateau*, and a run without a learning curve cannot be judged. Such a model is
+flagged in the comparison's "trained to plateau" column and its reason. The verdict stays the
+interval rule's, with one exception: a *contradicted* verdict whose claimed-better model (A) was
+flagged becomes *inconclusive*, because more training of A could close the gap. A flagged
+baseline (B) keeps the verdict and adds the warning that the comparison may overstate A's gain;
+it cannot weaken a contradiction, since B trained longer would only do better.
+
 "Lies above 0" means a Holm-adjusted one-sided bootstrap p-value below 0.025 (half of 0.05,
 so that with a single claim it agrees with the 95% interval's lower end being above 0); Holm's
 method runs over the family of all comparative claims of the run. Whether the paper's effect is
@@ -59,7 +71,9 @@ nearest measurable counterpart; a claim whose chapter did not run is *not run*.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,13 +81,22 @@ from .metrics import exact_binomial_interval
 
 __all__ = [
     "ALPHA",
+    "PLATEAU_METRICS",
+    "PLATEAU_MIN_DELTA",
+    "PLATEAU_MIN_EPOCHS",
+    "PLATEAU_WINDOW",
+    "STILL_IMPROVING",
+    "TOO_SHORT",
+    "TrainingCheck",
     "CONFIRMED",
     "CONSISTENT",
     "CONTRADICTED",
     "DIRECTION_ONLY",
     "INCONCLUSIVE",
+    "LEVELLED_OFF",
     "MATCH_TOLERANCE",
     "NOT_RUN",
+    "NO_CURVE",
     "OURS_HIGHER",
     "OURS_LOWER",
     "UNTESTABLE",
@@ -84,6 +107,8 @@ __all__ = [
     "holm",
     "match_verdict",
     "matches",
+    "plateau_qualified_verdict",
+    "training_check",
     "value_verdict",
 ]
 
@@ -115,6 +140,17 @@ VERDICTS = (
 ALPHA = 0.05
 #: Relative tolerance within which a size (parameters, GFLOPs) matches the paper's.
 MATCH_TOLERANCE = 0.10
+
+#: The learning-curve keys the training-length rule judges, with their better direction.
+PLATEAU_METRICS = (("val_macro_f1", "max"), ("val_loss", "min"))
+#: Final epochs compared with all earlier ones (:func:`marsutils.train.plateau.plateau_status`).
+PLATEAU_WINDOW = 1
+#: Smallest last-epoch gain that counts as still improving: one point of macro F1, and 0.01 nats
+#: of validation cross-entropy (a working choice; see :mod:`marsutils.train.plateau`).
+PLATEAU_MIN_DELTA = 0.01
+#: Fewer epochs than this cannot show a plateau: with ``window=1`` the last epoch needs at least
+#: two earlier ones to be compared with more than a single, noisy, first epoch.
+PLATEAU_MIN_EPOCHS = 3
 
 
 def holm(
@@ -236,3 +272,176 @@ def always_verdict(hits: int, n: int, *, confidence: float = 0.95) -> tuple[str,
     if high >= 1.0:
         return CONSISTENT, f"{interval}: 100% lies inside the interval"
     return CONTRADICTED, f"{interval}: the interval excludes 100%"
+
+
+# --------------------------------------------------------------------------------------------
+# training length
+# --------------------------------------------------------------------------------------------
+
+LEVELLED_OFF = "levelled off"
+STILL_IMPROVING = "still improving"
+TOO_SHORT = "too short to show a plateau"
+NO_CURVE = "no learning curve"
+
+
+@dataclass(frozen=True)
+class TrainingCheck:
+    """The training-length rule on one run's learning curve (see the module docstring).
+
+    Attributes
+    ----------
+    status : str
+        ``"levelled off"``, ``"still improving"``, ``"too short to show a plateau"`` or ``"no
+        learning curve"``.
+    epochs : int or None
+        Epochs in the history (None without one).
+    detail : str
+        What was measured, e.g. ``"2 epochs; val macro F1 +0.139 at the last"``.
+    """
+
+    status: str
+    epochs: int | None
+    detail: str
+
+    @property
+    def flagged(self) -> bool:
+        """True unless the run levelled off."""
+        return self.status != LEVELLED_OFF
+
+
+def _metric_label(metric: str) -> str:
+    return metric.replace("val_", "val ").replace("macro_f1", "macro F1").replace("_", " ")
+
+
+def training_check(history: Sequence[Mapping[str, Any]] | None) -> TrainingCheck:
+    """Apply the training-length rule to one run's per-epoch history.
+
+    Parameters
+    ----------
+    history : sequence of mapping, or None
+        The records of ``history.json`` in training order (each with ``epoch`` and the keys of
+        :data:`PLATEAU_METRICS` it has); None when the run has no learning curve.
+
+    Returns
+    -------
+    TrainingCheck
+        *still improving* when :func:`~marsutils.train.plateau.plateau_status` (``window`` =
+        :data:`PLATEAU_WINDOW`, ``min_delta`` = :data:`PLATEAU_MIN_DELTA`) says so for any of
+        :data:`PLATEAU_METRICS`; *too short* below :data:`PLATEAU_MIN_EPOCHS` epochs (the detail
+        still reports the last epoch's gain when there are two); else *levelled off*.
+
+    Raises
+    ------
+    ValueError
+        If the history has none of :data:`PLATEAU_METRICS`, or a malformed entry (from
+        ``plateau_status``).
+    """
+    from .train.plateau import plateau_status
+
+    if history is None:
+        return TrainingCheck(NO_CURVE, None, "no history.json beside its predictions")
+    if not history:
+        raise ValueError("history is empty: no epoch was recorded")
+    present = [(m, mode) for m, mode in PLATEAU_METRICS if all(m in e for e in history)]
+    if not present:
+        raise ValueError(
+            f"history records none of {[m for m, _ in PLATEAU_METRICS]}: {sorted(history[0])}"
+        )
+    statuses = [
+        plateau_status(
+            history, metric=m, mode=mode, window=PLATEAU_WINDOW, min_delta=PLATEAU_MIN_DELTA
+        )
+        for m, mode in present
+    ]
+    epochs = statuses[0].epochs
+    # the last epoch's change of each metric against the best earlier value, in its own sign
+    gains = [
+        f"{_metric_label(st.metric)} {(1 if st.mode == 'max' else -1) * st.recent_gain:+.3f}"
+        for st in statuses
+        if st.recent_gain is not None
+    ]
+    detail = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    if gains:
+        detail += "; last epoch against the best earlier one: " + ", ".join(gains)
+    if epochs < PLATEAU_MIN_EPOCHS:
+        return TrainingCheck(TOO_SHORT, epochs, detail)
+    improving = any(s.still_improving for s in statuses)
+    return TrainingCheck(STILL_IMPROVING if improving else LEVELLED_OFF, epochs, detail)
+
+
+def plateau_qualified_verdict(
+    verdict: str,
+    why: str,
+    a: str,
+    b: str,
+    checks_a: Sequence[TrainingCheck],
+    checks_b: Sequence[TrainingCheck],
+) -> tuple[str, str, str]:
+    """Qualify a comparative verdict of ``a`` over ``b`` by the training-length rule.
+
+    Parameters
+    ----------
+    verdict, why : str
+        The interval rule's verdict and reason (:func:`comparative_verdict`).
+    a, b : str
+        Display names of the claimed-better model and the baseline.
+    checks_a, checks_b : sequence of TrainingCheck
+        :func:`training_check` of each seed's run of ``a`` and of ``b`` (at least one each).
+
+    Returns
+    -------
+    verdict : str
+        ``verdict``, except *contradicted* becomes *inconclusive* when ``a`` was flagged.
+    why : str
+        ``why`` plus a sentence naming each flagged model and what it may do to the comparison.
+    column : str
+        The "trained to plateau" cell: ``"yes"`` or, per model, its status and detail.
+
+    Raises
+    ------
+    ValueError
+        If either sequence of checks is empty.
+    """
+    if not checks_a or not checks_b:
+        raise ValueError("each compared model needs the training check of at least one seed")
+
+    def describe(name: str, checks: Sequence[TrainingCheck]) -> tuple[bool, str, str]:
+        flagged = [c for c in checks if c.flagged]
+        statuses = sorted({c.status for c in flagged})
+        seeds = "" if len(checks) == 1 else f" in {len(flagged)} of {len(checks)} seeds"
+        if not flagged:
+            return False, f"{name}: yes ({checks[0].detail})", ""
+        cell = f"{name}: no, {' / '.join(statuses)}{seeds} ({flagged[0].detail})"
+        verb = {
+            STILL_IMPROVING: "was still improving at its last epoch",
+            TOO_SHORT: "ran too few epochs to show a plateau",
+            NO_CURVE: "has no learning curve to show it levelled off",
+        }
+        return True, cell, " and ".join(verb[s] for s in statuses) + seeds
+
+    flag_a, cell_a, text_a = describe(a, checks_a)
+    flag_b, cell_b, text_b = describe(b, checks_b)
+    column = "yes" if not (flag_a or flag_b) else f"{cell_a}; {cell_b}"
+    notes = []
+    if flag_a and flag_b:
+        both = (
+            f"{a} and {b} both {text_a}" if text_a == text_b else f"{a} {text_a}, and {b} {text_b}"
+        )
+        notes.append(
+            f"{both}: the difference is that of models cut short, and may be smaller or larger "
+            "after longer training"
+        )
+    elif flag_a:
+        notes.append(f"{a} {text_a}: the comparison may understate it")
+    elif flag_b:
+        notes.append(f"{b} {text_b}: the comparison may understate it, and overstate {a}'s gain")
+    if verdict == CONTRADICTED and flag_a:
+        verdict = INCONCLUSIVE
+        notes.append(
+            f"the interval rule gives *contradicted*, but as {a} was cut short the verdict is "
+            "inconclusive (training-length rule)"
+        )
+    if notes:
+        text = "; ".join(notes)
+        why = f"{why}. {text[0].upper()}{text[1:]}"
+    return verdict, why, column

@@ -153,3 +153,98 @@ def test_predictions_that_do_not_match_the_split_file_are_named(tmp_path):
     frame.drop(columns="family").to_csv(split, index=False)
     with pytest.raises(ValueError, match="lacks the row or family column"):
         evaluate_claims(tmp_path, profile)
+
+
+# --- training length ---------------------------------------------------------------------
+RISING = [0.50, 0.60, 0.70, 0.80]  # +0.10 at the last epoch: still improving
+FLAT = [0.50, 0.80, 0.81, 0.805]  # levelled off
+
+
+def _history(values: list[float]) -> list[dict]:
+    return [{"epoch": e, "val_macro_f1": v, "val_loss": 1 - v} for e, v in enumerate(values, 1)]
+
+
+def _write_comparison(run_dir: Path, curves: dict[str, list | None], seeds=(0,), folders=False):
+    """Baselines-chapter predictions of full and unet on one split, each with a learning curve."""
+    from marsutils.atomic import write_json
+
+    profile = get_profile("smoke")
+    specs = {s.model: s for s in plan(profile, "baselines") if s.split == "family"}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        n_families, copies = 300, 2
+        label = np.repeat(rng.integers(0, 8, n_families), copies)
+        rows = np.arange(len(label))
+        split = pd.DataFrame(
+            {"row": rows, "image": [f"{i}.jpg" for i in rows], "label": label,
+             "family": np.repeat(np.arange(n_families), copies), "subset": "test"}
+        )  # fmt: skip
+        (run_dir / "splits").mkdir(parents=True, exist_ok=True)
+        split.to_csv(run_dir / "splits" / f"family-seed{seed}.csv", index=False)
+        for model, accuracy in (("full", 0.95), ("unet", 0.6)):
+            right = np.repeat(rng.random(n_families) < accuracy, copies)
+            pred = np.where(right, label, (label + 1) % 8)
+            folder = run_dir / "experiments" / specs[model].key
+            folder = folder / f"seed{seed}" if folders else folder
+            folder.mkdir(parents=True, exist_ok=True)
+            probs = {f"prob_{k}": (pred == k).astype(float) for k in range(8)}
+            pd.DataFrame(
+                {"image": split["image"], "row": rows, "y_true": label, "y_pred": pred, **probs}
+            ).to_csv(folder / "predictions_test.csv", index=False)
+            values = curves[model][seed] if isinstance(curves[model], dict) else curves[model]
+            if values is not None:
+                write_json(folder / "history.json", _history(values))
+    return profile
+
+
+def test_a_model_still_improving_is_flagged_in_its_comparison(tmp_path):
+    profile = _write_comparison(tmp_path, {"full": FLAT, "unet": RISING})
+    row = evaluate_claims(tmp_path, profile).set_index("claim").loc["beats U-Net in F1"]
+    assert row["verdict"] in (rules.CONFIRMED, rules.DIRECTION_ONLY)  # the interval rule's
+    assert "U-Net: no, still improving" in row["trained to plateau"]
+    assert "the full model: yes" in row["trained to plateau"]
+    assert "U-Net was still improving at its last epoch" in row["why"]
+
+
+def test_models_that_levelled_off_are_not_flagged(tmp_path):
+    profile = _write_comparison(tmp_path, {"full": FLAT, "unet": FLAT})
+    row = evaluate_claims(tmp_path, profile).set_index("claim").loc["beats U-Net in F1"]
+    assert row["trained to plateau"] == "yes"
+    assert "still improving" not in row["why"] and "plateau" not in row["why"]
+
+
+def test_a_missing_learning_curve_is_flagged_not_guessed(tmp_path):
+    profile = _write_comparison(tmp_path, {"full": FLAT, "unet": None})
+    row = evaluate_claims(tmp_path, profile).set_index("claim").loc["beats U-Net in F1"]
+    assert "U-Net: no, no learning curve" in row["trained to plateau"]
+
+
+def test_seed_folders_are_judged_per_seed(tmp_path):
+    curves = {"full": FLAT, "unet": {0: FLAT, 1: RISING}}
+    profile = _write_comparison(tmp_path, curves, seeds=(0, 1), folders=True)
+    row = evaluate_claims(tmp_path, profile).set_index("claim").loc["beats U-Net in F1"]
+    assert row["seeds"].endswith("(2 seeds)")
+    assert "U-Net: no, still improving in 1 of 2 seeds" in row["trained to plateau"]
+
+
+def test_a_malformed_learning_curve_is_named(tmp_path):
+    profile = _write_comparison(tmp_path, {"full": FLAT, "unet": FLAT})
+    spec = next(s for s in plan(profile, "baselines") if s.model == "unet")
+    path = tmp_path / "experiments" / spec.key / "history.json"
+    path.write_text('[{"epoch": 1, "train_loss": 1.0}]')
+    with pytest.raises(ValueError, match=r"unet.*history.json: history records none of"):
+        evaluate_claims(tmp_path, profile)
+
+
+def test_the_reference_comparisons_are_flagged_as_cut_short():
+    claims = evaluate_claims(REFERENCE, get_profile("reference")).set_index("claim")
+    unet = claims.loc["beats U-Net in F1"]
+    assert "U-Net: no, too short to show a plateau (2 epochs" in unet["trained to plateau"]
+    assert "ran too few epochs to show a plateau" in unet["why"]
+    comparative = claims[claims["kind"] == "comparative"]
+    # every reference model ran 2 epochs, so no comparison may be called contradicted
+    assert rules.CONTRADICTED not in set(comparative["verdict"])
+    assert (comparative["trained to plateau"] != "yes").all()
+    downgraded = comparative[comparative["why"].str.contains("training-length rule")]
+    assert len(downgraded) >= 1 and (downgraded["verdict"] == rules.INCONCLUSIVE).all()
+    assert (claims.loc[claims["kind"] != "comparative", "trained to plateau"] == "").all()

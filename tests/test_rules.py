@@ -80,3 +80,67 @@ def test_the_docstring_renders_without_sphinx_roles():
     assert ":data:" not in rules.__doc__ and ":func:" not in rules.__doc__
     for word in ("confirmed", "direction only", "inconclusive", "contradicted", "Holm"):
         assert word in rules.__doc__
+
+
+# --- training length ---------------------------------------------------------------------
+def curve(f1: list[float], loss: list[float] | None = None) -> list[dict]:
+    """A ``history.json``-like learning curve."""
+    loss = loss if loss is not None else [1.0 - v for v in f1]
+    return [
+        {"epoch": e, "val_macro_f1": v, "val_loss": loss_}
+        for e, (v, loss_) in enumerate(zip(f1, loss, strict=True), 1)
+    ]
+
+
+def test_training_check_states():
+    rising = rules.training_check(curve([0.5, 0.6, 0.7, 0.8]))
+    assert rising.status == rules.STILL_IMPROVING and rising.flagged and rising.epochs == 4
+    assert "val macro F1 +0.100" in rising.detail and "val loss -0.100" in rising.detail
+    flat = rules.training_check(curve([0.5, 0.8, 0.81, 0.805]))
+    assert flat.status == rules.LEVELLED_OFF and not flat.flagged
+    # the loss alone still falling by more than 0.01 flags the run
+    loss_only = rules.training_check(curve([0.5, 0.8, 0.8, 0.8], [1.0, 0.6, 0.5, 0.4]))
+    assert loss_only.status == rules.STILL_IMPROVING
+    short = rules.training_check(curve([0.5, 0.8]))
+    assert short.status == rules.TOO_SHORT and short.flagged and "+0.300" in short.detail
+    assert rules.training_check(curve([0.5])).status == rules.TOO_SHORT
+    assert rules.training_check(None).status == rules.NO_CURVE
+    assert len(curve([0.1] * rules.PLATEAU_MIN_EPOCHS)) == 3
+    with pytest.raises(ValueError, match="none of"):
+        rules.training_check([{"epoch": 1, "train_loss": 1.0}])
+    with pytest.raises(ValueError, match="empty"):
+        rules.training_check([])
+
+
+def test_plateau_qualified_verdict():
+    flat = rules.training_check(curve([0.5, 0.8, 0.8]))
+    rising = rules.training_check(curve([0.5, 0.6, 0.7]))
+    short = rules.training_check(curve([0.5, 0.6]))
+    # both levelled off: nothing changes
+    verdict, why, cell = rules.plateau_qualified_verdict(
+        CONTRADICTED, "r", "A", "B", [flat], [flat]
+    )
+    assert (verdict, why, cell) == (CONTRADICTED, "r", "yes")
+    # the claimed-better model cut short: a contradiction becomes inconclusive
+    verdict, why, cell = rules.plateau_qualified_verdict(
+        CONTRADICTED, "r", "A", "B", [rising], [flat]
+    )
+    assert verdict == INCONCLUSIVE and "A was still improving" in why and "understate it" in why
+    assert cell.startswith("A: no, still improving") and "B: yes" in cell
+    # only the baseline cut short: the contradiction stands, the gain may be overstated
+    verdict, why, _ = rules.plateau_qualified_verdict(CONTRADICTED, "r", "A", "B", [flat], [short])
+    assert verdict == CONTRADICTED and "B ran too few epochs" in why and "overstate A" in why
+    verdict, why, _ = rules.plateau_qualified_verdict(CONFIRMED, "r", "A", "B", [flat], [rising])
+    assert verdict == CONFIRMED and "overstate" in why
+    # several seeds: one flagged seed flags the model, and the cell says how many
+    verdict, _, cell = rules.plateau_qualified_verdict(
+        DIRECTION_ONLY, "r", "A", "B", [flat, rising, flat], [short, short, short]
+    )
+    assert verdict == DIRECTION_ONLY and "in 1 of 3 seeds" in cell and "in 3 of 3 seeds" in cell
+    with pytest.raises(ValueError, match="at least one seed"):
+        rules.plateau_qualified_verdict(CONFIRMED, "r", "A", "B", [], [flat])
+
+
+def test_the_docstring_states_the_training_length_rule():
+    assert "Training length" in rules.__doc__ and "marsutils.train.plateau" in rules.__doc__
+    assert "becomes *inconclusive*" in rules.__doc__

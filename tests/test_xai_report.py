@@ -264,3 +264,16 @@ def test_load_explained_model_finds_the_training_run(tmp_path):
     assert explained.predictions["image"].tolist() == ["a.jpg"]
     with pytest.raises(ValueError, match="no model"):
         report.load_explained_model(profile, tmp_path, split="official")
+
+
+def test_explanations_tested_over_twin_families(evaluated):
+    _, _, attributions, evaluation, _ = evaluated
+    families = {f"img{i}": i // 2 for i in range(6)}  # three families of two images
+    tests = record.test_explanations(evaluation, n_boot=100, seed=0, groups=families)
+    defined = tests.consistency.dropna(subset=["mean"])
+    assert (defined["n_families"] <= 3).all() and (defined["n_families"] >= 1).all()
+    assert (tests.faithfulness["n_families"] == 3).all()
+    summary = record.build_summary(evaluation, tests, attributions, image_size=32)
+    json.loads(json.dumps(summary, allow_nan=False))
+    with pytest.raises(ValueError, match="no twin family"):
+        record.test_explanations(evaluation, n_boot=100, groups={"img0": 0})

@@ -168,3 +168,54 @@ def test_faithfulness_tests_pair_each_method_with_random():
     assert tests.loc["good", "n"] == 40
     with pytest.raises(ValueError, match="random"):
         faithfulness_tests(table[table["method"] == "good"])
+
+
+# --- twin families ---------------------------------------------------------------------------
+def test_bootstrap_mean_over_twin_families():
+    rng = np.random.default_rng(0)
+    values = rng.normal(1.0, 1.0, 100)
+    images = bootstrap_mean(values, n_boot=800, random_state=2)
+    # one family per image: the same draws as the image bootstrap
+    singles = bootstrap_mean(values, n_boot=800, random_state=2, groups=np.arange(100))
+    assert singles.low == pytest.approx(images.low) and singles.high == pytest.approx(images.high)
+    assert singles.n_clusters == 100 and images.n_clusters is None
+    # four identical twins per family: the image bootstrap is about twice too narrow
+    twins = np.repeat(values, 4)
+    families = np.repeat(np.arange(100), 4)
+    naive = bootstrap_mean(twins, n_boot=800, random_state=2)
+    clustered = bootstrap_mean(twins, n_boot=800, random_state=2, groups=families)
+    assert clustered.estimate == pytest.approx(values.mean())
+    assert clustered.n_clusters == 100 and "clusters" in clustered.method
+    assert clustered.high - clustered.low > 1.6 * (naive.high - naive.low)
+    # NaN values leave with their family entry
+    with_nan = bootstrap_mean(np.r_[twins, np.nan], groups=np.r_[families, 999], n_boot=100)
+    assert with_nan.n_clusters == 100
+    with pytest.raises(ValueError, match="groups has 3 entries for 400 values"):
+        bootstrap_mean(twins, groups=[0, 1, 2])
+
+
+def test_consistency_and_faithfulness_tests_over_families():
+    rng = np.random.default_rng(0)
+    images = [f"{i}.jpg" for i in range(40)]
+    families = pd.Series(np.repeat(np.arange(10), 4), index=images)
+    iou = np.repeat(rng.uniform(0.1, 0.5, 10), 4)
+    table = consistency_rows("a~b", iou, iou).assign(image=images)
+    plain = consistency_tests(table, n_boot=300).set_index("metric")
+    grouped = consistency_tests(table, n_boot=300, groups=families).set_index("metric")
+    assert np.isnan(plain.loc["spearman", "n_families"])
+    assert grouped.loc["spearman", "n_families"] == 10 and grouped.loc["spearman", "n"] == 40
+    width = lambda t: t.loc["topk_iou@0.1", "ci_high"] - t.loc["topk_iou@0.1", "ci_low"]  # noqa: E731
+    assert width(grouped) > 1.5 * width(plain)
+    with pytest.raises(ValueError, match="'image' column"):
+        consistency_tests(table.drop(columns="image"), groups=families)
+    with pytest.raises(ValueError, match=r"no twin family for image\(s\) \['0.jpg'\]"):
+        consistency_tests(table, groups=families.iloc[1:])
+    faith = pd.concat(
+        [
+            pd.DataFrame({"image": images, "method": m, "deletion_auc": d, "insertion_auc": 1 - d})
+            for m, d in (("good", iou - 0.1), ("random", iou))
+        ]
+    )
+    tests = faithfulness_tests(faith, n_boot=200, groups=families.to_dict()).set_index("method")
+    assert tests.loc["good", "n_families"] == 10
+    assert tests.loc["good", "deletion_vs_random"] == pytest.approx(-0.1)

@@ -16,7 +16,12 @@ import pandas as pd
 
 from marsutils.xai.cache import AttributionSet
 from marsutils.xai.evaluation import XAIEvaluation
-from marsutils.xai.stats import bootstrap_mean, consistency_tests, faithfulness_tests
+from marsutils.xai.stats import (
+    bootstrap_mean,
+    consistency_tests,
+    faithfulness_tests,
+    image_families,
+)
 
 __all__ = [
     "COMPLETENESS_TOLERANCE",
@@ -55,16 +60,28 @@ class XAITests:
 
 
 def test_explanations(
-    evaluation: XAIEvaluation, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
+    evaluation: XAIEvaluation,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    groups: pd.Series | dict | None = None,
 ) -> XAITests:
-    """Bootstrap intervals (seeded, over images) for consistency, faithfulness, randomisation."""
+    """Bootstrap intervals (seeded) for consistency, faithfulness, randomisation.
+
+    Intervals resample the explained images or, with ``groups`` (image id -> twin family, e.g.
+    ``marsutils.reporting.family_lookup(split, by="image")``), whole twin families.
+    """
     options = {"n_boot": n_boot, "confidence": confidence, "random_state": seed}
     rows = []
     table = evaluation.randomization
     if not table.empty:
         last = table[table["step"] == table["step"].max()]
         for method, part in last.groupby("method", sort=False):
-            ci = bootstrap_mean(part["spearman"], **options)
+            families = None
+            if groups is not None and "image" in part.columns:
+                families = image_families(part["image"], groups)
+            ci = bootstrap_mean(part["spearman"], **options, groups=families)
             rows.append(
                 {
                     "method": str(method),
@@ -78,9 +95,9 @@ def test_explanations(
             )
     return XAITests(
         consistency=consistency_tests(
-            evaluation.consistency, evaluation.consistency_mismatched, **options
+            evaluation.consistency, evaluation.consistency_mismatched, **options, groups=groups
         ),
-        faithfulness=faithfulness_tests(evaluation.faithfulness.table, **options),
+        faithfulness=faithfulness_tests(evaluation.faithfulness.table, **options, groups=groups),
         randomization=pd.DataFrame(
             rows,
             columns=[

@@ -1,8 +1,11 @@
 """Bootstrap intervals over images for the XAI measurements, so "more than chance" is a test.
 
-Every interval is a seeded percentile bootstrap over the explained images (the same resampling
-as :mod:`marsutils.metrics`). Images where a measure is undefined (NaN, e.g. a constant map) are
-left out before resampling; ``n`` says how many remain.
+Every interval is a seeded percentile bootstrap drawn by the project's one resampler,
+:func:`marsutils.metrics.bootstrap_weights`: over the explained images, or, when ``groups`` gives
+each image's twin family (the explained images come from the landmark test set, whose rotated and
+flipped copies are near-duplicates), over whole families, so twins count once. Images where a
+measure is undefined (NaN, e.g. a constant map) are left out before resampling; ``n`` says how
+many remain and ``n_families`` how many families they span (NaN without ``groups``).
 
 * :func:`consistency_tests`: mean top-k IoU and Spearman of each pair of methods, with intervals,
   against two references: the analytic ``chance`` of unrelated maps (``k / (2 - k)`` for top-k
@@ -16,15 +19,25 @@ left out before resampling; ``n`` says how many remain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from marsutils.metrics import ConfidenceInterval, bootstrap_indices
+from marsutils.metrics import ConfidenceInterval, bootstrap_weights
 from marsutils.xai.consistency import chance_top_k_iou, fraction_of_column
 
-__all__ = ["bootstrap_mean", "consistency_tests", "faithfulness_tests", "metric_name"]
+__all__ = [
+    "bootstrap_mean",
+    "consistency_tests",
+    "faithfulness_tests",
+    "image_families",
+    "metric_name",
+]
+
+
+ImageFamilies = pd.Series | Mapping[Any, Any]
 
 
 def bootstrap_mean(
@@ -33,19 +46,85 @@ def bootstrap_mean(
     n_boot: int = 2000,
     confidence: float = 0.95,
     random_state: int = 0,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> ConfidenceInterval:
-    """Mean of the finite ``values`` with its percentile-bootstrap interval (NaN if none)."""
+    """Mean of the finite ``values`` with its percentile-bootstrap interval (NaN if none).
+
+    Parameters
+    ----------
+    values : array-like of shape (n,)
+        One measurement per image; NaN and infinite values are left out (with their group).
+    n_boot : int, default=2000
+        Bootstrap resamples.
+    confidence : float, default=0.95
+        Interval coverage, in (0, 1).
+    random_state : int, default=0
+        Seed of :func:`marsutils.metrics.bootstrap_weights`.
+    groups : array-like of shape (n,), optional
+        Twin family of each image: resample whole families (cluster bootstrap) instead of images.
+
+    Returns
+    -------
+    ConfidenceInterval
+        ``estimate`` is the plain mean of the finite values; ``n_clusters`` the number of
+        families resampled (None without ``groups``).
+
+    Raises
+    ------
+    ValueError
+        If ``confidence`` is outside (0, 1) or ``groups`` has another length than ``values``.
+    """
     data = np.asarray(values, dtype=float).reshape(-1)
-    data = data[np.isfinite(data)]
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence}")
+    families = None
+    if groups is not None:
+        families = np.asarray(groups).reshape(-1)
+        if len(families) != len(data):
+            raise ValueError(f"groups has {len(families)} entries for {len(data)} values")
+    keep = np.isfinite(data)
+    data = data[keep]
+    families = None if families is None else families[keep]
     if len(data) == 0:
         nan = float("nan")
         return ConfidenceInterval(nan, nan, nan, float(confidence), n_boot)
-    means = data[bootstrap_indices(len(data), n_boot=n_boot, random_state=random_state)].mean(1)
+    weights = bootstrap_weights(
+        len(data), n_boot=n_boot, random_state=random_state, groups=families
+    )
+    means = (weights @ data) / weights.sum(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
-    return ConfidenceInterval(float(data.mean()), float(low), float(high), confidence, n_boot)
+    if families is None:
+        return ConfidenceInterval(float(data.mean()), float(low), float(high), confidence, n_boot)
+    return ConfidenceInterval(
+        float(data.mean()),
+        float(low),
+        float(high),
+        confidence,
+        n_boot,
+        "percentile bootstrap over clusters",
+        int(pd.unique(families).size),
+    )
+
+
+def image_families(images: Sequence[Any] | pd.Series, groups: ImageFamilies) -> np.ndarray:
+    """The twin family of each image id under ``groups`` (a Series or mapping: id -> family).
+
+    Raises ValueError naming the images ``groups`` lacks.
+    """
+    lookup = groups if isinstance(groups, pd.Series) else pd.Series(dict(groups))
+    ids = pd.Series(np.asarray(images))
+    missing = ~ids.isin(lookup.index)
+    if missing.any():
+        raise ValueError(
+            f"no twin family for image(s) {ids[missing].head(3).tolist()} in groups "
+            f"({missing.sum()} of {len(ids)} missing)"
+        )
+    return lookup.loc[ids].to_numpy()
+
+
+def _n_families(families: np.ndarray | None, defined: np.ndarray) -> float:
+    return float("nan") if families is None else float(pd.unique(families[defined]).size)
 
 
 def metric_name(column: str) -> str:
@@ -69,23 +148,34 @@ def consistency_tests(
     n_boot: int = 2000,
     confidence: float = 0.95,
     random_state: int = 0,
+    groups: ImageFamilies | None = None,
 ) -> pd.DataFrame:
     """One row per pair of methods and metric, over all images.
 
     ``consistency`` (and ``mismatched``) are per-image tables with a ``pair`` column, as in
-    :attr:`~marsutils.xai.evaluation.XAIEvaluation.consistency`. Columns: ``pair``, ``metric``
-    (``topk_iou@<k>`` or ``spearman``), ``mean``, ``ci_low``, ``ci_high``, ``n``, ``chance``,
+    :attr:`~marsutils.xai.evaluation.XAIEvaluation.consistency`. ``groups`` (a Series or
+    mapping from the ``image`` column's ids to twin families, e.g.
+    ``marsutils.reporting.family_lookup(split, by="image")``) makes every interval resample
+    families. Columns: ``pair``, ``metric`` (``topk_iou@<k>`` or ``spearman``), ``mean``,
+    ``ci_low``, ``ci_high``, ``n``, ``n_families`` (NaN without ``groups``), ``chance``,
     ``mismatched`` (mean over mismatched image pairs; NaN without that table) and
     ``above_chance`` (``ci_low > chance``).
     """
     if "pair" not in consistency.columns:
         raise ValueError("consistency table needs a 'pair' column (see evaluate_explanations)")
+    if groups is not None and "image" not in consistency.columns:
+        raise ValueError("consistency table needs an 'image' column to look up twin families")
     rows = []
     for pair, part in consistency.groupby("pair", sort=True):
         other = mismatched[mismatched["pair"] == pair] if mismatched is not None else None
+        families = None if groups is None else image_families(part["image"], groups)
         for column in _metric_columns(part):
             ci = bootstrap_mean(
-                part[column], n_boot=n_boot, confidence=confidence, random_state=random_state
+                part[column],
+                n_boot=n_boot,
+                confidence=confidence,
+                random_state=random_state,
+                groups=families,
             )
             chance = 0.0 if column == "spearman" else chance_top_k_iou(fraction_of_column(column))
             reference = (
@@ -101,6 +191,7 @@ def consistency_tests(
                     "ci_low": ci.low,
                     "ci_high": ci.high,
                     "n": int(part[column].notna().sum()),
+                    "n_families": _n_families(families, part[column].notna().to_numpy()),
                     "chance": chance,
                     "mismatched": reference,
                     "above_chance": bool(ci.low > chance),
@@ -115,6 +206,7 @@ def faithfulness_tests(
     n_boot: int = 2000,
     confidence: float = 0.95,
     random_state: int = 0,
+    groups: ImageFamilies | None = None,
 ) -> pd.DataFrame:
     """Per method: mean AUCs with intervals, and the paired difference to the random map.
 
@@ -123,7 +215,8 @@ def faithfulness_tests(
     ``_ci_low`` / ``_ci_high``, and ``deletion_vs_random`` / ``insertion_vs_random`` (method
     minus ``"random"`` on the same image, averaged) with their intervals; NaN on the random
     map's own row. A faithful method has a deletion difference below 0 and an insertion
-    difference above 0.
+    difference above 0. ``groups`` (image id -> twin family) makes every interval resample
+    families; ``n_families`` counts them (NaN without ``groups``).
     """
     missing = {"image", "method", "deletion_auc", "insertion_auc"} - set(table.columns)
     if missing:
@@ -133,12 +226,19 @@ def faithfulness_tests(
     wide = table.pivot_table(
         index="image", columns="method", values=["deletion_auc", "insertion_auc"], sort=False
     )
-    options = {"n_boot": n_boot, "confidence": confidence, "random_state": random_state}
+    families = None if groups is None else image_families(wide.index, groups)
+    options = {
+        "n_boot": n_boot,
+        "confidence": confidence,
+        "random_state": random_state,
+        "groups": families,
+    }
     rows = []
     for method in pd.unique(table["method"]):
         row: dict[str, object] = {
             "method": str(method),
             "n": int(wide[("deletion_auc", method)].size),
+            "n_families": _n_families(families, np.ones(len(wide), dtype=bool)),
         }
         for mode in ("deletion", "insertion"):
             values = wide[(f"{mode}_auc", method)].to_numpy()
