@@ -1,4 +1,5 @@
-"""Command line: ``python -m marsutils data report|verify|validate``."""
+"""Command line: ``python -m marsutils data report|verify|validate`` and
+``python -m marsutils train`` (:mod:`marsutils.cli_train`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a data problem)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # python -m marsutils train: see cli_train.py
+        from .cli_train import main as train_main
+
+        return train_main(argv[1:])
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "report":
