@@ -20,16 +20,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .data.errors import DataError
-from .experiments import ClassifierSpec, grid
-from .grid import Executor, GridError, train_grid, train_spec
+from .grid import GRID_NOTEBOOKS, Executor, GridError, train_grid, train_spec
 from .layout import RunLayout
 from .notebook import default_run_dir
 from .profiles import Profile, ProfileError, get_profile
-from .train.checkpoint import CheckpointError
 
-__all__ = ["main", "add_grid_arguments", "executor_from_args", "find_spec"]
+if TYPE_CHECKING:
+    from .experiments import ClassifierSpec
+
+__all__ = ["main", "add_grid_arguments", "executor_from_args", "find_spec", "pipeline_grid"]
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +66,47 @@ def executor_from_args(args: argparse.Namespace) -> Executor:
     )
 
 
+def pipeline_grid(
+    args: argparse.Namespace, run_dir: Path, parameters: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The pipeline's first step: train the whole grid on the chosen executor.
+
+    Runs when a notebook that trains classifiers (:data:`~marsutils.grid.GRID_NOTEBOOKS`) is among
+    those ``args.only`` selects, after checking that every selected notebook declares
+    ``parameters`` (so a typo fails before any training). The seeds are ``args.seeds`` (default:
+    the profile's) plus ``args.seed``, the seed the notebooks then show in detail; the notebooks
+    find every model finished.
+
+    Raises
+    ------
+    PipelineError
+        For an undeclared notebook parameter, a bad executor or a failed task.
+    """
+    from .experiments import grid
+    from .pipeline import NOTEBOOK_DIR, NOTEBOOKS, PipelineError, _check_parameters
+
+    selected = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
+    if not set(selected) & set(GRID_NOTEBOOKS):
+        return []
+    profile = get_profile(args.profile)
+    _check_parameters(
+        [NOTEBOOK_DIR / f"{n}.ipynb" for n in selected],
+        {"profile": profile.name, "run_dir": str(run_dir), **parameters},
+    )
+    seeds = tuple(dict.fromkeys([*(args.seeds or profile.seeds), args.seed]))
+    try:
+        return train_grid(
+            grid(profile, seeds),
+            profile,
+            run_dir,
+            executor_from_args(args),
+            data_dir=args.data_dir,
+            device=args.device,
+        )
+    except (GridError, ValueError) as err:
+        raise PipelineError(f"training the experiment grid: {err}") from err
+
+
 def find_spec(profile: Profile, key: str, seed: int | None = None) -> ClassifierSpec:
     """The grid spec named ``key`` (a configuration key with ``seed``, default 0, or a run key).
 
@@ -77,6 +121,8 @@ def find_spec(profile: Profile, key: str, seed: int | None = None) -> Classifier
         if seed is not None and seed != int(tail[4:]):
             raise GridError(f"{key} names seed {tail[4:]} but --seed {seed} was given")
         key, seed = head, int(tail[4:])
+    from .experiments import grid
+
     seed = 0 if seed is None else seed
     specs = {s.key: s for s in grid(profile, (seed,))}
     if key not in specs:
@@ -107,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m marsutils train``; returns the exit status (2 for bad input)."""
+    from .experiments import grid
+    from .train.checkpoint import CheckpointError
+
     parser = _parser()
     args = parser.parse_args(argv)
     if sum([bool(args.key), args.list, args.all]) != 1:

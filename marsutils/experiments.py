@@ -38,6 +38,7 @@ __all__ = [
     "evaluate_tta",
     "collect_results",
     "summarize_seeds",
+    "seed_table",
     "ABLATION_MODELS",
     "BASELINE_MODELS",
 ]
@@ -367,6 +368,32 @@ def summarize_seeds(
             row[f"{name}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def seed_table(run_dir: str | os.PathLike, specs: list[ClassifierSpec]) -> pd.DataFrame:
+    """:func:`summarize_seeds` of the configurations of ``specs``, over every seed in ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    specs : list of ClassifierSpec
+        The configurations to show (their seeds do not matter), in the order of the rows.
+
+    Returns
+    -------
+    DataFrame
+        One row per configuration with at least one finished seed (see :func:`summarize_seeds`).
+    """
+    keys = list(dict.fromkeys(s.key for s in specs))
+    results = collect_results(run_dir)
+    if results.empty:
+        return summarize_seeds(
+            pd.DataFrame(columns=["key", "seed", "accuracy", "macro_f1", "mean_iou"])
+        )
+    results = results[results["key"].isin(keys)]
+    results = results.iloc[results["key"].map(keys.index).argsort(kind="stable")]
+    return summarize_seeds(results)
 
 
 def load_headline(

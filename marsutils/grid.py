@@ -36,10 +36,12 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .experiments import ClassifierSpec, run_classifier
 from .profiles import Profile
+
+if TYPE_CHECKING:
+    from .experiments import ClassifierSpec
 
 __all__ = [
     "GRID_NOTEBOOKS",
@@ -54,6 +56,8 @@ __all__ = [
 GRID_NOTEBOOKS = ("02_training", "03_ablation", "04_baselines")
 #: The Dask resource one training holds on its worker.
 TRAIN_RESOURCE = "train"
+#: Environment of LocalCluster worker processes (Dask's default less MALLOC_TRIM_THRESHOLD_).
+ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 
 Log = Callable[[str], None]
 
@@ -213,6 +217,7 @@ def train_spec(
         In a daemonic process (a Dask worker without ``distributed.worker.daemon: False``),
         where the training's ``DataLoader`` cannot start its worker process.
     """
+    from .experiments import run_classifier
     from .train import FitConfig
 
     if FitConfig.from_profile(profile).num_workers and multiprocessing.current_process().daemon:
@@ -220,8 +225,11 @@ def train_spec(
             "this Dask worker is a daemonic process, which cannot start the DataLoader's "
             "worker process: start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False"
         )
-    if threads is None:
-        threads = _dask_worker_threads()
+    worker_threads = _dask_worker_threads()
+    if worker_threads is not None:
+        _fork_loader_workers()
+        if threads is None:
+            threads = worker_threads
     start = time.perf_counter()
     with _torch_threads(threads) as used:
         data = _prepared(
@@ -232,7 +240,7 @@ def train_spec(
             str(run_dir),
         )
         result = run_classifier(spec, data, profile, run_dir, device=device, progress=progress)
-    return {
+    record = {
         "run_key": spec.run_key,
         "trained": bool(result.trained_now),
         "resumed_from_epoch": int(result.resumed_from_epoch),
@@ -241,6 +249,27 @@ def train_spec(
         "threads": used,
         "seconds": round(time.perf_counter() - start, 1),
     }
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        record["note"] = (
+            "MALLOC_TRIM_THRESHOLD_ is set in this process (Dask's nanny sets it by default): "
+            "training runs several times slower; see the README, Executors"
+        )
+    return record
+
+
+def _fork_loader_workers() -> None:
+    """Let the ``DataLoader`` fork its worker, as in a plain Linux process.
+
+    A Dask worker process is started with ``spawn``, and inherits it as its default start
+    method: every epoch's ``DataLoader`` would then start a fresh interpreter and import torch
+    (tens of seconds per epoch on a busy machine). The loader's batches carry their own seeds,
+    so the start method does not change the result.
+    """
+    if (
+        multiprocessing.get_start_method(allow_none=True) != "fork"
+        and "fork" in multiprocessing.get_all_start_methods()
+    ):
+        multiprocessing.set_start_method("fork", force=True)
 
 
 def grid_status_line(finished: int, running: Sequence[str], waiting: int, total: int) -> str:
@@ -253,10 +282,11 @@ def _record_line(record: dict[str, Any]) -> str:
     how = "trained" if record["trained"] else "found finished"
     if record["resumed_from_epoch"]:
         how += f" (resumed after epoch {record['resumed_from_epoch']})"
-    return (
+    line = (
         f"[grid] {record['run_key']}: {how}, test macro F1 {record['macro_f1']:.4f}, "
         f"{record['threads']} threads, {record['seconds']:.0f} s"
     )
+    return line + (f"\n[grid] note: {record['note']}" if record.get("note") else "")
 
 
 def _prepare_seeds(
@@ -336,7 +366,7 @@ def train_grid(
     log(f"[grid] {len(specs)} experiments of profile {profile.name!r} on {executor.describe()}")
     if not specs:
         return []
-    _prepare_seeds(specs, profile, run_dir, data_dir, log)
+    prepare = functools.partial(_prepare_seeds, specs, profile, run_dir, data_dir, log)
     task = functools.partial(
         train_spec,
         profile=profile,
@@ -346,6 +376,7 @@ def train_grid(
         threads=executor.threads_per_worker,
     )
     if executor.kind == "sequential":
+        prepare()
         records = []
         for i, spec in enumerate(specs):
             log(grid_status_line(i, [spec.run_key], len(specs) - i - 1, len(specs)))
@@ -359,7 +390,7 @@ def train_grid(
             log(_record_line(records[-1]))
         log(grid_status_line(len(specs), [], 0, len(specs)))
         return records
-    return _run_dask(specs, task, executor, log, poll_s, cluster_hook)
+    return _run_dask(specs, task, prepare, executor, log, poll_s, cluster_hook)
 
 
 @contextlib.contextmanager
@@ -367,9 +398,12 @@ def _dask_client(executor: Executor) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    # workers must be able to start the DataLoader's child process (see the module docstring);
-    # the setting is read whenever a nanny (re)starts a worker, so it stays on while we run
-    with dask.config.set({"distributed.worker.daemon": False}):
+    # workers must be able to start the DataLoader's child process (see the module docstring),
+    # and run without Dask's default MALLOC_TRIM_THRESHOLD_=65536, which makes every large tensor
+    # allocation a fresh mmap (training ran 3x slower with it); the settings are read whenever a
+    # nanny (re)starts a worker, so they stay on while we run
+    settings = {"distributed.worker.daemon": False, "distributed.nanny.pre-spawn-environ": ENVIRON}
+    with dask.config.set(settings):
         if executor.scheduler:
             with Client(executor.scheduler) as client:
                 yield client
@@ -402,6 +436,7 @@ def _check_workers(client: Any, executor: Executor, log: Log) -> None:
 def _run_dask(
     specs: Sequence[ClassifierSpec],
     task: Callable[..., dict[str, Any]],
+    prepare: Callable[[], None],
     executor: Executor,
     log: Log,
     poll_s: float,
@@ -411,6 +446,7 @@ def _run_dask(
         log(f"[grid] Dask dashboard: {client.dashboard_link}")
         if executor.scheduler:
             _check_workers(client, executor, log)
+        prepare()
         tag = uuid.uuid4().hex[:8]
         futures = {
             spec.run_key: client.submit(
