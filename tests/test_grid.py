@@ -276,3 +276,13 @@ def test_pipeline_checks_notebook_parameters_before_training(capsys, tmp_path):
     assert pipeline_main(argv) == 2
     assert "has no parameter(s) ['epochz']" in capsys.readouterr().err
     assert not (tmp_path / "experiments").exists()
+
+
+def test_the_pipeline_trains_no_grid_for_notebooks_that_train_no_classifier(tmp_path):
+    import argparse
+
+    from marsutils.cli_train import pipeline_grid
+
+    args = argparse.Namespace(only=["05", "08"], profile="smoke")
+    assert pipeline_grid(args, tmp_path, {"seed": 0}) == []
+    assert not (tmp_path / "experiments").exists()
