@@ -38,7 +38,7 @@ __all__ = [
     "evaluate_tta",
     "collect_results",
     "summarize_seeds",
-    "seed_table",
+    "results_over_seeds",
     "ABLATION_MODELS",
     "BASELINE_MODELS",
 ]
@@ -370,7 +370,7 @@ def summarize_seeds(
     return pd.DataFrame(rows)
 
 
-def seed_table(run_dir: str | os.PathLike, specs: list[ClassifierSpec]) -> pd.DataFrame:
+def results_over_seeds(run_dir: str | os.PathLike, specs: list[ClassifierSpec]) -> pd.DataFrame:
     """:func:`summarize_seeds` of the configurations of ``specs``, over every seed in ``run_dir``.
 
     Parameters

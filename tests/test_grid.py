@@ -127,9 +127,9 @@ def test_results_aggregate_over_seeds(tmp_path):
     assert table.loc[full.key, "accuracy_sd"] == pytest.approx(0.04)  # sample SD of .80 .84 .88
     assert table.loc[full.key, "macro_f1_mean"] == pytest.approx(0.64)
     assert table.loc[plain.key, "n_seeds"] == 1 and math.isnan(table.loc[plain.key, "accuracy_sd"])
-    shown = experiments.seed_table(tmp_path, [plain, full])
+    shown = experiments.results_over_seeds(tmp_path, [plain, full])
     assert shown["key"].tolist() == [plain.key, full.key]  # in the order of the specs
-    assert experiments.seed_table(tmp_path / "empty", [full]).empty
+    assert experiments.results_over_seeds(tmp_path / "empty", [full]).empty
     with pytest.raises(ValueError, match="lack column"):
         summarize_seeds(results.drop(columns="seed"))
 
