@@ -1,5 +1,5 @@
 """Command line: ``python -m marsutils data report|verify|validate`` and
-``python -m marsutils evaluate``."""
+``python -m marsutils evaluate`` and ``python -m marsutils train`` (:mod:`marsutils.cli_train`)."""
 
 from __future__ import annotations
 
@@ -105,6 +105,11 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a data, checkpoint or usage problem)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # python -m marsutils train: see cli_train.py
+        from .cli_train import main as train_main
+
+        return train_main(argv[1:])
     from .train.checkpoint import CheckpointError
 
     args = _build_parser().parse_args(argv)

@@ -1,9 +1,12 @@
 """The experiments of the study: which classifier, on which split, under which budget.
 
-An :class:`ClassifierSpec` names a model configuration, a split and a training budget; its
-:attr:`~ClassifierSpec.key` names its folder in the run directory, so the same spec asked for by
-two notebooks is trained once (``fit`` finds the finished run and loads it). :func:`plan` lists
-the specs each notebook needs under a profile; only the profile decides how long things take.
+An :class:`ClassifierSpec` names a model configuration, a split, a training budget and a seed;
+its :attr:`~ClassifierSpec.key` names the configuration's folder in the run directory and
+:attr:`~ClassifierSpec.run_key` the seed's folder inside it (see :mod:`marsutils.layout`), so the
+same spec asked for by two notebooks is trained once (``fit`` finds the finished run and loads
+it), and seeds of one configuration never share a file. :func:`plan` lists the specs each notebook
+needs under a profile, :func:`grid` all of them for a list of seeds; only the profile decides how
+long things take. :func:`collect_results` and :func:`summarize_seeds` aggregate over seeds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 
 from .atomic import atomic_write, read_json, write_json
 from .data.prepare import PreparedData
+from .layout import RunLayout, seed_folder
 from .profiles import Profile
 from .train import FitConfig, fit, seed_everything
 
@@ -25,23 +29,33 @@ __all__ = [
     "ClassifierSpec",
     "ExperimentResult",
     "plan",
+    "grid",
+    "NOTEBOOK_PLANS",
     "run_classifier",
     "load_result",
     "load_headline",
     "load_trained",
     "evaluate_tta",
     "collect_results",
+    "summarize_seeds",
+    "results_over_seeds",
     "ABLATION_MODELS",
     "BASELINE_MODELS",
 ]
 
 ABLATION_MODELS = ("plain", "head", "attention", "full")
 BASELINE_MODELS = ("unet", "deeplabv3plus")
+#: The plans of :func:`plan`, in the order the notebooks run them.
+NOTEBOOK_PLANS = ("training", "scratch", "ablation", "baselines")
 
 
 @dataclass(frozen=True)
 class ClassifierSpec:
-    """One classifier experiment."""
+    """One classifier experiment: a configuration trained under one ``seed``.
+
+    The seed fixes the split (see :func:`marsutils.data.prepare_data`), the initialisation of
+    the new layers, the class-balanced sampling order and the augmentation.
+    """
 
     model: str
     split: str
@@ -51,18 +65,29 @@ class ClassifierSpec:
     epochs: int = 3
     samples_per_epoch: int | None = None
     group: str = "main"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        seed_folder(self.seed)  # raises ValueError for a negative or non-integer seed
 
     @property
     def key(self) -> str:
-        """A folder name that changes whenever anything that changes the result changes."""
+        """The configuration's folder name: changes whenever anything but the seed that changes
+        the result changes (the seed's folder is :attr:`run_key`)."""
         budget = f"{self.image_size}px-{self.epochs}ep"
         if self.samples_per_epoch:
             budget += f"-{self.samples_per_epoch}spe"
         weights = Path(self.weights).stem if os.sep in str(self.weights) else self.weights
         return f"{self.split}/{self.model}-{self.backbone}-{weights}-{budget}"
 
+    @property
+    def run_key(self) -> str:
+        """The experiment's folder under ``<run_dir>/experiments``: ``<key>/seed<k>``."""
+        return f"{self.key}/{seed_folder(self.seed)}"
+
     def identity(self) -> dict[str, Any]:
-        """Everything that changes the result (``group`` only says which chapter asked)."""
+        """Everything that changes the result, the seed included (``group`` only says which
+        chapter asked)."""
         out = dataclasses.asdict(self)
         del out["group"]
         return out
@@ -84,11 +109,20 @@ class ExperimentResult:
     history: list[dict[str, float]]
     out_dir: Path
     trained_now: bool
+    resumed_from_epoch: int = 0
 
 
-def plan(profile: Profile, notebook: str) -> list[ClassifierSpec]:
-    """The classifier experiments ``notebook`` (training, ablation, baselines, scratch) needs."""
+def plan(profile: Profile, notebook: str, seed: int = 0) -> list[ClassifierSpec]:
+    """The classifier experiments ``notebook`` (training, ablation, baselines, scratch) needs
+    under ``seed``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``notebook`` or an invalid ``seed``.
+    """
     main = dict(
+        seed=seed,
         backbone=profile.backbone,
         weights=profile.weights,
         image_size=profile.image_size,
@@ -129,10 +163,46 @@ def plan(profile: Profile, notebook: str) -> list[ClassifierSpec]:
                 epochs=profile.scratch_epochs,
                 samples_per_epoch=profile.scratch_samples or None,
                 group="scratch",
+                seed=seed,
             )
             for m in ("plain", "full")
         ]
     raise ValueError(f"unknown notebook {notebook!r}; use training, ablation, baselines, scratch")
+
+
+def grid(
+    profile: Profile, seeds: tuple[int, ...] | list[int] | None = None
+) -> list[ClassifierSpec]:
+    """Every classifier experiment of ``profile``: all notebooks' plans, for every seed.
+
+    Parameters
+    ----------
+    profile : Profile
+        The profile that sets every budget.
+    seeds : sequence of int, optional
+        The seeds (default ``profile.seeds``), each a non-negative integer.
+
+    Returns
+    -------
+    list of ClassifierSpec
+        One spec per distinct :attr:`~ClassifierSpec.run_key`, seed by seed in the order the
+        notebooks ask for them; a spec two notebooks share appears once (with the ``group`` of
+        the first notebook that asks for it).
+
+    Raises
+    ------
+    ValueError
+        For an empty, repeated or negative seed list.
+    """
+    seeds = tuple(profile.seeds if seeds is None else seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers; got {seeds}")
+    specs: dict[str, ClassifierSpec] = {}
+    for seed in seeds:
+        for notebook in NOTEBOOK_PLANS:
+            for spec in plan(profile, notebook, seed=seed):
+                specs.setdefault(spec.run_key, spec)
+    return list(specs.values())
 
 
 def _evaluate(predictions: pd.DataFrame, class_names: tuple[str, ...], seed: int) -> dict:
@@ -175,16 +245,34 @@ def run_classifier(
     profile: Profile,
     run_dir: str | os.PathLike,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> ExperimentResult:
-    """Train ``spec`` (or load it when already finished), evaluate its test predictions."""
+    """Train ``spec`` (or load it when already finished), evaluate its test predictions.
+
+    The files go to ``<run_dir>/experiments/<spec.run_key>`` (see :mod:`marsutils.layout`).
+    ``data`` must have been prepared with ``spec.seed`` (its splits are the seed's); ``seed``,
+    when given, must equal ``spec.seed`` (a spec carries its seed; see :func:`plan`).
+
+    Raises
+    ------
+    ValueError
+        When ``seed`` disagrees with ``spec.seed``, or ``spec.split`` was not prepared.
+    """
+    import torch
+
     from .models import build_model
 
+    if seed is not None and seed != spec.seed:
+        raise ValueError(
+            f"run_classifier got seed={seed} for a spec of seed {spec.seed}; "
+            "ask plan(profile, notebook, seed=...) for the seed's specs"
+        )
+    seed = spec.seed
     if spec.split not in data.splits:
         raise ValueError(f"split {spec.split!r} was not prepared; have {sorted(data.splits)}")
-    out_dir = Path(run_dir) / "experiments" / spec.key
+    out_dir = RunLayout(run_dir).experiment_dir(spec.key, seed)
     _check_same_data(out_dir, data, spec)
     seed_everything(seed)
     model = build_model(
@@ -226,25 +314,40 @@ def run_classifier(
         metrics["best_epoch"] = result.best_epoch
         metrics["epochs_run"] = len(result.history)
         metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))
+        metrics["torch_threads"] = torch.get_num_threads()
         write_json(metrics_path, metrics)
     return ExperimentResult(
-        spec, metrics, result.test_predictions, result.history, out_dir, result.trained
+        spec,
+        metrics,
+        result.test_predictions,
+        result.history,
+        out_dir,
+        result.trained,
+        result.resumed_from_epoch if result.trained else 0,
     )
 
 
 def load_result(run_dir: str | os.PathLike, spec: ClassifierSpec) -> dict[str, Any] | None:
-    """The saved metrics of ``spec`` in ``run_dir``, or None when it has not run."""
-    path = Path(run_dir) / "experiments" / spec.key / "metrics.json"
+    """The saved metrics of ``spec`` (under ``spec.seed``) in ``run_dir``, or None."""
+    path = RunLayout(run_dir).metrics(spec.key, spec.seed)
     return read_json(path) if path.is_file() else None
 
 
 def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """One row per finished experiment in ``run_dir`` with its spec and headline metrics."""
+    """One row per finished experiment and seed in ``run_dir``: its spec and headline metrics.
+
+    Columns: the spec's fields, ``seed``, ``key`` (the configuration, the same for every seed),
+    ``run_key``, each overall metric, its interval (``<name>_low``, ``<name>_high``) and
+    ``train_time_s``. A pre-seed run folder's experiments count as seed 0
+    (see :mod:`marsutils.layout`).
+    """
     rows = []
-    for path in sorted(Path(run_dir).glob("experiments/*/*/metrics.json")):
-        metrics = read_json(path)
+    for key, seed, folder in RunLayout(run_dir).finished():
+        metrics = read_json(folder / "metrics.json")
         row = dict(metrics.get("spec", {}))
-        row["key"] = str(path.parent.relative_to(Path(run_dir) / "experiments"))
+        row["seed"] = seed
+        row["key"] = key
+        row["run_key"] = f"{key}/{seed_folder(seed)}"
         for name, value in metrics.get("overall", {}).items():
             if isinstance(value, (int, float)):
                 row[name] = value
@@ -255,8 +358,71 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _tta_metrics_path(out_dir: Path, views: int) -> Path:
-    return out_dir / f"metrics_tta{views}.json"
+def summarize_seeds(
+    results: pd.DataFrame,
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1", "mean_iou"),
+) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each configuration's test metrics.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Rows of :func:`collect_results` (one per configuration and seed), possibly filtered.
+    metrics : tuple of str
+        Overall metric columns to aggregate (fractions in [0, 1]).
+
+    Returns
+    -------
+    DataFrame
+        One row per ``key`` (configuration), in first-seen order, with ``model``, ``split``,
+        ``n_seeds``, ``seeds`` (sorted, comma-separated) and ``<metric>_mean``,
+        ``<metric>_sd`` for each metric. The SD is the sample standard deviation over seeds
+        (``ddof=1``, NaN for a single seed): it measures seed-to-seed spread, not the uncertainty
+        from the finite test set (that is the bootstrap interval of each seed's metrics).
+    """
+    missing = sorted({"key", "seed", *metrics} - set(results.columns))
+    if missing:
+        raise ValueError(f"results lack column(s) {missing}; pass collect_results(run_dir)")
+    rows = []
+    for key, part in results.groupby("key", sort=False):
+        row = {"key": key}
+        for name in ("model", "split"):
+            if name in part:
+                row[name] = part[name].iloc[0]
+        row["n_seeds"] = int(part["seed"].nunique())
+        row["seeds"] = ",".join(str(s) for s in sorted(part["seed"].unique()))
+        for name in metrics:
+            values = part[name].astype(float)
+            row[f"{name}_mean"] = float(values.mean())
+            row[f"{name}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def results_over_seeds(run_dir: str | os.PathLike, specs: list[ClassifierSpec]) -> pd.DataFrame:
+    """:func:`summarize_seeds` of the configurations of ``specs``, over every seed in ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    specs : list of ClassifierSpec
+        The configurations to show (their seeds do not matter), in the order of the rows.
+
+    Returns
+    -------
+    DataFrame
+        One row per configuration with at least one finished seed (see :func:`summarize_seeds`).
+    """
+    keys = list(dict.fromkeys(s.key for s in specs))
+    results = collect_results(run_dir)
+    if results.empty:
+        return summarize_seeds(
+            pd.DataFrame(columns=["key", "seed", "accuracy", "macro_f1", "mean_iou"])
+        )
+    results = results[results["key"].isin(keys)]
+    results = results.iloc[results["key"].map(keys.index).argsort(kind="stable")]
+    return summarize_seeds(results)
 
 
 def load_headline(
@@ -265,7 +431,7 @@ def load_headline(
     """The metrics the book reports for a main model: with ``profile.tta_views`` views when the
     profile asks for test-time augmentation (see :func:`evaluate_tta`), else single-view."""
     if profile.tta_views > 1:
-        path = _tta_metrics_path(Path(run_dir) / "experiments" / spec.key, profile.tta_views)
+        path = RunLayout(run_dir).tta_metrics(spec.key, spec.seed, profile.tta_views)
         return read_json(path) if path.is_file() else None
     return load_result(run_dir, spec)
 
@@ -273,15 +439,20 @@ def load_headline(
 def load_trained(
     spec: ClassifierSpec, run_dir: str | os.PathLike, profile: Profile, num_classes: int = 8
 ):
-    """The best weights of a finished experiment, as a model in eval mode."""
-    from .models import build_model
-    from .train.checkpoint import load_checkpoint
-
-    path = Path(run_dir) / "experiments" / spec.key / "best_model.pt"
+    """The best weights of a finished experiment (``spec`` under ``spec.seed``), as a model in
+    eval mode."""
+    path = RunLayout(run_dir).best_model(spec.key, spec.seed)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist: run the notebook that trains {spec.label} first"
         )
+    return _load_weights(path, spec, profile, num_classes)
+
+
+def _load_weights(path: Path, spec: ClassifierSpec, profile: Profile, num_classes: int):
+    from .models import build_model
+    from .train.checkpoint import load_checkpoint
+
     model = build_model(
         spec.model,
         num_classes=num_classes,
@@ -299,7 +470,7 @@ def evaluate_tta(
     profile: Profile,
     *,
     views: int,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
 ) -> dict[str, Any]:
     """Test metrics of a finished experiment with ``views``-view dihedral test-time augmentation.
@@ -314,11 +485,10 @@ def evaluate_tta(
     from .train.engine import predictions_frame
 
     spec = result.spec
-    metrics_path = _tta_metrics_path(result.out_dir, views)
+    metrics_path = result.out_dir / f"metrics_tta{views}.json"
     if metrics_path.is_file():
         return read_json(metrics_path)
-    run_dir = result.out_dir.parents[2]  # <run_dir>/experiments/<split>/<name>
-    model = load_trained(spec, run_dir, profile, len(data.class_names))
+    model = _load_weights(result.out_dir / "best_model.pt", spec, profile, len(data.class_names))
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
     test = result.test_predictions
     probs = predict_proba(
@@ -334,7 +504,7 @@ def evaluate_tta(
         result.out_dir / f"predictions_test_tta{views}.csv",
         lambda tmp: frame.to_csv(tmp, index=False),
     )
-    metrics = _evaluate(frame, data.class_names, seed)
+    metrics = _evaluate(frame, data.class_names, spec.seed if seed is None else seed)
     metrics["spec"] = spec.identity()
     metrics["tta_views"] = views
     write_json(metrics_path, metrics)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_json
+from .cli_train import add_grid_arguments, pipeline_grid
 from .data.errors import DataError
 from .notebook import REPO_ROOT, default_run_dir
 from .profiles import ProfileError, get_profile
@@ -223,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="copy notebooks, figures and results into the repository",
     )
+    add_grid_arguments(parser)  # --seeds --executor --workers --threads-per-worker --scheduler
     args = parser.parse_args(argv)
     try:
         if args.build_only:
@@ -243,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data_dir:
             extra["data_dir"] = args.data_dir
         start = time.perf_counter()
+        # the experiment grid (every seed) first, on the chosen executor; the notebooks then
+        # find every classifier finished (see marsutils.grid and the README, "Executors")
+        pipeline_grid(args, run_dir, extra)
         timings = execute_notebooks(profile, run_dir, parameters=extra, only=args.only)
         record = {
             "profile": profile,

@@ -29,6 +29,9 @@ class Profile:
     the main model is reused rather than retrained. On the paper split the ablation trains
     ``paper_split_ablation`` plus "full" (an empty tuple: no paper-split ablation).
     ``scratch_*`` set the ResNet-50-from-scratch runs (``scratch_epochs=0``: none).
+    ``seeds`` are the seeds every classifier experiment is trained under (the study's seed axis,
+    see :func:`marsutils.experiments.grid`); ``python -m marsutils.pipeline --seeds`` overrides
+    them.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Profile:
     # --- data --------------------------------------------------------------------------------
     max_images: int | None = None
     splits: tuple[str, ...] = ("family", "paper")
+    seeds: tuple[int, ...] = (0,)
     # --- the other classifiers ---------------------------------------------------------------
     ablation_image_size: int = 0
     ablation_epochs: int = 0
@@ -91,6 +95,16 @@ class Profile:
         if self.seg_saliency_mode not in ("window", "resize"):
             raise ProfileError(
                 f"seg_saliency_mode must be 'window' or 'resize'; got {self.seg_saliency_mode!r}"
+            )
+        seeds = self.seeds
+        if (
+            not isinstance(seeds, tuple)
+            or not seeds
+            or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in seeds)
+            or len(set(seeds)) != len(seeds)
+        ):
+            raise ProfileError(
+                f"seeds must be a non-empty tuple of distinct non-negative integers; got {seeds!r}"
             )
         unknown = set(self.splits) - {"family", "paper", "official"}
         if unknown:
@@ -190,6 +204,7 @@ PROFILES: dict[str, Profile] = {
         seg_epochs=60,
         seg_folds=5,
         seg_image_size=512,
+        seeds=(0, 1, 2),
     ),
 }
 
@@ -216,9 +231,9 @@ def get_profile(name: str | Profile, /, **overrides: object) -> Profile:
         raise ProfileError(f"unknown profile field(s) {unknown}; valid fields: {sorted(fields)}")
     if "name" in overrides:
         raise ProfileError("a profile's name cannot be overridden; pick another profile instead")
-    if "splits" in overrides or "paper_split_ablation" in overrides:
-        overrides = {
-            k: tuple(v) if k in ("splits", "paper_split_ablation") else v
-            for k, v in overrides.items()
-        }
+    tuples = ("splits", "paper_split_ablation", "seeds")
+    overrides = {
+        k: tuple(v) if k in tuples and isinstance(v, (list, tuple)) else v
+        for k, v in overrides.items()
+    }
     return dataclasses.replace(base, **overrides)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from marsutils.data.batches import to_model_input
 from marsutils.experiments import ClassifierSpec, load_trained, plan
+from marsutils.layout import RunLayout
 from marsutils.profiles import Profile
 from marsutils.xai.attribution import resolve_layer
 from marsutils.xai.cache import AttributionSet
@@ -65,19 +66,20 @@ def load_explained_model(
     run_dir: str | os.PathLike,
     *,
     split: str = "family",
+    seed: int = 0,
     num_classes: int = 8,
     channels_last: bool = True,
 ) -> ExplainedModel:
-    """The proposed model trained on ``split`` by the training chapter, in eval mode.
+    """The proposed model trained on ``split`` under ``seed`` by the training chapter, in eval mode.
 
     Raises :class:`FileNotFoundError` (naming the notebook to run) when it has not been trained.
     ``channels_last`` stores the weights in that memory format, which is faster on CPUs.
     """
-    specs = [s for s in plan(profile, "training") if s.split == split]
+    specs = [s for s in plan(profile, "training", seed=seed) if s.split == split]
     if not specs:
         raise ValueError(f"profile {profile.name!r} trains no model on the {split!r} split")
     spec = specs[0]
-    folder = Path(run_dir) / "experiments" / spec.key
+    folder = RunLayout(run_dir).result_dir(spec.key, spec.seed)
     model = load_trained(spec, run_dir, profile, num_classes=num_classes)
     predictions_path = folder / "predictions_test.csv"
     if not predictions_path.is_file():
