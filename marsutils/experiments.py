@@ -205,16 +205,23 @@ def grid(
     return list(specs.values())
 
 
-def _evaluate(predictions: pd.DataFrame, class_names: tuple[str, ...], seed: int) -> dict:
+def _evaluate(predictions: pd.DataFrame, data: PreparedData, seed: int) -> dict:
+    """Metrics of test predictions with intervals that resample twin families (not images)."""
     from .metrics import evaluate_predictions
 
     return evaluate_predictions(
         predictions["y_true"].to_numpy(),
         predictions["y_pred"].to_numpy(),
-        class_names=list(class_names),
+        class_names=list(data.class_names),
         n_boot=1000,
         random_state=seed,
+        groups=data.families[predictions["row"].to_numpy()],
     )
+
+
+def _clustered(metrics: dict) -> bool:
+    """Whether cached metrics were computed with the twin-family bootstrap."""
+    return "twin families" in str(metrics.get("settings", {}).get("interval", ""))
 
 
 def _check_same_data(out_dir: Path, data: PreparedData, spec: ClassifierSpec) -> None:
@@ -305,10 +312,9 @@ def run_classifier(
         progress=progress,
     )
     metrics_path = out_dir / "metrics.json"
-    if metrics_path.is_file() and not result.trained:
-        metrics = read_json(metrics_path)
-    else:
-        metrics = _evaluate(result.test_predictions, data.class_names, seed)
+    metrics = read_json(metrics_path) if metrics_path.is_file() and not result.trained else None
+    if metrics is None or not _clustered(metrics):
+        metrics = _evaluate(result.test_predictions, data, seed)
         metrics["spec"] = spec.identity()
         metrics["data_fingerprint"] = data.fingerprint
         metrics["best_epoch"] = result.best_epoch
@@ -486,8 +492,8 @@ def evaluate_tta(
 
     spec = result.spec
     metrics_path = result.out_dir / f"metrics_tta{views}.json"
-    if metrics_path.is_file():
-        return read_json(metrics_path)
+    if metrics_path.is_file() and _clustered(cached := read_json(metrics_path)):
+        return cached
     model = _load_weights(result.out_dir / "best_model.pt", spec, profile, len(data.class_names))
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
     test = result.test_predictions
@@ -504,7 +510,7 @@ def evaluate_tta(
         result.out_dir / f"predictions_test_tta{views}.csv",
         lambda tmp: frame.to_csv(tmp, index=False),
     )
-    metrics = _evaluate(frame, data.class_names, spec.seed if seed is None else seed)
+    metrics = _evaluate(frame, data, spec.seed if seed is None else seed)
     metrics["spec"] = spec.identity()
     metrics["tta_views"] = views
     write_json(metrics_path, metrics)

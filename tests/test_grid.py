@@ -150,7 +150,13 @@ def _toy_data(n: int = 48):
             "subset": subset,
         }
     )
-    return SimpleNamespace(images=images, splits={"family": split}, class_names=("a", "b", "c"))
+    return SimpleNamespace(
+        images=images,
+        splits={"family": split},
+        class_names=("a", "b", "c"),
+        families=np.arange(n) // 2,  # pairs of twins
+        fingerprint="toy",
+    )
 
 
 def test_seed_one_trains_beside_seed_zero_in_one_run_folder(tmp_path):
