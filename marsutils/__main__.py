@@ -37,7 +37,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--checkpoint", default=None, help="best_model.pt with done.json beside it")
     ev.add_argument("--run-dir", default=None, help="a run directory (with --model-key)")
-    ev.add_argument("--model-key", default=None, help="e.g. family/full-efficientnet_lite0-...")
+    ev.add_argument(
+        "--model-key",
+        default=None,
+        help="e.g. family/full-efficientnet_lite0-.../seed1 (default seed0)",
+    )
     ev.add_argument("--data-dir", required=True, help="labelled folder of any supported layout")
     ev.add_argument("--n-boot", type=int, default=1000)
     ev.add_argument("--confidence", type=float, default=0.95)

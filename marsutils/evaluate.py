@@ -167,10 +167,20 @@ def _experiment_files(
     else:
         if run_dir is None or model_key is None:
             raise ValueError("give a checkpoint, or both run_dir and model_key")
-        path = Path(run_dir) / "experiments" / model_key / "best_model.pt"
+        path = _run_key_checkpoint(run_dir, model_key)
     if not path.is_file():
         raise DataError(f"checkpoint {path} does not exist")
     return path
+
+
+def _run_key_checkpoint(run_dir: str | os.PathLike, model_key: str) -> Path:
+    """``best_model.pt`` of ``<split>/<config>`` (seed 0) or ``<split>/<config>/seed<k>``."""
+    from .layout import RunLayout
+
+    key, _, last = model_key.rstrip("/").rpartition("/")
+    if last.startswith("seed") and last[4:].isdigit():
+        return RunLayout(run_dir).best_model(key, int(last[4:]))
+    return RunLayout(run_dir).best_model(model_key.rstrip("/"), 0)
 
 
 def load_classifier(

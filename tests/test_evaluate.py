@@ -116,7 +116,7 @@ def test_evaluate_cli_on_v1_folder(trained_run, make_v1_layout, tmp_path, capsys
 
 def test_evaluate_by_checkpoint_path_on_sample_folder(trained_run, capsys):
     run, key, root = trained_run
-    ckpt = run / "experiments" / key / "best_model.pt"
+    ckpt = run / "experiments" / key / "seed0" / "best_model.pt"
     assert (
         main(
             [
@@ -138,7 +138,7 @@ def test_evaluate_by_checkpoint_path_on_sample_folder(trained_run, capsys):
 
 def test_checkpoint_mismatch_is_a_clear_error(trained_run, capsys):
     run, key, root = trained_run
-    folder = run / "experiments" / key
+    folder = run / "experiments" / key / "seed0"
     done_path = folder / "done.json"
     done = json.loads(done_path.read_text())
 
