@@ -185,6 +185,7 @@ def efficiency_table(
     cost_image_size: int = COST_IMAGE_SIZE,
     seed: int = 0,
     precision: str | None = None,
+    method: str = "auto",
     progress: Callable[[str], None] | None = print,
 ) -> pd.DataFrame:
     """One row per (backbone, model): :data:`RESULT_COLUMNS`, then timing details.
@@ -197,6 +198,8 @@ def efficiency_table(
         seed: seeds the random weights and the random input images.
         precision: of the optimised path (None: ``$MARS_PRECISION``, then auto; see
             :func:`marsutils.train.runtime.resolve_precision`).
+        method: the optimised path's folding method
+            (:data:`marsutils.efficiency.OPTIMISATION_METHODS`).
         progress: called with one line per model (None: silent).
 
     The ``latency_seconds`` and ``throughput_seconds`` columns hold every timed run.
@@ -220,6 +223,7 @@ def efficiency_table(
                 warmup=plan.warmup,
                 throughput_warmup=min(plan.warmup, 1),
                 precision=precision,
+                method=method,
                 seed=seed,
             )
             rows.append(
