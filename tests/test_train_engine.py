@@ -256,13 +256,20 @@ def test_the_probe_result_is_cached_per_key(monkeypatch, auto_env):
     _cpu(monkeypatch, True)
     runtime.choose_precision(None, "cpu", key=KEY, probe=_fake(fp32=10.0, bf16=20.0))
     cache = json.loads(runtime.policy_cache_path().read_text())
-    assert list(cache.values()) == [{"fp32": 10.0, "bf16": 20.0}]
+    assert [r["timings"] for r in cache.values()] == [{"fp32": 10.0, "bf16": 20.0}]
+    assert next(iter(cache.values()))["cpus"] >= 1
     again = runtime.choose_precision(None, "cpu", key=dict(KEY), probe=_never)
     assert again.precision == "bf16" and "cached probe" in again.reason
     other = _fake(fp32=10.0, bf16=5.0)  # another backbone is probed on its own
     key = {**KEY, "backbone": "efficientnet_lite0"}
     assert runtime.choose_precision(None, "cpu", key=key, probe=other).precision == "fp32"
     assert len(other.calls) == 1 and len(json.loads(runtime.policy_cache_path().read_text())) == 2
+    cache = json.loads(runtime.policy_cache_path().read_text())
+    for record in cache.values():
+        record["loadavg_1min"], record["cpus"] = 9.0, 2
+    runtime.policy_cache_path().write_text(json.dumps(cache))
+    busy = runtime.choose_precision(None, "cpu", key=KEY, probe=_never)
+    assert busy.precision == "bf16" and "under load: 1-min load average 9.0 on 2" in busy.reason
     runtime.policy_cache_path().write_text("{not json")  # a damaged cache is only a cache
     fresh = _fake(fp32=10.0, bf16=20.0)
     assert runtime.choose_precision(None, "cpu", key=KEY, probe=fresh).precision == "bf16"
@@ -279,6 +286,7 @@ def test_auto_on_cuda_chooses_between_bf16_and_fp16(monkeypatch, auto_env):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     probe = _fake(bf16=30.0, fp16=40.0)
     assert runtime.choose_precision(None, "cuda", key=KEY, probe=probe).precision == "fp16"
+    assert runtime.resolve_precision(None, "cuda") == "bf16"  # no probe: bf16 needs no scaler
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert runtime.choose_precision(None, "cuda", key=KEY, probe=_never).precision == "fp16"
 

@@ -20,9 +20,11 @@ resolves to:
 * a CPU with AVX-512 BF16 or AMX: the faster of ``"fp32"`` and ``"bf16"`` for the backbone, input
   size, batch size and thread count at hand, measured by a short probe of training steps
   (:func:`probe_training_speed`) and cached per machine in ``<cache dir>/precision_policy.json``
-  (:func:`policy_cache_path`). Without a probe (inference on its own) ``"bf16"``;
-* CUDA: the faster of ``"bf16"`` and ``"fp16"`` where the GPU supports bf16, else ``"fp16"``
-  (fp16 training uses a gradient scaler);
+  (:func:`policy_cache_path`, with the load average during the probe; a probe on a busy
+  machine says so in its reason, and deleting the file probes again). Without a probe
+  (inference on its own) ``"bf16"``;
+* CUDA: the faster of ``"bf16"`` and ``"fp16"`` where the GPU supports bf16 (``"bf16"`` without
+  a probe), else ``"fp16"`` (fp16 training uses a gradient scaler);
 * any other device: ``"fp32"``.
 
 A reduced precision is chosen over a more precise one only when the probe measures it at least
@@ -237,26 +239,34 @@ def choose_precision(
             "cuda": "the GPU has no bf16, so fp16 with a gradient scaler",
         }.get(device.type, f"no reduced precision is used on {device.type}")
         return PrecisionChoice(candidates[0], "auto", source, f"auto: {why}")
-    if key is None or probe is None:
-        chosen = candidates[-1]
+    if key is None or probe is None:  # bf16 needs no gradient scaler and has fp32's range
+        chosen = "bf16" if "bf16" in candidates else candidates[-1]
         return PrecisionChoice(
             chosen, "auto", source, f"auto: no probe for this loop, {chosen} (native on {device})"
         )
     path = policy_cache_path(cache_dir)
     entry = json.dumps(dict(key), sort_keys=True, default=str)
     cache = _read_cache(path)
-    timings = cache.get(entry)
+    record = cache.get(entry)
+    timings = record.get("timings") if isinstance(record, dict) else None
     origin = "cached probe"
     if not isinstance(timings, dict) or not set(candidates) <= set(timings):
         timings = {k: float(v) for k, v in probe(candidates).items()}
         missing = set(candidates) - set(timings)
         if missing:
             raise ValueError(f"the precision probe returned no timing for {sorted(missing)}")
-        cache[entry] = timings
+        record = {"timings": timings, **_load()}
+        cache[entry] = record
         from ..atomic import write_json  # deferred: keeps this module import-light
 
         write_json(path, cache)
         origin = "probe"
+    busy = record.get("loadavg_1min") is not None and record["loadavg_1min"] > record["cpus"]
+    if busy:  # the choice stays cached (the same machine keeps one choice), but says so
+        origin += (
+            f" under load: 1-min load average {record['loadavg_1min']:.1f} on {record['cpus']} "
+            f"CPUs; delete {path} to probe again"
+        )
     chosen = _pick(timings, candidates)
     speeds = ", ".join(f"{k} {timings[k]:.1f}" for k in candidates)
     return PrecisionChoice(
@@ -265,7 +275,7 @@ def choose_precision(
         source,
         f"auto: {chosen} measured faster ({origin}, training images/s: {speeds})"
         if chosen != candidates[0]
-        else f"auto: {chosen}, reduced precision not {PROBE_MARGIN:g}x faster "
+        else f"auto: {chosen}, {' or '.join(candidates[1:])} not {PROBE_MARGIN:g}x faster "
         f"({origin}, training images/s: {speeds})",
         dict(timings),
     )
@@ -276,6 +286,15 @@ def resolve_precision(
 ) -> str:
     """The precision a loop without a probe runs: :func:`choose_precision` ``.precision``."""
     return choose_precision(precision, device).precision
+
+
+def _load() -> dict[str, Any]:
+    """The machine's load when a probe ran (recorded beside its timings)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        load = None
+    return {"loadavg_1min": load, "cpus": os.cpu_count() or 1}
 
 
 def _read_cache(path: Path) -> dict[str, Any]:
