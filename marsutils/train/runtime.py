@@ -30,7 +30,9 @@ resolves to:
 A reduced precision is chosen over a more precise one only when the probe measures it at least
 :data:`PROBE_MARGIN` faster (the noise of a few timed steps on a shared machine). Measured on an
 AMX CPU, ResNet-50 trains 1.9-2.5x faster in bf16, EfficientNet-Lite0 0.8x (its depthwise
-convolutions have no fast bf16 kernels), hence a choice per backbone.
+convolutions have no fast bf16 kernels), hence a choice per backbone. On a 2-core AVX-512 BF16
+CPU without AMX (``benchmarks/precision.py``, 64-128 px): ResNet-50 1.3-1.6x, EfficientNet-Lite0
+0.7-0.8x.
 
 Comparing two precisions
 ------------------------
