@@ -317,14 +317,26 @@ def test_fit_records_the_measured_choice(toy, tmp_path, monkeypatch, auto_env):
     images, split = toy
     one_epoch = FitConfig(**{**CONFIG.__dict__, "epochs": 1})
     probe = _fake(fp32=10.0, bf16=25.0)
+    described = {"name": "tiny", "backbone": "toy"}
     result = fit(
-        tiny_model(), images, split, one_epoch, tmp_path, progress=False, precision_probe=probe
+        tiny_model(),
+        images,
+        split,
+        one_epoch,
+        tmp_path,
+        model_config=described,
+        progress=False,
+        precision_probe=probe,
     )
     assert result.precision == "bf16" and len(probe.calls) == 1
+    (key,) = json.loads(runtime.policy_cache_path().read_text())
+    assert json.loads(key)["backbone"] == "tiny/toy" and json.loads(key)["image_size"] == 32
     done = read_json(tmp_path / "done.json")
     assert done["precision"] == "bf16" and done["precision_timings"] == {"fp32": 10.0, "bf16": 25.0}
     assert done["precision_note"] is None
-    again = fit(tiny_model(), images, split, one_epoch, tmp_path, progress=False)
+    again = fit(
+        tiny_model(), images, split, one_epoch, tmp_path, model_config=described, progress=False
+    )
     assert not again.trained and again.precision == "bf16"
 
 

@@ -216,9 +216,10 @@ def _choose_precision(
     """The run's precision; ``"auto"`` probes (or reads the cache for) this backbone and size."""
     if not config.mixed_precision:
         return PrecisionChoice("fp32", "fp32", "argument", "forced by mixed_precision=False")
-    backbone = (model_config or {}).get("backbone") or getattr(model, "config", {}).get(
-        "backbone", type(model).__name__
-    )
+    described = {**getattr(model, "config", {}), **(model_config or {})}
+    backbone = described.get("backbone") or type(model).__name__
+    if described.get("name"):  # e.g. "full/resnet50", "unet/resnet50": their costs differ
+        backbone = f"{described['name']}/{backbone}"
     batch = min(config.batch_size, 32)
     if probe is None:
 

@@ -331,8 +331,9 @@ def probe_key(
 ) -> dict[str, Any]:
     """What the measured precision policy depends on, as the cache key.
 
-    CPU model and capability (or the GPU's name), torch version, thread count, backbone, input
-    size and batch size.
+    CPU model and capability (or the GPU's name), torch version, thread count, ``backbone`` (the
+    model's label: :func:`~marsutils.train.fit` passes ``"<model name>/<backbone>"``), input size
+    and batch size.
     """
     device = resolve_device(device)
     if device.type == "cuda":
