@@ -2,7 +2,11 @@
 
 For each backbone: parameters, GMACs at 224, batch-1 latency and batch-32 throughput (medians of
 ``--repeats`` interleaved runs after ``--warmup`` untimed ones), then the paper's Table 2 for
-comparison. The last line printed is the optimised/plain speed ratio. Heavy: run it alone,
+comparison. The measurement is the efficiency chapter's own
+(:func:`marsutils.efficiency_report.efficiency_table`, that is
+:func:`marsutils.efficiency.measure_speed`, with the same columns); ``--precision`` (or
+``$MARS_PRECISION``) sets the optimised path's precision. The last line printed is the
+optimised/plain speed ratio. Heavy: run it alone,
 
     flock /tmp/mars-cpu.lock python benchmarks/inference_latency.py
 """
@@ -19,13 +23,11 @@ import pandas as pd
 import torch
 
 from marsutils.atomic import write_json
-from marsutils.efficiency import (
-    OPTIMISATION_METHODS,
-    benchmark_model,
-    compare_efficiency_with_paper,
-)
-from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model
+from marsutils.efficiency import OPTIMISATION_METHODS
+from marsutils.efficiency_report import TimingPlan, efficiency_table, paper_comparison
+from marsutils.models import BACKBONE_NAMES, MODEL_NAMES
 from marsutils.paper import EFFICIENCY
+from marsutils.train.runtime import PRECISIONS
 
 DEFAULT_OUT = Path("results/benchmarks/inference_latency.json")
 
@@ -37,14 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backbone", choices=[*BACKBONE_NAMES, "all"], default="all", help="default: all"
     )
     parser.add_argument("--model", choices=MODEL_NAMES, default="full")
-    parser.add_argument("--weights", default="none", help="'none' (speed does not depend on it)")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--latency-batch", type=int, default=1)
     parser.add_argument("--throughput-batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--method", choices=OPTIMISATION_METHODS, default="auto")
-    parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help="optimised path")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
@@ -58,31 +59,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     backbones = BACKBONE_NAMES if args.backbone == "all" else (args.backbone,)
-    rows = []
-    for backbone in backbones:
-        torch.manual_seed(0)
-        model = build_model(args.model, backbone=backbone, weights=args.weights)
-        print(f"benchmarking {args.model}/{backbone} ...", flush=True)
-        rows.append(
-            benchmark_model(
-                model,
-                name=f"{args.model}/{backbone}",
-                image_size=args.image_size,
-                latency_batch=args.latency_batch,
-                throughput_batch=args.throughput_batch,
-                repeats=args.repeats,
-                warmup=args.warmup,
-                method=args.method,
-                channels_last=not args.no_channels_last,
-            )
-        )
-    results = pd.concat(rows, ignore_index=True)
-    paper = compare_efficiency_with_paper(results)
+    plan = TimingPlan(
+        image_size=args.image_size,
+        latency_models=(args.model,),
+        throughput_models=(args.model,),
+        latency_repeats=args.repeats,
+        throughput_repeats=args.repeats,
+        warmup=args.warmup,
+        latency_batch=args.latency_batch,
+        throughput_batch=args.throughput_batch,
+    )
+    results = efficiency_table(
+        plan,
+        backbones=backbones,
+        models=(args.model,),
+        precision=args.precision,
+        method=args.method,
+    )
+    paper = paper_comparison(results, model=args.model)
     write_json(
         args.out,
         {
-            "results": results.to_dict(orient="records"),
+            "results": results.astype(object).where(results.notna(), None).to_dict("records"),
             "paper_comparison": paper.astype(object).where(paper.notna(), None).to_dict("records"),
+            "plan": plan.as_dict(),
             "environment": {
                 "torch": torch.__version__,
                 "python": platform.python_version(),
@@ -93,26 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         cols = [
-            "model", "params_millions", "gmacs", "method", "plain_ms_per_image",
-            "optimised_ms_per_image", "plain_min_ms_per_image", "optimised_min_ms_per_image",
-            "plain_images_per_s", "optimised_images_per_s", "max_abs_diff", "loadavg_1min",
+            "backbone", "model", "params", "gmacs", "precision", "method", "latency_ms_plain",
+            "latency_ms_optimised", "latency_ms_plain_min", "latency_ms_optimised_min",
+            "throughput_plain", "throughput_optimised", "max_prob_diff", "loadavg_1min",
         ]  # fmt: skip
         table = results[cols].round(3)
-        table["max_abs_diff"] = results["max_abs_diff"].map("{:.1e}".format)
+        table["max_prob_diff"] = results["max_prob_diff"].map("{:.1e}".format)
         print(table.to_string(index=False))
         print()
         print(paper.round(2).to_string(index=False))
     target = float(EFFICIENCY["latency_ms_low"].value)
     print(f"\nwritten {args.out}")
     for _, r in results.iterrows():
-        met = "met" if r["optimised_ms_per_image"] <= target else "NOT met"
+        met = "met" if r["latency_ms_optimised"] <= target else "NOT met"
         print(
-            f"{r['model']}: optimised path {r['steps']}; batch-{r['latency_batch']} "
-            f"{r['optimised_ms_per_image']:.1f} ms/image vs paper GPU {target:g} ms: {met}"
+            f"{r['model']}/{r['backbone']}: optimised path {r['steps']}; "
+            f"batch-{plan.latency_batch} {r['latency_ms_optimised']:.1f} ms/image vs paper GPU "
+            f"{target:g} ms: {met}"
         )
     ratios = ", ".join(
-        f"{r['model']} batch-{r['latency_batch']} x{r['latency_speedup']:.2f}, "
-        f"batch-{r['throughput_batch']} x{r['throughput_speedup']:.2f}"
+        f"{r['model']}/{r['backbone']} batch-{plan.latency_batch} x{r['speedup_latency']:.2f}, "
+        f"batch-{plan.throughput_batch} x{r['speedup_throughput']:.2f}"
         for _, r in results.iterrows()
     )
     print(f"optimised/plain speed: {ratios}")

@@ -4,7 +4,9 @@ For each backbone, in one process, on random 224 x 224 inputs with AdamW and cro
 
 * ``plain``: contiguous tensors, no autocast (fp32);
 * ``optimised``: model and inputs in ``channels_last`` and ``marsutils.train.runtime.autocast``
-  (bf16 only where the CPU/GPU supports it; a no-op on a CPU without native bf16).
+  in ``--precision`` (default: ``marsutils.train.runtime.resolve_precision``, i.e.
+  ``$MARS_PRECISION``, else bf16 on a CPU with native bf16 and fp32 on one without).
+  ``benchmarks/precision.py`` compares the precisions themselves.
 
 Both loops start from identical weights; after ``--warmup`` steps each, ``--rounds`` rounds of
 ``--steps`` timed steps alternate between the two loops (so that changing load on a shared machine
@@ -28,9 +30,10 @@ from torch import nn
 from marsutils.atomic import write_json
 from marsutils.models import BACKBONE_NAMES, build_model
 from marsutils.train.runtime import (
+    PRECISIONS,
     autocast,
-    cpu_supports_bf16,
     resolve_device,
+    resolve_precision,
     to_channels_last,
 )
 
@@ -46,6 +49,7 @@ class TrainingLoop:
         *,
         optimised: bool,
         device: torch.device,
+        precision: str = "fp32",
     ) -> None:
         if optimised:
             self.model = to_channels_last(model, device)
@@ -57,13 +61,13 @@ class TrainingLoop:
         self.model.train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
         self.loss_fn = nn.CrossEntropyLoss()
-        self.optimised = optimised
+        self.precision = precision if optimised else "fp32"
         self.device = device
 
     def step(self) -> None:
         """One training step."""
         self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, enabled=self.optimised):
+        with autocast(self.device, self.precision):
             loss = self.loss_fn(self.model(self.images), self.labels)
         loss.backward()
         self.optimizer.step()
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float | list[floa
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help="optimised loop")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--output", type=Path, default=None, help="optional JSON result file")
     args = parser.parse_args(argv)
@@ -99,10 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float | list[floa
         torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
-    if device.type == "cuda":
-        precision = "CUDA AMP"
-    else:
-        precision = "bf16" if cpu_supports_bf16() else "none: no CPU bf16, fp32"
+    precision = resolve_precision(args.precision, device)
     backbones = BACKBONE_NAMES if args.backbone == "both" else (args.backbone,)
     print(
         f"device={device} threads={torch.get_num_threads()} batch={args.batch_size} "
@@ -118,7 +120,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float | list[floa
         model = build_model("full", backbone=backbone, weights="none")
         loops = {
             name: TrainingLoop(
-                copy.deepcopy(model), images, labels, optimised=optimised, device=device
+                copy.deepcopy(model),
+                images,
+                labels,
+                optimised=optimised,
+                device=device,
+                precision=precision,
             )
             for name, optimised in (("plain", False), ("optimised", True))
         }
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float | list[floa
         fast = statistics.median(rates["optimised"])
         for name, label in (
             ("plain", "plain fp32 contiguous"),
-            ("optimised", "channels_last + autocast"),
+            ("optimised", f"channels_last + {precision}"),
         ):
             per_round = ", ".join(f"{r:.2f}" for r in rates[name])
             print(

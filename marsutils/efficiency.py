@@ -9,15 +9,22 @@ For any ``nn.Module`` mapping ``(B, 3, H, W)`` images to a logits tensor:
 
   - *plain*: fp32 eager, ``model.eval()`` under ``torch.no_grad()``, NCHW input;
   - *optimised*: ``model.eval()``, ``torch.inference_mode()``, channels_last weights and input,
-    Conv-BN folding, and bf16 autocast only where the CPU has native bf16
-    (:func:`marsutils.train.runtime.cpu_supports_bf16`). Folding is done by one of
+    Conv-BN folding, and the precision of :func:`marsutils.train.runtime.resolve_precision`
+    (``precision`` argument, then ``$MARS_PRECISION``; ``"auto"`` is bf16 autocast on a CPU with
+    native bf16, fp32 elsewhere). Folding is done by one of
     :data:`OPTIMISATION_METHODS`: ``"jit_freeze"`` (TorchScript trace + ``torch.jit.freeze``,
     which folds Conv-BN and constants), ``"fx_fuse"`` (``torch.fx`` Conv-BN fusion, eager),
     ``"compile"`` (``torch.compile`` with inductor freezing; needs a C++ compiler and minutes of
     compile time) or ``"eager"`` (no folding). ``"auto"`` tries ``jit_freeze``, then ``fx_fuse``,
-    then ``eager``, and records why a method was skipped.
+    then ``eager``, and records why a method was skipped. With bf16 the trace runs under
+    autocast, so the frozen graph holds bf16 convolutions (the copy's weights are frozen with
+    ``requires_grad=False`` first: TorchScript cannot freeze autocast's casts of trainable
+    weights).
 
-The optimised path is checked against the plain one (same inputs, outputs within a tolerance)
+:func:`measure_speed` is the one measurement (the efficiency chapter and
+``benchmarks/inference_latency.py`` both use it, with one column schema). The optimised path is
+first checked against the plain one by :func:`check_equivalence` (top-1 agreement and softmax
+probabilities within :func:`marsutils.train.runtime.comparison_tolerance` of its precision)
 before it is timed. Plain and optimised runs are interleaved so that both see the same load on a
 shared machine; the load average is recorded with every result.
 """
@@ -31,13 +38,14 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
 
 from marsutils.paper import EFFICIENCY
-from marsutils.train.runtime import cpu_supports_bf16
+from marsutils.train.runtime import autocast, comparison_tolerance, resolve_precision
 
 __all__ = [
     "OPTIMISATION_METHODS",
@@ -48,7 +56,8 @@ __all__ = [
     "optimise_for_cpu",
     "check_equivalence",
     "time_interleaved",
-    "benchmark_model",
+    "SPEED_COLUMNS",
+    "measure_speed",
     "compare_efficiency_with_paper",
 ]
 
@@ -85,12 +94,15 @@ class Timing:
 
 @dataclass
 class CpuInference:
-    """An inference callable: images in, fp32 logits out, with how it was built."""
+    """An inference callable: images in, fp32 logits out, with how it was built.
+
+    ``precision`` is the resolved precision it runs under (``"fp32"`` or ``"bf16"``).
+    """
 
     module: Callable[[torch.Tensor], torch.Tensor]
     method: str
     channels_last: bool = False
-    bf16: bool = False
+    precision: str = "fp32"
     inference_mode: bool = False
     steps: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
@@ -100,15 +112,11 @@ class CpuInference:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         grad_off = torch.inference_mode() if self.inference_mode else torch.no_grad()
-        with grad_off, _bf16_autocast(self.bf16):
+        with grad_off, autocast(torch.device("cpu"), self.precision):
             out = self.module(images)
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"model must return a logits tensor; got {type(out).__name__}")
         return out.float()
-
-
-def _bf16_autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
 def plain_inference(model: nn.Module) -> CpuInference:
@@ -123,7 +131,7 @@ def optimise_for_cpu(
     example: torch.Tensor,
     method: str = "auto",
     channels_last: bool = True,
-    bf16: bool | None = None,
+    precision: str | None = None,
 ) -> CpuInference:
     """Build the optimised CPU inference path of a copy of ``model`` (``model`` is untouched).
 
@@ -132,28 +140,28 @@ def optimise_for_cpu(
         example: an input batch used for tracing/compiling (its values do not matter).
         method: one of :data:`OPTIMISATION_METHODS` (see the module docstring).
         channels_last: convert weights and inputs to channels_last.
-        bf16: bf16 autocast; ``None`` = only when the CPU supports bf16 natively. With bf16,
-            ``"auto"`` skips ``jit_freeze`` (TorchScript does not trace autocast reliably).
+        precision: ``"fp32"``, ``"bf16"`` or ``"auto"``; None reads ``$MARS_PRECISION``
+            (:func:`marsutils.train.runtime.resolve_precision`). Both precisions try the same
+            methods in the same order, so ``notes`` (why a method was skipped) do not depend on
+            the CPU.
 
     Raises:
-        ValueError: unknown ``method``.
+        ValueError: unknown ``method`` or ``precision``.
         RuntimeError: the requested (non-auto) method fails on this model.
     """
     if method not in OPTIMISATION_METHODS:
         raise ValueError(f"unknown method {method!r}; valid choices: {OPTIMISATION_METHODS}")
-    use_bf16 = cpu_supports_bf16() if bf16 is None else bool(bf16)
-    base = copy.deepcopy(model).eval()
+    precision = resolve_precision(precision, "cpu")
+    use_bf16 = precision == "bf16"
+    base = copy.deepcopy(model).eval().requires_grad_(False)  # inference only
     if channels_last:
         base = base.to(memory_format=torch.channels_last)
         example = example.contiguous(memory_format=torch.channels_last)
     candidates = _FALLBACK_ORDER if method == "auto" else (method,)
     notes: list[str] = []
-    if use_bf16 and method == "auto":
-        candidates = tuple(c for c in candidates if c != "jit_freeze")
-        notes.append("bf16: jit_freeze skipped")
     for candidate in candidates:
         try:
-            module = _BUILDERS[candidate](base, example, use_bf16)
+            module = _BUILDERS[candidate](base, example, precision)
         except Exception as exc:  # a model a method cannot handle: try the next one
             if method != "auto":
                 raise RuntimeError(f"{candidate} failed on this model: {exc}") from exc
@@ -167,7 +175,7 @@ def optimise_for_cpu(
             module,
             candidate,
             channels_last=channels_last,
-            bf16=use_bf16,
+            precision=precision,
             inference_mode=True,
             steps=tuple(steps),
             notes=notes,
@@ -175,14 +183,14 @@ def optimise_for_cpu(
     raise RuntimeError(f"no optimisation method worked: {notes}")  # pragma: no cover - eager
 
 
-def _build_jit_freeze(model: nn.Module, example: torch.Tensor, bf16: bool) -> nn.Module:
-    with warnings.catch_warnings(), torch.no_grad(), _bf16_autocast(bf16):
+def _build_jit_freeze(model: nn.Module, example: torch.Tensor, precision: str) -> nn.Module:
+    with warnings.catch_warnings(), torch.no_grad(), autocast(torch.device("cpu"), precision):
         warnings.simplefilter("ignore")  # TorchScript deprecation and tracer warnings
         traced = torch.jit.trace(model, example)
         return torch.jit.freeze(traced)
 
 
-def _build_fx_fuse(model: nn.Module, example: torch.Tensor, bf16: bool) -> nn.Module:
+def _build_fx_fuse(model: nn.Module, example: torch.Tensor, precision: str) -> nn.Module:
     from torch.fx.experimental.optimization import fuse
 
     fused = fuse(model, inplace=False)
@@ -191,18 +199,18 @@ def _build_fx_fuse(model: nn.Module, example: torch.Tensor, bf16: bool) -> nn.Mo
     return fused
 
 
-def _build_compile(model: nn.Module, example: torch.Tensor, bf16: bool) -> Callable:
+def _build_compile(model: nn.Module, example: torch.Tensor, precision: str) -> Callable:
     compiled = torch.compile(model, backend="inductor", options={"freezing": True})
-    with torch.inference_mode(), _bf16_autocast(bf16):
+    with torch.inference_mode(), autocast(torch.device("cpu"), precision):
         compiled(example)  # compile now, not inside the first timed run
     return compiled
 
 
-def _build_eager(model: nn.Module, example: torch.Tensor, bf16: bool) -> nn.Module:
+def _build_eager(model: nn.Module, example: torch.Tensor, precision: str) -> nn.Module:
     return model
 
 
-_BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor, bool], Callable]] = {
+_BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor, str], Callable]] = {
     "jit_freeze": _build_jit_freeze,
     "fx_fuse": _build_fx_fuse,
     "compile": _build_compile,
@@ -220,27 +228,61 @@ def check_equivalence(
     candidate: Callable[[torch.Tensor], torch.Tensor],
     images: torch.Tensor,
     *,
-    atol: float = 1e-3,
-    rtol: float = 1e-3,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Compare two inference paths on ``images``; raise :class:`EquivalenceError` if they differ.
 
-    Returns ``max_abs_diff`` (of the logits) and ``top1_agreement`` (fraction of equal argmax).
+    The candidate, run in ``precision``, is judged on what a classifier's user sees:
+
+    * its softmax probabilities lie within
+      :func:`~marsutils.train.runtime.comparison_tolerance` ``(precision)`` of the reference's
+      (``atol`` + ``rtol`` x reference probability; bf16: 0.0156, fp32: 1e-5);
+    * its top-1 class equals the reference's on every image whose two best reference
+      probabilities are more than ``2 atol`` apart. Closer than that, the tolerance itself
+      allows the two to swap, so such a near-tie is not a disagreement (``top1_decisive``
+      counts the images judged; on random weights and inputs near-ties are rare but possible).
+
+    Logits are not compared directly: they are only defined up to a constant per image.
+
+    Returns:
+        ``max_abs_diff`` (of the logits, for information), ``max_prob_diff``,
+        ``top1_agreement`` (fraction of equal argmax over all images), ``top1_decisive``
+        (images whose top-1 was judged) and ``prob_atol``.
     """
-    expected = reference(images)
-    got = candidate(images)
+    expected = reference(images).float()
+    got = candidate(images).float()
     if expected.shape != got.shape:
         raise EquivalenceError(
             f"output shapes differ: {tuple(expected.shape)} vs {tuple(got.shape)}"
         )
+    tol = comparison_tolerance(precision)
+    p_ref, p_got = torch.softmax(expected, dim=1), torch.softmax(got, dim=1)
     max_abs = float((expected - got).abs().max())
-    agreement = float((expected.argmax(1) == got.argmax(1)).float().mean())
-    if not torch.allclose(expected, got, atol=atol, rtol=rtol):
+    max_prob = float((p_ref - p_got).abs().max())
+    same = expected.argmax(1) == got.argmax(1)
+    agreement = float(same.float().mean())
+    top2 = p_ref.topk(min(2, p_ref.shape[1]), dim=1).values
+    margin = top2[:, 0] - top2[:, -1] if top2.shape[1] > 1 else torch.ones(len(p_ref))
+    decisive = margin > 2 * tol.atol
+    summary = (
+        f"max |probability diff| = {max_prob:.3g} (atol={tol.atol:.3g}, rtol={tol.rtol:.3g} for "
+        f"{precision}); top-1 agreement {agreement:.3f}; max |logit diff| = {max_abs:.3g}"
+    )
+    if not torch.allclose(p_got, p_ref, atol=tol.atol, rtol=tol.rtol):
+        raise EquivalenceError(f"optimised outputs differ from plain ones: {summary}")
+    if not bool(same[decisive].all()):
+        wrong = int((~same & decisive).sum())
         raise EquivalenceError(
-            f"optimised outputs differ from plain ones: max |diff| = {max_abs:.3g} "
-            f"(atol={atol}, rtol={rtol}); top-1 agreement {agreement:.3f}"
+            f"optimised outputs differ from plain ones: top-1 class changed on {wrong} of "
+            f"{int(decisive.sum())} images without a near-tie; {summary}"
         )
-    return {"max_abs_diff": max_abs, "top1_agreement": agreement}
+    return {
+        "max_abs_diff": max_abs,
+        "max_prob_diff": max_prob,
+        "top1_agreement": agreement,
+        "top1_decisive": int(decisive.sum()),
+        "prob_atol": tol.atol,
+    }
 
 
 def time_interleaved(
@@ -269,88 +311,150 @@ def time_interleaved(
     return {name: Timing(len(images), tuple(s)) for name, s in seconds.items()}
 
 
-def benchmark_model(
+#: The columns of :func:`measure_speed`, in this order (``*_seconds`` hold every timed run).
+SPEED_COLUMNS: tuple[str, ...] = (
+    "latency_ms_plain",
+    "latency_ms_optimised",
+    "throughput_plain",
+    "throughput_optimised",
+    "speedup_latency",
+    "speedup_throughput",
+    "latency_ms_plain_min",
+    "latency_ms_optimised_min",
+    "timing_image_size",
+    "latency_batch",
+    "throughput_batch",
+    "latency_repeats",
+    "throughput_repeats",
+    "precision",
+    "method",
+    "steps",
+    "notes",
+    "max_abs_diff",
+    "max_prob_diff",
+    "top1_agreement",
+    "top1_decisive",
+    "threads",
+    "cpu_capability",
+    "loadavg_1min",
+    "latency_seconds",
+    "throughput_seconds",
+)
+
+
+def measure_speed(
     model: nn.Module,
     *,
-    name: str,
-    image_size: int = 224,
+    image_size: int,
+    latency: bool = True,
+    throughput: bool = True,
     latency_batch: int = 1,
     throughput_batch: int = 32,
-    repeats: int = 10,
+    latency_repeats: int = 10,
+    throughput_repeats: int | None = None,
     warmup: int = 3,
+    throughput_warmup: int | None = None,
     method: str = "auto",
     channels_last: bool = True,
-    bf16: bool | None = None,
-    atol: float | None = None,
-    rtol: float | None = None,
+    precision: str | None = None,
+    check_images: int = 4,
     seed: int = 0,
-) -> pd.DataFrame:
-    """Size and CPU speed of ``model``, plain vs optimised: a one-row DataFrame.
+) -> dict[str, Any]:
+    """Plain vs optimised CPU speed of ``model``: one row of :data:`SPEED_COLUMNS`.
 
-    Columns: ``model``, ``params``, ``params_millions``, ``gflops``, ``gmacs``, ``image_size``,
-    ``method``, ``steps``, ``notes``, ``plain_ms_per_image`` and ``optimised_ms_per_image``
-    (batch ``latency_batch``), ``plain_images_per_s`` and ``optimised_images_per_s`` (batch
-    ``throughput_batch``), ``latency_speedup`` and ``throughput_speedup`` (optimised / plain
-    speed), ``*_min_ms_per_image`` (best run, less sensitive to load), ``max_abs_diff``,
-    ``top1_agreement``, ``threads``, ``cpu_capability``, ``repeats``, ``warmup``, ``loadavg_1min``.
+    Args:
+        model: maps ``(B, 3, image_size, image_size)`` images to logits; it is not modified.
+        image_size: side of the random input images, in pixels.
+        latency, throughput: whether to time the batch-``latency_batch`` latency and the
+            batch-``throughput_batch`` throughput; what is not timed is NaN, never estimated.
+        latency_repeats, throughput_repeats: timed runs of each path (medians are reported;
+            ``throughput_repeats`` defaults to ``latency_repeats``).
+        warmup, throughput_warmup: untimed runs of each path first (``throughput_warmup``
+            defaults to ``warmup``).
+        method, channels_last, precision: the optimised path (:func:`optimise_for_cpu`).
+        check_images: random images on which :func:`check_equivalence` judges the optimised
+            path before anything is timed.
+        seed: seeds the random images.
 
-    Raises :class:`EquivalenceError` when the optimised outputs differ from the plain ones (the
-    default tolerance is 1e-3, or 5e-2 with bf16).
+    Returns:
+        ``latency_ms_*`` (median ms per image at batch ``latency_batch``; ``*_min``: best run),
+        ``throughput_*`` (images/s at the median batch ``throughput_batch`` time),
+        ``speedup_*`` (optimised speed / plain speed), the optimised path's ``precision``,
+        ``method``, ``steps`` and ``notes``, the equivalence check, ``threads``,
+        ``cpu_capability``, the highest 1-minute ``loadavg_1min`` seen, and every timed run in
+        ``latency_seconds``/``throughput_seconds`` (``{"plain": [...], "optimised": [...]}``).
+
+    Raises:
+        EquivalenceError: the optimised outputs differ from the plain ones.
     """
-    from marsutils.models import model_cost  # deferred: importing the model zoo takes seconds
-
+    nan = float("nan")
+    throughput_repeats = latency_repeats if throughput_repeats is None else throughput_repeats
+    throughput_warmup = warmup if throughput_warmup is None else throughput_warmup
+    row: dict[str, Any] = dict.fromkeys(SPEED_COLUMNS, nan)
+    row.update(
+        {
+            "timing_image_size": image_size if latency or throughput else None,
+            "latency_batch": latency_batch,
+            "throughput_batch": throughput_batch,
+            "latency_repeats": latency_repeats if latency else 0,
+            "throughput_repeats": throughput_repeats if throughput else 0,
+            "precision": None,
+            "method": None,
+            "steps": None,
+            "notes": None,
+            "top1_decisive": None,
+            "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "latency_seconds": {},
+            "throughput_seconds": {},
+        }
+    )
+    if not (latency or throughput):
+        return row
     generator = torch.Generator().manual_seed(seed)
-    small = torch.randn(latency_batch, 3, image_size, image_size, generator=generator)
-    large = torch.randn(throughput_batch, 3, image_size, image_size, generator=generator)
-    cost = model_cost(model, image_size)
+    size = image_size
+    small = torch.randn(latency_batch, 3, size, size, generator=generator)
     plain = plain_inference(model)
     optimised = optimise_for_cpu(
-        model, example=small, method=method, channels_last=channels_last, bf16=bf16
+        model, example=small, method=method, channels_last=channels_last, precision=precision
     )
-    tolerance = 5e-2 if optimised.bf16 else 1e-3
-    equivalence = check_equivalence(
-        plain,
-        optimised,
-        large[: min(len(large), 8)],
-        atol=tolerance if atol is None else atol,
-        rtol=tolerance if rtol is None else rtol,
-    )
-    loadavg = os.getloadavg()[0]
+    check = torch.randn(check_images, 3, size, size, generator=generator)
+    row.update(check_equivalence(plain, optimised, check, precision=optimised.precision))
+    row.pop("prob_atol")
+    row["precision"] = optimised.precision
+    row["method"] = optimised.method
+    row["steps"] = " + ".join(optimised.steps)
+    row["notes"] = "; ".join(optimised.notes)
+    load = os.getloadavg()[0]
     runners = {"plain": plain, "optimised": optimised}
-    latency = time_interleaved(runners, small, repeats=repeats, warmup=warmup)
-    throughput = time_interleaved(runners, large, repeats=repeats, warmup=warmup)
-    row = {
-        "model": name,
-        "params": cost["params"],
-        "params_millions": cost["params"] / 1e6,
-        "gflops": cost["gflops"],
-        "gmacs": cost["gmacs"],
-        "image_size": image_size,
-        "method": optimised.method,
-        "steps": " + ".join(optimised.steps),
-        "notes": "; ".join(optimised.notes),
-        "latency_batch": latency_batch,
-        "throughput_batch": throughput_batch,
-        "plain_ms_per_image": latency["plain"].ms_per_image,
-        "optimised_ms_per_image": latency["optimised"].ms_per_image,
-        "plain_min_ms_per_image": 1000 * min(latency["plain"].seconds) / latency_batch,
-        "optimised_min_ms_per_image": 1000 * min(latency["optimised"].seconds) / latency_batch,
-        "plain_images_per_s": throughput["plain"].images_per_s,
-        "optimised_images_per_s": throughput["optimised"].images_per_s,
-        "latency_speedup": latency["plain"].median_s / latency["optimised"].median_s,
-        "throughput_speedup": throughput["plain"].median_s / throughput["optimised"].median_s,
-        **equivalence,
-        "threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "repeats": repeats,
-        "warmup": warmup,
-        "loadavg_1min": max(loadavg, os.getloadavg()[0]),
-    }
-    return pd.DataFrame([row])
+    if latency:
+        times = time_interleaved(runners, small, repeats=latency_repeats, warmup=warmup)
+        row["latency_ms_plain"] = times["plain"].ms_per_image
+        row["latency_ms_optimised"] = times["optimised"].ms_per_image
+        row["speedup_latency"] = times["plain"].median_s / times["optimised"].median_s
+        for path, timing in times.items():
+            row[f"latency_ms_{path}_min"] = 1000 * min(timing.seconds) / latency_batch
+        row["latency_seconds"] = {k: list(t.seconds) for k, t in times.items()}
+    if throughput:
+        large = torch.randn(throughput_batch, 3, size, size, generator=generator)
+        times = time_interleaved(
+            runners, large, repeats=throughput_repeats, warmup=throughput_warmup
+        )
+        row["throughput_plain"] = times["plain"].images_per_s
+        row["throughput_optimised"] = times["optimised"].images_per_s
+        row["speedup_throughput"] = times["plain"].median_s / times["optimised"].median_s
+        row["throughput_seconds"] = {k: list(t.seconds) for k, t in times.items()}
+    row["loadavg_1min"] = max(load, os.getloadavg()[0])
+    return row
 
 
 def compare_efficiency_with_paper(results: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 next to each benchmarked model (rows of :func:`benchmark_model`).
+    """Table 2 next to each benchmarked model.
+
+    ``results`` has one row per model with ``model`` (its label), ``params``, ``gmacs``,
+    ``gflops`` and the :func:`measure_speed` columns ``latency_ms_plain`` and
+    ``latency_ms_optimised`` (the efficiency chapter's table, see
+    :func:`marsutils.efficiency_report.paper_comparison`).
 
     The paper's timing is on an unnamed GPU, ours on this CPU, so the latency rows compare
     different hardware; ``meets_paper_latency`` says whether our batch-1 latency is at or below
@@ -362,14 +466,14 @@ def compare_efficiency_with_paper(results: pd.DataFrame) -> pd.DataFrame:
     for _, r in results.iterrows():
         rows += [
             (r["model"], "parameters (M)", EFFICIENCY["parameters_millions"].value,
-             r["params_millions"], "Table 2: ~25M"),
+             r["params"] / 1e6, "Table 2: ~25M"),
             (r["model"], "GMACs at input size", EFFICIENCY["gflops"].value, r["gmacs"],
              "Table 2: ~4 GFLOPs (a multiply-add count)"),
             (r["model"], "GFLOPs (multiply-add = 2)", None, r["gflops"], "not in the paper"),
             (r["model"], "batch-1 ms/image, plain fp32 (CPU)", f"{low:g}-{high:g} (GPU)",
-             r["plain_ms_per_image"], "Table 2"),
+             r["latency_ms_plain"], "Table 2"),
             (r["model"], "batch-1 ms/image, optimised (CPU)", f"{low:g}-{high:g} (GPU)",
-             r["optimised_ms_per_image"], "Table 2"),
+             r["latency_ms_optimised"], "Table 2"),
         ]  # fmt: skip
     out = pd.DataFrame(rows, columns=["model", "metric", "paper", "ours", "paper_source"])
     is_latency = out["metric"].str.startswith("batch-1")

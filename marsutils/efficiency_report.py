@@ -4,7 +4,10 @@ For every model of :data:`~marsutils.models.MODEL_NAMES` and every backbone (bui
 ``weights="none"``: weights do not change the cost) :func:`efficiency_table` gives one row with
 the parameter count, GFLOPs and GMACs at 224 x 224, and, for the models its :class:`TimingPlan`
 selects, the batch-1 latency and batch-32 throughput of the plain fp32 eager path and of the
-optimised CPU path of :mod:`marsutils.efficiency`, with their ratio.
+optimised CPU path of :mod:`marsutils.efficiency`, with their ratio. The timing is
+:func:`marsutils.efficiency.measure_speed` (the one measurement; its columns are
+:data:`marsutils.efficiency.SPEED_COLUMNS`), in the precision of
+:func:`marsutils.train.runtime.resolve_precision` (``$MARS_PRECISION`` forces one).
 
 Timing every model at 224 px costs minutes per repeat on 2 CPU cores, so :func:`timing_plan`
 decides, per profile, what is timed (see :data:`TIMING_SELECTIONS`):
@@ -36,13 +39,7 @@ from matplotlib.figure import Figure
 
 from marsutils import rules
 from marsutils.atomic import atomic_write, write_json
-from marsutils.efficiency import (
-    check_equivalence,
-    compare_efficiency_with_paper,
-    optimise_for_cpu,
-    plain_inference,
-    time_interleaved,
-)
+from marsutils.efficiency import compare_efficiency_with_paper, measure_speed
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
 from marsutils.paper import EFFICIENCY
 from marsutils.profiles import Profile
@@ -53,7 +50,6 @@ __all__ = [
     "TIMING_SELECTIONS",
     "TimingPlan",
     "timing_plan",
-    "measure_speed",
     "efficiency_table",
     "size_table",
     "speed_table",
@@ -86,9 +82,11 @@ _DETAIL_COLUMNS: tuple[str, ...] = (
     "timing_image_size",
     "latency_repeats",
     "throughput_repeats",
+    "precision",
     "method",
     "steps",
     "max_abs_diff",
+    "max_prob_diff",
     "top1_agreement",
     "threads",
     "loadavg_1min",
@@ -180,79 +178,6 @@ def timing_plan(profile: Profile) -> TimingPlan:
     )
 
 
-def measure_speed(
-    model: torch.nn.Module,
-    plan: TimingPlan,
-    *,
-    latency: bool = True,
-    throughput: bool = True,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Plain vs optimised CPU speed of ``model`` under ``plan`` (NaN for what is not timed).
-
-    The optimised path is first checked against the plain one on two images
-    (:func:`~marsutils.efficiency.check_equivalence`, tolerance 1e-3; raises
-    :class:`~marsutils.efficiency.EquivalenceError` when they differ). Plain and optimised runs
-    are interleaved (:func:`~marsutils.efficiency.time_interleaved`).
-    """
-    nan = float("nan")
-    row: dict[str, Any] = {
-        "latency_ms_plain": nan,
-        "latency_ms_optimised": nan,
-        "throughput_plain": nan,
-        "throughput_optimised": nan,
-        "speedup_latency": nan,
-        "speedup_throughput": nan,
-        "latency_ms_plain_min": nan,
-        "latency_ms_optimised_min": nan,
-        "timing_image_size": plan.image_size if latency or throughput else None,
-        "latency_repeats": plan.latency_repeats if latency else 0,
-        "throughput_repeats": plan.throughput_repeats if throughput else 0,
-        "method": None,
-        "steps": None,
-        "notes": None,
-        "max_abs_diff": nan,
-        "top1_agreement": nan,
-        "threads": torch.get_num_threads(),
-        "loadavg_1min": nan,
-        "latency_seconds": {},
-        "throughput_seconds": {},
-    }
-    if not (latency or throughput):
-        return row
-    generator = torch.Generator().manual_seed(seed)
-    size = plan.image_size
-    small = torch.randn(plan.latency_batch, 3, size, size, generator=generator)
-    plain = plain_inference(model)
-    optimised = optimise_for_cpu(model, example=small)
-    check = torch.randn(2, 3, size, size, generator=generator)
-    row.update(check_equivalence(plain, optimised, check))
-    row["method"] = optimised.method
-    row["steps"] = " + ".join(optimised.steps)
-    row["notes"] = "; ".join(optimised.notes)
-    load = os.getloadavg()[0]
-    runners = {"plain": plain, "optimised": optimised}
-    if latency:
-        times = time_interleaved(runners, small, repeats=plan.latency_repeats, warmup=plan.warmup)
-        row["latency_ms_plain"] = times["plain"].ms_per_image
-        row["latency_ms_optimised"] = times["optimised"].ms_per_image
-        row["speedup_latency"] = times["plain"].median_s / times["optimised"].median_s
-        for path, timing in times.items():
-            row[f"latency_ms_{path}_min"] = 1000 * min(timing.seconds) / plan.latency_batch
-        row["latency_seconds"] = {k: list(t.seconds) for k, t in times.items()}
-    if throughput:
-        large = torch.randn(plan.throughput_batch, 3, size, size, generator=generator)
-        times = time_interleaved(
-            runners, large, repeats=plan.throughput_repeats, warmup=min(plan.warmup, 1)
-        )
-        row["throughput_plain"] = times["plain"].images_per_s
-        row["throughput_optimised"] = times["optimised"].images_per_s
-        row["speedup_throughput"] = times["plain"].median_s / times["optimised"].median_s
-        row["throughput_seconds"] = {k: list(t.seconds) for k, t in times.items()}
-    row["loadavg_1min"] = max(load, os.getloadavg()[0])
-    return row
-
-
 def efficiency_table(
     plan: TimingPlan,
     *,
@@ -260,6 +185,8 @@ def efficiency_table(
     models: Sequence[str] | None = None,
     cost_image_size: int = COST_IMAGE_SIZE,
     seed: int = 0,
+    precision: str | None = None,
+    method: str = "auto",
     progress: Callable[[str], None] | None = print,
 ) -> pd.DataFrame:
     """One row per (backbone, model): :data:`RESULT_COLUMNS`, then timing details.
@@ -270,6 +197,10 @@ def efficiency_table(
         models: default: every model of :data:`~marsutils.models.MODEL_NAMES`.
         cost_image_size: input size of the parameter and FLOP counts.
         seed: seeds the random weights and the random input images.
+        precision: of the optimised path (None: ``$MARS_PRECISION``, then auto; see
+            :func:`marsutils.train.runtime.resolve_precision`).
+        method: the optimised path's folding method
+            (:data:`marsutils.efficiency.OPTIMISATION_METHODS`).
         progress: called with one line per model (None: silent).
 
     The ``latency_seconds`` and ``throughput_seconds`` columns hold every timed run.
@@ -281,7 +212,21 @@ def efficiency_table(
             model = build_model(name, backbone=backbone, weights="none").eval()
             cost = model_cost(model, cost_image_size)
             latency, throughput = plan.timed(name)
-            speed = measure_speed(model, plan, latency=latency, throughput=throughput, seed=seed)
+            speed = measure_speed(
+                model,
+                image_size=plan.image_size,
+                latency=latency,
+                throughput=throughput,
+                latency_batch=plan.latency_batch,
+                throughput_batch=plan.throughput_batch,
+                latency_repeats=plan.latency_repeats,
+                throughput_repeats=plan.throughput_repeats,
+                warmup=plan.warmup,
+                throughput_warmup=min(plan.warmup, 1),
+                precision=precision,
+                method=method,
+                seed=seed,
+            )
             rows.append(
                 {
                     "backbone": backbone,
@@ -319,19 +264,20 @@ def size_table(table: pd.DataFrame) -> pd.DataFrame:
 def speed_table(table: pd.DataFrame) -> pd.DataFrame:
     """Plain and optimised speed side by side with their ratio, best runs and timing details.
 
-    Speeds are rounded to 0.01; ``max_abs_diff`` is shown in scientific notation (it is tiny).
+    Speeds are rounded to 0.01; ``max_abs_diff`` (logits) and ``max_prob_diff`` (probabilities)
+    of the equivalence check are shown in scientific notation.
     """
     columns = [
         *RESULT_COLUMNS[5:],
         "latency_ms_plain_min",
         "latency_ms_optimised_min",
         "timing_image_size",
+        "precision",
         "method",
     ]
     out = table.set_index(["backbone", "model"])[columns].round(2)
-    out["max_abs_diff"] = [
-        "" if np.isnan(v) else f"{v:.1e}" for v in table["max_abs_diff"].to_numpy(float)
-    ]
+    for column in ("max_abs_diff", "max_prob_diff"):
+        out[column] = ["" if np.isnan(v) else f"{v:.1e}" for v in table[column].to_numpy(float)]
     return out
 
 
@@ -353,11 +299,11 @@ def paper_comparison(table: pd.DataFrame, *, model: str = "full") -> pd.DataFram
     bench = pd.DataFrame(
         {
             "model": rows["model"] + "/" + rows["backbone"],
-            "params_millions": rows["params"] / 1e6,
+            "params": rows["params"],
             "gmacs": rows["gmacs"],
             "gflops": rows["gflops"],
-            "plain_ms_per_image": _at_cost_size(rows, "latency_ms_plain"),
-            "optimised_ms_per_image": _at_cost_size(rows, "latency_ms_optimised"),
+            "latency_ms_plain": _at_cost_size(rows, "latency_ms_plain"),
+            "latency_ms_optimised": _at_cost_size(rows, "latency_ms_optimised"),
         }
     )
     out = compare_efficiency_with_paper(bench)

@@ -321,6 +321,8 @@ def run_classifier(
         metrics["epochs_run"] = len(result.history)
         metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))
         metrics["torch_threads"] = torch.get_num_threads()
+        metrics["precision"] = result.precision  # what fit() trained and predicted in
+        metrics["precision_reason"] = result.precision_reason
         write_json(metrics_path, metrics)
     return ExperimentResult(
         spec,
@@ -481,13 +483,14 @@ def evaluate_tta(
 ) -> dict[str, Any]:
     """Test metrics of a finished experiment with ``views``-view dihedral test-time augmentation.
 
-    The probabilities are averaged over the views (see :func:`~marsutils.train.predict_proba`);
+    The probabilities are averaged over the views (see :func:`~marsutils.train.predict_proba`),
+    computed in the precision the experiment was trained in (its ``metrics["precision"]``);
     predictions and metrics are cached next to the single-view ones as
     ``predictions_test_tta<views>.csv`` and ``metrics_tta<views>.json``.
     """
     import torch
 
-    from .train import predict_proba, resolve_device
+    from .train import predict_proba, resolve_device, resolve_precision
     from .train.engine import predictions_frame
 
     spec = result.spec
@@ -497,6 +500,8 @@ def evaluate_tta(
     model = _load_weights(result.out_dir / "best_model.pt", spec, profile, len(data.class_names))
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
     test = result.test_predictions
+    # the run's own precision; a run recorded without one: $MARS_PRECISION, then auto
+    precision = resolve_precision(result.metrics.get("precision"), device)
     probs = predict_proba(
         model,
         data.images,
@@ -504,6 +509,7 @@ def evaluate_tta(
         image_size=spec.image_size,
         device=device,
         views=views,
+        precision=precision,
     )
     frame = predictions_frame(test.rename(columns={"y_true": "label"}), probs)
     atomic_write(
@@ -513,5 +519,6 @@ def evaluate_tta(
     metrics = _evaluate(frame, data, spec.seed if seed is None else seed)
     metrics["spec"] = spec.identity()
     metrics["tta_views"] = views
+    metrics["precision"] = precision
     write_json(metrics_path, metrics)
     return metrics

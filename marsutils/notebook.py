@@ -88,4 +88,9 @@ def setup(
     figs.mkdir(parents=True, exist_ok=True)
     ctx = NotebookContext(prof, int(seed), str(data_dir) if data_dir else None, run, figs, device)
     print(f"profile {prof.name!r} (seed {seed}): run dir {run}")
+    from .train.runtime import requested_precision  # a bad $MARS_PRECISION fails here, clearly
+
+    precision, source = requested_precision()
+    if source != "default":
+        print(f"precision {precision} (set by ${source}; see marsutils.train.runtime)")
     return ctx

@@ -133,3 +133,17 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "cache"
     monkeypatch.setenv("MARS_CACHE_DIR", str(path))
     return path
+
+
+#: The precisions every CPU can run; bf16 autocast is exact-to-tolerance on any x86 CPU (slowly
+#: without native bf16), so both paths are tested whatever this machine has.
+CPU_PRECISIONS = ("fp32", "bf16")
+
+
+@pytest.fixture(params=CPU_PRECISIONS)
+def forced_precision(request, monkeypatch) -> str:
+    """Force each CPU precision in turn through ``$MARS_PRECISION`` (the same switch a user sets);
+    the test gets the precision's name."""
+    monkeypatch.delenv("MARS_DISABLE_BF16", raising=False)
+    monkeypatch.setenv("MARS_PRECISION", request.param)
+    return request.param

@@ -254,7 +254,9 @@ def test_full_model_backward_reaches_every_part(lite0_backbone, images: torch.Te
     assert grads["backbone.attention.4.spatial.conv.weight"].abs().sum() > 0
 
 
-def test_channels_last_and_autocast(lite0_backbone, images: torch.Tensor) -> None:
+def test_channels_last_and_autocast(
+    lite0_backbone, images: torch.Tensor, forced_precision: str
+) -> None:
     model = AttentionSegClassifier(
         copy.deepcopy(lite0_backbone), NUM_CLASSES, attention=True, head=True
     ).eval()
@@ -264,8 +266,9 @@ def test_channels_last_and_autocast(lite0_backbone, images: torch.Tensor) -> Non
         model = model.to(memory_format=torch.channels_last)
         torch.testing.assert_close(model(x), reference, rtol=1e-4, atol=1e-4)
     model.train()
-    with autocast(torch.device("cpu")):  # the project's helper (a no-op without CPU bf16)
+    with autocast(torch.device("cpu"), forced_precision):  # the project's helper
         logits = model(x)
+    assert logits.dtype == (torch.bfloat16 if forced_precision == "bf16" else torch.float32)
     logits.float().sum().backward()
     assert all(p.grad is not None for p in model.parameters())
     model.eval()

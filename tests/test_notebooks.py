@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from marsutils.atomic import read_json
 from marsutils.pipeline import NOTEBOOKS, main, notebook_parameters
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -49,3 +53,38 @@ def test_unknown_parameter_is_a_clear_error(capsys, tmp_path):
     assert code == 2
     assert "has no parameter(s) ['epochz']" in capsys.readouterr().err
     assert not (tmp_path / "notebooks").exists() or not any((tmp_path / "notebooks").iterdir())
+
+
+#: The notebooks that train or run a model (01 prepares their data).
+MODEL_NOTEBOOKS = ("01", "02", "03", "04", "05", "06", "07")
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_model_notebooks_run_under_a_forced_precision(precision, tmp_path):
+    """The smoke notebooks that use a model run in fp32 and in bf16 whatever this CPU has
+    ($MARS_PRECISION reaches the notebooks' kernels through the environment), and every
+    trained experiment and the efficiency table record the precision they ran in."""
+    env = {**os.environ, "MARS_PRECISION": precision}
+    env.pop("MARS_DISABLE_BF16", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
+         str(tmp_path), "--no-build", "--only", *MODEL_NOTEBOOKS],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    for path in sorted((tmp_path / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.output_type == "error"]  # fmt: skip
+        assert not errors, f"{path.stem}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    runs = sorted(tmp_path.glob("experiments/*/*/done.json"))
+    assert runs, "the smoke notebooks trained nothing"
+    for path in runs:
+        assert read_json(path)["precision"] == precision, path
+    efficiency = read_json(tmp_path / "results" / "efficiency.json")
+    timed = [row for row in efficiency["rows"] if row["precision"] is not None]
+    assert timed and {row["precision"] for row in timed} == {precision}

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from marsutils.data.batches import dihedral_view, to_model_input
-from marsutils.train import predict_proba
+from marsutils.train import comparison_tolerance, predict_proba
 
 
 def test_the_eight_views_are_the_dihedral_group():
@@ -33,26 +33,43 @@ def _setup():
     return images, model
 
 
-def test_views_average_the_softmax_over_the_transformed_inputs():
+def test_views_average_the_softmax_over_the_transformed_inputs(forced_precision):
     images, model = _setup()
     rows = np.array([4, 0, 2])
     x = to_model_input(torch.from_numpy(images[rows]), 32)
-    with torch.no_grad():
+    with torch.no_grad():  # the fp32 reference, whatever precision predict_proba runs in
         manual = sum(torch.softmax(model(dihedral_view(x, i)), 1) for i in range(4)) / 4
     probs = predict_proba(model, images, rows, image_size=32, batch_size=2, views=4)
-    np.testing.assert_allclose(probs, manual.numpy(), atol=1e-5)
+    tolerance = comparison_tolerance(forced_precision)
+    np.testing.assert_allclose(probs, manual.numpy(), **tolerance.as_dict())
+    explicit = predict_proba(
+        model, images, rows, image_size=32, batch_size=2, views=4, precision=forced_precision
+    )
+    np.testing.assert_array_equal(explicit, probs)  # the argument and $MARS_PRECISION agree
     single = predict_proba(model, images, rows, image_size=32, batch_size=2)
-    assert not np.allclose(single, probs)  # a non-invariant model: the views matter
+    assert np.abs(single - probs).max() > 10 * tolerance.atol  # the views matter
+    # probabilities are computed in fp32 from the logits: they sum to one in either precision
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
 
 
-def test_an_invariant_model_is_unchanged_by_the_views():
+def test_bf16_really_runs_when_forced():
+    images, model = _setup()
+    rows = np.arange(5)
+    fp32 = predict_proba(model, images, rows, image_size=32, precision="fp32")
+    bf16 = predict_proba(model, images, rows, image_size=32, precision="bf16")
+    assert not np.array_equal(fp32, bf16)
+    np.testing.assert_allclose(bf16, fp32, **comparison_tolerance("bf16").as_dict())
+
+
+def test_an_invariant_model_is_unchanged_by_the_views(forced_precision):
     images, _ = _setup()
     model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4)).eval()
     rows = np.arange(5)
     single = predict_proba(model, images, rows, image_size=32)
     np.testing.assert_allclose(
-        predict_proba(model, images, rows, image_size=32, views=8), single, atol=1e-5
+        predict_proba(model, images, rows, image_size=32, views=8),
+        single,
+        **comparison_tolerance(forced_precision).as_dict(),
     )
 
 
@@ -62,7 +79,7 @@ def test_views_out_of_range_are_refused():
         predict_proba(model, images, np.arange(2), image_size=32, views=9)
 
 
-def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch):
+def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch, forced_precision):
     from types import SimpleNamespace
 
     import pandas as pd
@@ -88,6 +105,7 @@ def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch):
 
     metrics = experiments.evaluate_tta(result, data, profile, views=2)
     assert metrics["tta_views"] == 2 and metrics["n_images"] == 6
+    assert metrics["precision"] == forced_precision  # no precision recorded: $MARS_PRECISION
     saved = pd.read_csv(out_dir / "predictions_test_tta2.csv")
     assert list(saved["image"]) == list(test["image"]) and len(saved.filter(like="prob_")) == 6
     probs = saved.filter(like="prob_").to_numpy()

@@ -35,7 +35,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, read_json, write_json
-from ..train.runtime import autocast, resolve_device, seed_everything, to_channels_last
+from ..train.runtime import (
+    autocast,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+    to_channels_last,
+)
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
@@ -120,19 +126,22 @@ def predict_tiles(
     device: str | torch.device | None = "cpu",
     forward: DenseForward | None = None,
     num_classes: int = NUM_CLASSES,
+    precision: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted model class ids ``(N, H, W) uint8`` at native tile size, and the targets.
 
     Scores are computed at ``image_size`` (native when None) and upsampled bilinearly to the
-    tile size before the argmax.
+    tile size before the argmax. ``precision``: see
+    :func:`~marsutils.train.runtime.resolve_precision` (None: ``$MARS_PRECISION``, then auto).
     """
     device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     model = to_channels_last(model, device).eval()
     loader = DataLoader(SegTileDataset(tiles, image_size=image_size), batch_size=batch_size)
     predictions, targets = [], []
     for images, target in loader:
         x = images.to(device, memory_format=torch.channels_last)
-        with autocast(device):
+        with autocast(device, precision):
             scores = dense_scores(model, x, forward, num_classes)
         scores = nnf.interpolate(
             scores.float(), size=target.shape[-2:], mode="bilinear", align_corners=False
@@ -151,6 +160,7 @@ def evaluate_segmentation(
     device: str | torch.device | None = "cpu",
     forward: DenseForward | None = None,
     num_classes: int = NUM_CLASSES,
+    precision: str | None = None,
 ) -> IoUScores:
     """Pixel IoU of ``model`` on whole ``tiles`` (unlabelled pixels ignored)."""
     predictions, targets = predict_tiles(
@@ -161,6 +171,7 @@ def evaluate_segmentation(
         device=device,
         forward=forward,
         num_classes=num_classes,
+        precision=precision,
     )
     meter = PixelIoU(num_classes, ignore_index=IGNORE_INDEX)
     meter.update(targets, predictions)
@@ -176,6 +187,7 @@ def _train_one_epoch(
     device: torch.device,
     forward: DenseForward | None,
     num_classes: int,
+    precision: str,
 ) -> float:
     model.train()
     total, pixels = 0.0, 0
@@ -186,7 +198,7 @@ def _train_one_epoch(
         if labelled == 0:  # an all-unlabelled crop has no loss; skip it rather than make a NaN
             scheduler.step()
             continue
-        with autocast(device):
+        with autocast(device, precision):
             scores = dense_scores(model, x, forward, num_classes)
         loss = loss_fn(scores.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -216,16 +228,20 @@ def fit_segmentation(
     forward: DenseForward | None = None,
     num_classes: int = NUM_CLASSES,
     progress: bool = False,
+    precision: str | None = None,
 ) -> SegFit:
     """Train ``model`` in place on crops of ``train_tiles``; report pixel IoU on ``val_tiles``.
 
     ``image_size`` resizes tiles (training and evaluation alike) before cropping; the metric is
     always taken on the native-size masks. ``eval_every=k`` also records the held-out mIoU every
-    ``k`` epochs in the history (0: only at the end). See the module docstring for the rest.
+    ``k`` epochs in the history (0: only at the end). ``precision`` is resolved once
+    (:func:`~marsutils.train.runtime.resolve_precision`; None: ``$MARS_PRECISION``, then auto)
+    and used for training and evaluation. See the module docstring for the rest.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
     device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     seed_everything(seed)
     started = time.perf_counter()
     dataset = SegCropDataset(
@@ -249,12 +265,13 @@ def fit_segmentation(
         "device": device,
         "forward": forward,
         "num_classes": num_classes,
+        "precision": precision,
     }
     history: list[dict[str, float]] = []
     for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
         lr_now = optimizer.param_groups[0]["lr"]
         loss = _train_one_epoch(
-            model, loader, optimizer, scheduler, loss_fn, device, forward, num_classes
+            model, loader, optimizer, scheduler, loss_fn, device, forward, num_classes, precision
         )
         row = {"epoch": epoch, "lr": lr_now, "train_loss": loss}
         if eval_every and epoch % eval_every == 0 and epoch != epochs:

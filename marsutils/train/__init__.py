@@ -2,7 +2,14 @@
 
 from .checkpoint import CheckpointError
 from .engine import FitConfig, FitResult, TrainingInterrupted, fit, predict_proba
-from .runtime import autocast, resolve_device, seed_everything
+from .runtime import (
+    autocast,
+    choose_precision,
+    comparison_tolerance,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+)
 
 __all__ = [
     "CheckpointError",
@@ -10,8 +17,11 @@ __all__ = [
     "FitResult",
     "TrainingInterrupted",
     "autocast",
+    "choose_precision",
+    "comparison_tolerance",
     "fit",
     "predict_proba",
     "resolve_device",
+    "resolve_precision",
     "seed_everything",
 ]

@@ -9,6 +9,15 @@ Files written to ``out_dir``:
 * ``history.json``: per-epoch loss, validation metrics, learning rate, epoch time and images/s.
 * ``predictions_val.csv`` and ``predictions_test.csv``: ``image, row, y_true, y_pred, prob_k``.
 * ``done.json``: written last; a finished run with the same fingerprint is not trained again.
+  It records the precision the run used (``precision``, ``precision_reason``).
+
+Precision: :func:`fit` resolves it once (:func:`~marsutils.train.runtime.choose_precision`:
+``FitConfig.precision``, then ``$MARS_PRECISION``, then ``"auto"``, which on a CPU with native
+bf16 probes a few training steps of this model in fp32 and bf16 and caches the faster per
+machine), stores it in every checkpoint, and uses it for training and for its predictions. A
+resumed run keeps the precision stored in its checkpoint; when the one resolved now differs it
+warns and records why in ``done.json`` (``precision_note``). The precision is not part of the
+run's fingerprint: it changes speed, not the experiment.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +48,16 @@ from ..data.batches import (
     make_loader,
 )
 from .checkpoint import CheckpointError, config_fingerprint, load_checkpoint, save_checkpoint
-from .runtime import amp_dtype, autocast, resolve_device
+from .runtime import (
+    PrecisionChoice,
+    autocast,
+    choose_precision,
+    probe_key,
+    probe_training_speed,
+    requested_precision,
+    resolve_device,
+    resolve_precision,
+)
 from .schedule import warmup_cosine
 
 __all__ = [
@@ -57,7 +76,12 @@ class TrainingInterrupted(RuntimeError):
 
 @dataclass(frozen=True)
 class FitConfig:
-    """The training recipe; :meth:`from_profile` fills it from a profile."""
+    """The training recipe; :meth:`from_profile` fills it from a profile.
+
+    ``precision`` is ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA), ``"auto"`` or None (read
+    ``$MARS_PRECISION``, default ``"auto"``); see :mod:`marsutils.train.runtime`.
+    ``mixed_precision=False`` forces fp32 whatever ``precision`` says.
+    """
 
     epochs: int = 3
     batch_size: int = 48
@@ -74,6 +98,11 @@ class FitConfig:
     eval_batch_size: int = 128
     mixed_precision: bool = True
     samples_per_epoch: int | None = None
+    precision: str | None = None
+
+    #: Fields that do not change the experiment, only how fast it runs: left out of the
+    #: fingerprint of a run (a run resumed under another precision is the same run).
+    RUNTIME_FIELDS = ("precision",)
 
     @classmethod
     def from_profile(cls, profile: Any, seed: int = 0, **overrides: Any) -> FitConfig:
@@ -97,6 +126,8 @@ class FitResult:
     val_predictions: pd.DataFrame
     resumed_from_epoch: int = 0
     trained: bool = True
+    precision: str = "fp32"
+    precision_reason: str = ""
 
 
 def _prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -112,26 +143,31 @@ def predict_proba(
     image_size: int,
     batch_size: int = 128,
     device: str | torch.device | None = None,
-    mixed_precision: bool = True,
+    precision: str | None = None,
     num_workers: int = 0,
     views: int = 1,
 ) -> np.ndarray:
     """Softmax probabilities ``(len(rows), K)`` for the cached images at ``rows``.
 
+    ``precision``: the resolved precision of the run (``"fp32"``, ``"bf16"``, ``"fp16"``); None
+    resolves ``$MARS_PRECISION`` (see :func:`~marsutils.train.runtime.resolve_precision`). The
+    probabilities are always computed in fp32 from the logits.
+
     ``views > 1`` averages the probabilities over the first ``views`` dihedral views (quarter
-    turns, then flipped quarter turns; see :func:`~marsutils.data.batches.dihedral_view`): test-time
-    augmentation with the symmetries the data set itself was augmented with.
+    turns, then flipped quarter turns; see :func:`~marsutils.data.batches.dihedral_view`):
+    test-time augmentation with the symmetries the data set itself was augmented with.
     """
     if not 1 <= views <= 8:
         raise ValueError(f"views must be 1-8 (dihedral views); got {views}")
     device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     model.eval()
     data = BatchDataset(images, rows, np.zeros(len(rows), dtype=np.int64), image_size)
     out = []
     for x, _, _ in make_loader(data, eval_batches(len(rows), batch_size), num_workers):
         probs = 0.0
         for index in range(views):
-            with autocast(device, mixed_precision):
+            with autocast(device, precision):
                 logits = model(_prepare(dihedral_view(x, index), device))
             probs = probs + torch.softmax(logits.float(), dim=1).cpu()
         out.append(probs / views)
@@ -162,6 +198,44 @@ def _split_identity(split: pd.DataFrame) -> str:
     return config_fingerprint({"rows": "\n".join(cols)})
 
 
+def _recipe(config: FitConfig) -> dict[str, Any]:
+    """The fields of ``config`` that define the experiment (its runtime fields left out)."""
+    values = dataclasses.asdict(config)
+    for name in FitConfig.RUNTIME_FIELDS:
+        values.pop(name)
+    return values
+
+
+def _choose_precision(
+    model: torch.nn.Module,
+    config: FitConfig,
+    device: torch.device,
+    model_config: dict[str, Any] | None,
+    probe: Callable[[tuple[str, ...]], dict[str, float]] | None,
+) -> PrecisionChoice:
+    """The run's precision; ``"auto"`` probes (or reads the cache for) this backbone and size."""
+    if not config.mixed_precision:
+        return PrecisionChoice("fp32", "fp32", "argument", "forced by mixed_precision=False")
+    described = {**getattr(model, "config", {}), **(model_config or {})}
+    backbone = described.get("backbone") or type(model).__name__
+    if described.get("name"):  # e.g. "full/resnet50", "unet/resnet50": their costs differ
+        backbone = f"{described['name']}/{backbone}"
+    batch = min(config.batch_size, 32)
+    if probe is None:
+
+        def probe(candidates: tuple[str, ...]) -> dict[str, float]:
+            return probe_training_speed(
+                model, candidates, image_size=config.image_size, batch_size=batch, device=device
+            )
+
+    return choose_precision(
+        config.precision,
+        device,
+        key=probe_key(str(backbone), config.image_size, batch, device),
+        probe=probe,
+    )
+
+
 def fit(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -174,6 +248,7 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     stop_after_epoch: int | None = None,
+    precision_probe: Callable[[tuple[str, ...]], dict[str, float]] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``split``'s train part, early-stop on its val part, predict its test part.
 
@@ -181,6 +256,10 @@ def fit(
     subset``. With ``resume=True`` a finished run with the same fingerprint is loaded instead of
     retrained, and an interrupted one continues from its last checkpoint; a checkpoint written by
     another configuration raises :class:`~marsutils.train.checkpoint.CheckpointError`.
+
+    The precision comes from ``config.precision`` (see the module docstring);
+    ``precision_probe(candidates) -> {precision: images/s}`` replaces the timed probe of
+    ``"auto"`` (tests inject fake timings with it).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +272,7 @@ def fit(
             raise ValueError(f"the split has no {name} images")
     fingerprint = config_fingerprint(
         {
-            "fit": dataclasses.asdict(config),
+            "fit": _recipe(config),
             "model": model_config or {"class": type(model).__name__},
             "split": _split_identity(split),
         }
@@ -226,6 +305,8 @@ def fit(
             pd.read_csv(paths["val"]),
             resumed_from_epoch=int(done["epochs_run"]),
             trained=False,
+            precision=str(done.get("precision", "fp32")),
+            precision_reason=str(done.get("precision_reason", "")),
         )
 
     train = parts["train"]
@@ -237,13 +318,31 @@ def fit(
     )
     total_steps = steps_per_epoch * config.epochs
     scheduler = warmup_cosine(optimizer, total_steps, round(config.warmup_fraction * total_steps))
-    use_scaler = amp_dtype(device) == torch.float16 and config.mixed_precision
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-
     history: list[dict[str, float]] = []
     start_epoch, best_f1, best_epoch, bad_epochs = 0, -1.0, -1, 0
-    if resume and paths["ckpt"].is_file():
-        state = load_checkpoint(paths["ckpt"], fingerprint)
+    state = (
+        load_checkpoint(paths["ckpt"], fingerprint) if resume and paths["ckpt"].is_file() else None
+    )
+    precision_note = None
+    stored = state.get("precision") if state is not None else None
+    requested = requested_precision(config.precision if config.mixed_precision else "fp32")[0]
+    if stored is not None and requested == "auto":
+        # "auto" resumes with the checkpoint's precision without probing again
+        reason = str(state.get("precision_reason", "stored in the checkpoint"))
+        choice = PrecisionChoice(stored, "auto", "checkpoint", reason)
+    else:
+        choice = _choose_precision(model, config, device, model_config, precision_probe)
+        if stored is not None and stored != choice.precision:
+            precision_note = (
+                f"resumed with the checkpoint's precision {stored}; {choice.precision} "
+                f"({choice.reason}) applies to new runs only"
+            )
+            warnings.warn(f"{out_dir}: {precision_note}", UserWarning, stacklevel=2)
+            reason = str(state.get("precision_reason", "stored in the checkpoint"))
+            choice = PrecisionChoice(stored, choice.requested, "checkpoint", reason)
+    precision = choice.precision
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -265,7 +364,7 @@ def fit(
             image_size=config.image_size,
             batch_size=config.eval_batch_size,
             device=device,
-            mixed_precision=config.mixed_precision,
+            precision=precision,
         )
 
     train_data = BatchDataset(
@@ -288,7 +387,7 @@ def fit(
         )
         for x, y, _ in bar:
             x, y = _prepare(x, device), y.to(device)
-            with autocast(device, config.mixed_precision):
+            with autocast(device, precision):
                 logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -341,6 +440,8 @@ def fit(
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
                 "fingerprint": fingerprint,
+                "precision": precision,
+                "precision_reason": choice.reason,
             },
         )
         write_json(paths["history"], history)
@@ -368,10 +469,21 @@ def fit(
             "config": dataclasses.asdict(config),
             "model": model_config,
             "device": str(device),
-            "amp_dtype": str(amp_dtype(device)) if config.mixed_precision else None,
+            "precision": precision,
+            "precision_reason": choice.reason,
+            "precision_timings": choice.timings,
+            "precision_note": precision_note,
             "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
         },
     )
     return FitResult(
-        out_dir, history, best_epoch, best_f1, frames["test"], frames["val"], resumed_from
+        out_dir,
+        history,
+        best_epoch,
+        best_f1,
+        frames["test"],
+        frames["val"],
+        resumed_from,
+        precision=precision,
+        precision_reason=choice.reason,
     )
