@@ -101,7 +101,7 @@ def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch, f
     )
     test["y_pred"] = 0
     result = experiments.ExperimentResult(spec, {}, test, [], out_dir, trained_now=False)
-    data = SimpleNamespace(images=images, class_names=("a", "b", "c"))
+    data = SimpleNamespace(images=images, class_names=("a", "b", "c"), families=np.arange(6) // 2)
 
     metrics = experiments.evaluate_tta(result, data, profile, views=2)
     assert metrics["tta_views"] == 2 and metrics["n_images"] == 6
