@@ -228,6 +228,23 @@ def execute_notebooks(
     return timings
 
 
+def _stage_notebook(src: Path, dest: Path) -> None:
+    """Copy an executed notebook for the book, hiding papermill's injected-parameters cell.
+
+    That cell holds the absolute folders of the machine that ran it; the setup cell's output
+    shows the same run (profile, seed, device, run dir) with the folders relative. The executed
+    notebook itself is not changed.
+    """
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, dest)
+
+
 def stage_book(notebooks: Path, figures: Path, staging: Path) -> Path:
     """Copy ``book/`` (without builds) plus executed notebooks and figures into ``staging``."""
     if staging.exists():
@@ -240,7 +257,7 @@ def stage_book(notebooks: Path, figures: Path, staging: Path) -> Path:
         src = notebooks / f"{name}.ipynb"
         if not src.is_file():
             raise PipelineError(f"executed notebook {src} is missing; run the pipeline first")
-        shutil.copy2(src, staging / "notebooks" / src.name)
+        _stage_notebook(src, staging / "notebooks" / src.name)
     if figures.is_dir():
         shutil.copytree(figures, staging / "figures")
     else:
