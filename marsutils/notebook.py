@@ -180,7 +180,9 @@ def setup(profile: str = "quick", **parameters: Any) -> NotebookContext:
     ctx = NotebookContext(
         prof, values["seed"], data_dir, run, figs, values["device"], interactive=interactive
     )
+    data = f", data {display_path(data_dir)}" if data_dir else ""
     print(
-        f"profile {prof.name!r} (seed {ctx.seed}, device {ctx.device}): run dir {display_path(run)}"
+        f"profile {prof.name!r} (seed {ctx.seed}, device {ctx.device}): "
+        f"run dir {display_path(run)}{data}"
     )
     return ctx
