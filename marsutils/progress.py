@@ -85,6 +85,19 @@ class _LineWriter(io.TextIOBase):
         self._stream.flush()
 
 
+class _TextBar(tqdm_std.tqdm):
+    """tqdm whose postfix/description changes wait for the next timed refresh (no extra line)."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        super().set_description(desc, refresh=False)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        super().set_postfix_str(s, refresh=False)
+
+
 def progress_bar(
     iterable: Iterable | None = None, *, interactive: bool | None = None, **kwargs: Any
 ) -> tqdm_std.tqdm:
@@ -112,4 +125,4 @@ def progress_bar(
         "ncols": 88,
         "dynamic_ncols": False,
     }
-    return tqdm_std.tqdm(iterable, **{**kwargs, **text})
+    return _TextBar(iterable, **{**kwargs, **text})

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from marsutils.book_outputs import output_problems
 from marsutils.parameters import PARAMETERS, ParameterError
 from marsutils.pipeline import (
     NOTEBOOKS,
@@ -131,6 +132,16 @@ def test_a_parameter_no_notebook_declares_is_named_with_the_declared_ones():
         parameters_per_notebook(declared, {"profile": "smoke", "epochz": 3, "sed": 1})
     assert "['epochz', 'sed']" in str(err.value)
     assert "['interactive', 'profile', 'seed']" in str(err.value)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_published_notebook_shows_no_traceback_absolute_path_or_widget(name):
+    """The committed reference run (book/notebooks) as a reader sees it; the book build test
+    checks the rendered HTML too."""
+    nb = nbformat.read(NOTEBOOK_DIR.parent / "book" / "notebooks" / f"{name}.ipynb", as_version=4)
+    problems = output_problems(nb, name)
+    assert not problems, "\n".join(problems[:10])
+    assert "widgets" not in nb.metadata, "saved widget state renders as dead views"
 
 
 def test_unknown_profile_is_a_clear_error(capsys):

@@ -169,8 +169,10 @@ def test_text_progress_prints_whole_lines(monkeypatch):
 def test_text_progress_is_silent_for_short_loops(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stdout", stream)
-    for _ in progress.progress_bar(range(3), interactive=False, leave=False):
-        pass
+    bar = progress.progress_bar(range(3), desc="epoch 1/1", interactive=False, leave=False)
+    for _ in bar:
+        bar.set_postfix(loss="0.5")  # as the training loop does every step
+        bar.set_description("epoch 1/1")
     assert stream.getvalue() == ""
 
 
