@@ -122,11 +122,9 @@ def pipeline_parameters(
         if spec is None:
             out[name] = value
             continue
-        if spec.kind == "path" and isinstance(value, str | os.PathLike):
-            path = Path(os.path.expanduser(os.fspath(value)))
-            if os.fspath(value).strip() and not path.is_absolute():
-                value = str(base / path)
         coerced = coerce_parameter(name, value)
+        if spec.kind == "path" and coerced is not None:  # relative to cwd, not the process's
+            coerced = Path(os.path.abspath(base / os.path.expanduser(os.fspath(value))))
         out[name] = str(coerced) if isinstance(coerced, Path) else coerced
     return out
 

@@ -96,6 +96,10 @@ def test_pipeline_parameters_coerce_and_resolve_folders_against_the_caller(tmp_p
     assert params["run_dir"] == str(tmp_path / "caller" / "runs" / "x")
     assert params["data_dir"] == os.path.abspath(tmp_path / "caller" / ".." / "d")
     assert params["figures_dir"] == str(tmp_path / "abs")
+    assert pipeline_parameters({"data_dir": "None", "run_dir": None}) == {
+        "data_dir": None,
+        "run_dir": None,
+    }
     with pytest.raises(ParameterError, match="parameter 'seed'"):
         pipeline_parameters({"seed": 1.5})
 
