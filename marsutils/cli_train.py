@@ -67,15 +67,17 @@ def executor_from_args(args: argparse.Namespace) -> Executor:
 
 
 def pipeline_grid(
-    args: argparse.Namespace, run_dir: Path, parameters: dict[str, Any]
+    args: argparse.Namespace, profile: str, run_dir: Path, parameters: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The pipeline's first step: train the whole grid on the chosen executor.
 
     Runs when a notebook that trains classifiers (:data:`~marsutils.grid.GRID_NOTEBOOKS`) is among
-    those ``args.only`` selects, after checking that every selected notebook declares
-    ``parameters`` (so a typo fails before any training). The seeds are ``args.seeds`` (default:
-    the profile's) plus ``args.seed``, the seed the notebooks then show in detail; the notebooks
-    find every model finished.
+    those ``args.only`` selects, after checking that the selected notebooks declare every
+    parameter (so a typo fails before any training). ``parameters`` are the pipeline's validated
+    notebook parameters (:func:`marsutils.pipeline.pipeline_parameters`: folders absolute, the
+    seed an int). The seeds are ``args.seeds`` (default: the profile's) plus the ``seed``
+    parameter, the seed the notebooks then show in detail; the notebooks find every model
+    finished.
 
     Raises
     ------
@@ -83,25 +85,31 @@ def pipeline_grid(
         For an undeclared notebook parameter, a bad executor or a failed task.
     """
     from .experiments import grid
-    from .pipeline import NOTEBOOK_DIR, NOTEBOOKS, PipelineError, _check_parameters
+    from .pipeline import (
+        NOTEBOOK_DIR,
+        NOTEBOOKS,
+        PipelineError,
+        declared_parameters,
+        parameters_per_notebook,
+    )
 
     selected = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     if not set(selected) & set(GRID_NOTEBOOKS):
         return []
-    profile = get_profile(args.profile)
-    _check_parameters(
-        [NOTEBOOK_DIR / f"{n}.ipynb" for n in selected],
-        {"profile": profile.name, "run_dir": str(run_dir), **parameters},
+    parameters_per_notebook(
+        declared_parameters([NOTEBOOK_DIR / f"{n}.ipynb" for n in selected]), parameters
     )
-    seeds = tuple(dict.fromkeys([*(args.seeds or profile.seeds), args.seed]))
+    prof = get_profile(profile)
+    seed = int(parameters.get("seed", 0))
+    seeds = tuple(dict.fromkeys([*(args.seeds or prof.seeds), seed]))
     try:
         return train_grid(
-            grid(profile, seeds),
-            profile,
+            grid(prof, seeds),
+            prof,
             run_dir,
             executor_from_args(args),
-            data_dir=args.data_dir,
-            device=args.device,
+            data_dir=parameters.get("data_dir"),
+            device=parameters.get("device", "auto"),
         )
     except (GridError, ValueError) as err:
         raise PipelineError(f"training the experiment grid: {err}") from err

@@ -1,15 +1,24 @@
-"""What every notebook does first: resolve its parameters into a run context."""
+"""What every notebook does first: resolve its parameters into a run context.
+
+The parameters cell of a notebook holds the papermill defaults; the next cell calls
+:func:`setup` with them, which validates and coerces every value (:mod:`marsutils.parameters`)
+and returns a :class:`NotebookContext`. Later cells read only the context (``ctx.seed``,
+``ctx.device`` ...), never a raw parameter.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .parameters import resolve_parameters
 from .profiles import Profile, get_profile
+from .progress import env_interactive, set_interactive
 
-__all__ = ["REPO_ROOT", "NotebookContext", "setup", "default_run_dir"]
+__all__ = ["REPO_ROOT", "NotebookContext", "setup", "default_run_dir", "display_path"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,6 +26,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def default_run_dir(profile: str) -> Path:
     """``runs/<profile>`` inside the repository."""
     return REPO_ROOT / "runs" / profile
+
+
+def display_path(path: str | os.PathLike, base: str | os.PathLike = REPO_ROOT) -> str:
+    """``path`` as printed in a notebook: never an absolute path of the machine that ran it.
+
+    Relative to ``base`` (the repository) when inside it, ``../...`` when inside its parent
+    folder (e.g. ``../shared/data/...``), else ``.../<name>``.
+    """
+    target = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(base))
+    for folder, prefix in ((root, ""), (root.parent, "../")):
+        try:
+            rel = target.relative_to(folder).as_posix()
+        except ValueError:
+            continue
+        if rel == ".":
+            return prefix.rstrip("/") or "."
+        return prefix + rel
+    return f".../{target.name}"
 
 
 @dataclass
@@ -29,6 +57,7 @@ class NotebookContext:
     run_dir: Path
     figures_dir: Path
     device: str
+    interactive: bool = False
     _data: Any = field(default=None, repr=False)
 
     @property
@@ -43,6 +72,8 @@ class NotebookContext:
                 seed=self.seed,
                 max_images=self.profile.max_images,
                 run_dir=self.run_dir,
+                # the image-decoding bar is tqdm.auto (a widget in any kernel): static runs skip it
+                progress=self.interactive,
             )
         return self._data
 
@@ -70,24 +101,90 @@ class NotebookContext:
         return path
 
 
-def setup(
-    profile: str,
-    *,
-    seed: int = 0,
-    data_dir: str | os.PathLike | None = None,
-    run_dir: str | os.PathLike | None = None,
-    device: str = "auto",
-    figures_dir: str | os.PathLike | None = None,
-    **overrides: Any,
-) -> NotebookContext:
-    """Resolve a notebook's parameters: the profile (with overrides that are not None), folders."""
-    prof = get_profile(profile, **{k: v for k, v in overrides.items() if v is not None})
-    run = Path(run_dir) if run_dir else default_run_dir(prof.name)
-    figs = Path(figures_dir) if figures_dir else run / "figures"
+def _is_forked_loader_noise(unraisable: Any, parent_pid: int) -> bool:
+    """True for torch's "can only test/join a child process" from a forked DataLoader worker.
+
+    A worker forked from the kernel inherits the kernel's not-yet-collected DataLoader iterators;
+    when the worker's garbage collector finalises one, ``_MultiProcessingDataLoaderIter.__del__``
+    asks the worker processes of the *kernel* whether they are alive, which multiprocessing
+    forbids from a non-parent (AssertionError). The kernel still shuts those workers down itself,
+    so the message is noise, but it reached the executed notebooks as a traceback (see e.g.
+    github.com/ShuaiLYU/REB/issues/9 and github.com/QVPR/Patch-NetVLAD/issues/34).
+    """
+    qualname = getattr(unraisable.object, "__qualname__", "")
+    return (
+        os.getpid() != parent_pid
+        and isinstance(unraisable.exc_value, AssertionError)
+        and "child process" in str(unraisable.exc_value)
+        and qualname.startswith("_MultiProcessingDataLoaderIter.")
+    )
+
+
+def quiet_forked_loader_cleanup() -> None:
+    """Install (once) a :data:`sys.unraisablehook` that drops only that forked-worker message.
+
+    Every other unraisable exception, and that one in the kernel process itself, goes to the
+    previous hook unchanged.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_marsutils_quiet_loader", False):
+        return
+    parent_pid = os.getpid()
+
+    def hook(unraisable: Any) -> None:
+        if not _is_forked_loader_noise(unraisable, parent_pid):
+            previous(unraisable)
+
+    hook._marsutils_quiet_loader = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+def setup(profile: str = "quick", **parameters: Any) -> NotebookContext:
+    """Validate a notebook's parameters and return its run context.
+
+    Parameters
+    ----------
+    profile : str
+        The execution profile (:data:`marsutils.profiles.PROFILES`).
+    **parameters
+        The other notebook parameters (:data:`marsutils.parameters.PARAMETERS`): ``seed``,
+        ``data_dir``, ``run_dir``, ``device``, ``figures_dir``, ``interactive``, in any type
+        papermill produces (``seed=1.0`` and ``seed="1"`` mean seed 1).
+
+    Returns
+    -------
+    NotebookContext
+        ``run_dir`` defaults to ``runs/<profile>``, ``figures_dir`` to ``<run_dir>/figures``
+        (both created); ``interactive`` is the parameter, else ``$MARS_INTERACTIVE``, else True
+        exactly when ``run_dir`` was not given. It also chooses widget or text progress bars.
+
+    Raises
+    ------
+    marsutils.parameters.ParameterError
+        For an unknown parameter or an invalid value, naming it and the allowed values.
+    """
+    values = resolve_parameters({"profile": profile, **parameters})
+    prof = get_profile(values["profile"])
+    run = values["run_dir"] or default_run_dir(prof.name)
+    figs = values["figures_dir"] or run / "figures"
+    interactive = values["interactive"]
+    if interactive is None:
+        interactive = env_interactive()
+    if interactive is None:
+        interactive = values["run_dir"] is None
+    set_interactive(interactive)
+    quiet_forked_loader_cleanup()
     run.mkdir(parents=True, exist_ok=True)
     figs.mkdir(parents=True, exist_ok=True)
-    ctx = NotebookContext(prof, int(seed), str(data_dir) if data_dir else None, run, figs, device)
-    print(f"profile {prof.name!r} (seed {seed}): run dir {run}")
+    data_dir = str(values["data_dir"]) if values["data_dir"] is not None else None
+    ctx = NotebookContext(
+        prof, values["seed"], data_dir, run, figs, values["device"], interactive=interactive
+    )
+    data = f", data {display_path(data_dir)}" if data_dir else ""
+    print(
+        f"profile {prof.name!r} (seed {ctx.seed}, device {ctx.device}): "
+        f"run dir {display_path(run)}{data}"
+    )
     from .train.runtime import requested_precision  # a bad $MARS_PRECISION fails here, clearly
 
     precision, source = requested_precision()

@@ -10,17 +10,27 @@ Each notebook trains only what its run directory lacks, so re-running after an i
 continues where it stopped. ``--publish`` (used for the reference run) also copies the executed
 notebooks to ``book/notebooks``, the figures to ``figures/`` and the small result files to
 ``results/<profile>``; ``--build-only`` builds the book from those committed files.
+
+Parameters: ``--profile``, ``--seed``, ``--device``, ``--data-dir``, ``--run-dir``,
+``--figures-dir`` and ``-p NAME VALUE`` are validated up front with the notebooks' own rules
+(:func:`marsutils.parameters.coerce_parameter`); relative folders are taken from the caller's
+working directory (the notebooks themselves run with ``notebooks/`` as theirs). Each notebook
+receives only the parameters its ``parameters`` cell declares; a ``-p`` name that no notebook
+declares is an error. The kernels run with ``MARS_INTERACTIVE=0``: text progress, static
+figures in place of widgets.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +38,23 @@ from .atomic import write_json
 from .cli_train import add_grid_arguments, pipeline_grid
 from .data.errors import DataError
 from .notebook import REPO_ROOT, default_run_dir
+from .parameters import PARAMETERS, ParameterError, coerce_parameter
 from .profiles import ProfileError, get_profile
+from .progress import INTERACTIVE_ENV
 
 __all__ = [
     "NOTEBOOKS",
     "PipelineError",
     "notebook_parameters",
+    "declared_parameters",
+    "pipeline_parameters",
+    "parameters_per_notebook",
     "execute_notebooks",
     "stage_book",
     "build_book",
     "publish",
+    "command_line_parameters",
+    "build_parser",
     "main",
 ]
 
@@ -68,14 +85,84 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     return {name: info for name, info in papermill.inspect_notebook(str(path)).items()}
 
 
-def _check_parameters(paths: Sequence[Path], parameters: dict[str, Any]) -> None:
-    for path in paths:
-        declared = notebook_parameters(path)
-        unknown = sorted(set(parameters) - set(declared))
-        if unknown:
-            raise PipelineError(
-                f"{path.name} has no parameter(s) {unknown}; it declares {sorted(declared)}"
-            )
+def declared_parameters(paths: Sequence[Path]) -> dict[str, set[str]]:
+    """``{notebook name: names its parameters cell declares}`` for the notebooks at ``paths``."""
+    return {path.stem: set(notebook_parameters(path)) for path in paths}
+
+
+def pipeline_parameters(
+    values: Mapping[str, Any], cwd: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Validate the pipeline's notebook parameters before any notebook runs.
+
+    Parameters
+    ----------
+    values : mapping
+        Parameter name -> value as given on the command line (``-p`` values JSON-decoded).
+    cwd : path-like, optional
+        The folder relative paths are taken from; default: the current working directory (the
+        caller's), never the ``notebooks/`` folder the kernels run in.
+
+    Returns
+    -------
+    dict
+        Values coerced with :func:`~marsutils.parameters.coerce_parameter` (``seed`` ``1.0`` ->
+        ``1``); folders (``data_dir``, ``run_dir``, ``figures_dir``) as absolute path strings.
+        Names outside :data:`~marsutils.parameters.PARAMETERS` pass through unchanged (they
+        are checked against the notebooks' declarations by :func:`parameters_per_notebook`).
+
+    Raises
+    ------
+    marsutils.parameters.ParameterError
+        For an invalid value, naming the parameter and its allowed values.
+    """
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        spec = PARAMETERS.get(name)
+        if spec is None:
+            out[name] = value
+            continue
+        coerced = coerce_parameter(name, value)
+        if spec.kind == "path" and coerced is not None:  # relative to cwd, not the process's
+            coerced = Path(os.path.abspath(base / os.path.expanduser(os.fspath(value))))
+        out[name] = str(coerced) if isinstance(coerced, Path) else coerced
+    return out
+
+
+def parameters_per_notebook(
+    declared: Mapping[str, Collection[str]], parameters: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The parameters each notebook receives: only those its ``parameters`` cell declares.
+
+    Raises :class:`PipelineError` naming every parameter that no notebook declares, with the
+    names the notebooks do declare.
+    """
+    known = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise PipelineError(
+            f"no notebook declares the parameter(s) {unknown}; "
+            f"the notebooks declare {sorted(known)}"
+        )
+    return {
+        name: {k: v for k, v in parameters.items() if k in names}
+        for name, names in declared.items()
+    }
+
+
+@contextlib.contextmanager
+def _static_kernels() -> Iterator[None]:
+    """Kernels started inside inherit ``MARS_INTERACTIVE=0`` (text progress, no widgets)."""
+    previous = os.environ.get(INTERACTIVE_ENV)
+    os.environ[INTERACTIVE_ENV] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(INTERACTIVE_ENV, None)
+        else:
+            os.environ[INTERACTIVE_ENV] = previous
 
 
 def execute_notebooks(
@@ -101,9 +188,14 @@ def execute_notebooks(
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise PipelineError(f"notebook(s) missing: {[str(p) for p in missing]}")
-    params = {"profile": profile, "run_dir": str(run_dir), **(parameters or {})}
-    # each notebook declares the common parameters; overrides must exist in every notebook run
-    _check_parameters(paths, params)
+    params = pipeline_parameters(
+        {"profile": profile, "run_dir": str(run_dir), **(parameters or {})}
+    )
+    # checked against every notebook, so `--only 01 -p interactive true` is not an error
+    everyone = [NOTEBOOK_DIR / f"{n}.ipynb" for n in NOTEBOOKS]
+    per_notebook = parameters_per_notebook(
+        declared_parameters([p for p in everyone if p.is_file()]), params
+    )
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = []
@@ -112,15 +204,16 @@ def execute_notebooks(
         if progress:
             print(f"[pipeline] executing {name} (profile {profile})", flush=True)
         try:
-            papermill.execute_notebook(
-                str(path),
-                str(out_dir / path.name),
-                parameters=params,
-                cwd=str(NOTEBOOK_DIR),
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-            )
+            with _static_kernels():
+                papermill.execute_notebook(
+                    str(path),
+                    str(out_dir / path.name),
+                    parameters=per_notebook[name],
+                    cwd=str(NOTEBOOK_DIR),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=False,
+                )
         except PapermillExecutionError as err:
             raise PipelineError(
                 f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
@@ -132,6 +225,23 @@ def execute_notebooks(
         if progress:
             print(f"[pipeline] {name} done in {seconds:.0f} s", flush=True)
     return timings
+
+
+def _stage_notebook(src: Path, dest: Path) -> None:
+    """Copy an executed notebook for the book, hiding papermill's injected-parameters cell.
+
+    That cell holds the absolute folders of the machine that ran it; the setup cell's output
+    shows the same run (profile, seed, device, run dir) with the folders relative. The executed
+    notebook itself is not changed.
+    """
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, dest)
 
 
 def stage_book(notebooks: Path, figures: Path, staging: Path) -> Path:
@@ -146,7 +256,7 @@ def stage_book(notebooks: Path, figures: Path, staging: Path) -> Path:
         src = notebooks / f"{name}.ipynb"
         if not src.is_file():
             raise PipelineError(f"executed notebook {src} is missing; run the pipeline first")
-        shutil.copy2(src, staging / "notebooks" / src.name)
+        _stage_notebook(src, staging / "notebooks" / src.name)
     if figures.is_dir():
         shutil.copytree(figures, staging / "figures")
     else:
@@ -169,15 +279,15 @@ def build_book(staging: Path, output: Path = BOOK_DIR) -> Path:
     return index
 
 
-def publish(run_dir: Path, profile: str) -> None:
+def publish(run_dir: Path, profile: str, figures: Path | None = None) -> None:
     """Copy a run's executed notebooks, figures and small results into the repository."""
     dest_nb = BOOK_DIR / "notebooks"
     dest_nb.mkdir(exist_ok=True)
     for name in NOTEBOOKS:
         shutil.copy2(run_dir / "notebooks" / f"{name}.ipynb", dest_nb / f"{name}.ipynb")
-    figures = REPO_ROOT / "figures"
-    if (run_dir / "figures").is_dir():
-        shutil.copytree(run_dir / "figures", figures, dirs_exist_ok=True)
+    figures = figures or run_dir / "figures"
+    if figures.is_dir():
+        shutil.copytree(figures, REPO_ROOT / "figures", dirs_exist_ok=True)
     results = REPO_ROOT / "results" / profile
     for pattern in RESULT_PATTERNS:
         for src in run_dir.rglob(pattern):
@@ -195,14 +305,38 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
+def command_line_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The notebook parameters of a parsed command line: the options, then the ``-p`` pairs.
+
+    ``-p`` values are JSON-decoded when they parse (``-p seed 1`` -> ``1``), else kept as text.
+    Raises :class:`PipelineError` for a parameter given both as an option and with ``-p``.
+    """
+    options = {
+        "profile": args.profile,
+        "seed": args.seed,
+        "device": args.device,
+        "data_dir": args.data_dir,
+        "run_dir": args.run_dir,
+        "figures_dir": args.figures_dir,
+    }
+    extra = {name: _parse_value(value) for name, value in args.parameter}
+    twice = sorted(k for k, v in options.items() if v is not None and k in extra)
+    if twice:
+        raise PipelineError(f"{twice} given both as an option and with -p; give each once")
+    values = {**extra, **{k: v for k, v in options.items() if v is not None}}
+    values.setdefault("profile", PARAMETERS["profile"].default)
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m marsutils.pipeline``."""
     parser = argparse.ArgumentParser(prog="python -m marsutils.pipeline", description=__doc__)
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--profile", default=None, help="default: quick")
+    parser.add_argument("--seed", default=None, help="default: 0")
+    parser.add_argument("--data-dir", default=None, help="relative to the working directory")
     parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--figures-dir", default=None, help="default: <run dir>/figures")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--only", nargs="*", help="notebook prefixes to run, e.g. 01 02")
     parser.add_argument(
         "-p",
@@ -211,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="extra notebook parameter (JSON value)",
+        help="a notebook parameter (JSON value), passed to the notebooks that declare it",
     )
     parser.add_argument("--no-build", action="store_true", help="execute only")
     parser.add_argument(
@@ -225,7 +359,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="copy notebooks, figures and results into the repository",
     )
     add_grid_arguments(parser)  # --seeds --executor --workers --threads-per-worker --scheduler
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
     try:
         if args.build_only:
             staging = stage_book(
@@ -235,37 +374,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(f"[pipeline] built {build_book(staging)}")
             return 0
-        profile = get_profile(args.profile).name
+        # validated, relative folders resolved against this (the caller's) working directory
+        params = pipeline_parameters(command_line_parameters(args))
+        profile = get_profile(params.pop("profile")).name
+        run_dir = Path(params.pop("run_dir", None) or default_run_dir(profile))
+        figures = Path(params.get("figures_dir") or run_dir / "figures")
         from .data.locate import locate_data_dir
 
-        locate_data_dir(args.data_dir)  # fail early, with the message that says what to set
-        run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(profile)
-        extra = {name: _parse_value(value) for name, value in args.parameter}
-        extra.update({"seed": args.seed, "device": args.device})
-        if args.data_dir:
-            extra["data_dir"] = args.data_dir
+        locate_data_dir(
+            params.get("data_dir")
+        )  # fail early, with the message that says what to set
         start = time.perf_counter()
         # the experiment grid (every seed) first, on the chosen executor; the notebooks then
         # find every classifier finished (see marsutils.grid and the README, "Executors")
-        pipeline_grid(args, run_dir, extra)
-        timings = execute_notebooks(profile, run_dir, parameters=extra, only=args.only)
+        pipeline_grid(args, profile, run_dir, params)
+        timings = execute_notebooks(profile, run_dir, parameters=params, only=args.only)
         record = {
             "profile": profile,
             "notebooks": timings,
             "execute_seconds": round(time.perf_counter() - start, 1),
         }
         if not args.no_build and not args.only:
-            index = build_book(
-                stage_book(run_dir / "notebooks", run_dir / "figures", run_dir / "book")
-            )
+            index = build_book(stage_book(run_dir / "notebooks", figures, run_dir / "book"))
             record["total_seconds"] = round(time.perf_counter() - start, 1)
             print(f"[pipeline] built {index}")
         write_json(run_dir / "pipeline.json", record)
         if args.publish:
-            publish(run_dir, profile)
+            publish(run_dir, profile, figures)
             print(f"[pipeline] published the {profile} run into the repository")
         print(f"[pipeline] wall time {time.perf_counter() - start:.0f} s")
-    except (ProfileError, DataError, PipelineError) as err:
+    except (ProfileError, ParameterError, DataError, PipelineError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -1,5 +1,6 @@
-"""End to end: every notebook under the smoke profile, the book with warnings as errors, and the
-built pages opened in headless Chromium."""
+"""End to end: every notebook under the smoke profile, the book with warnings as errors, the
+built pages opened in headless Chromium, and no traceback, absolute path or dead widget view in
+what a reader sees (marsutils.book_outputs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from marsutils.book_outputs import html_problems, output_problems
 from marsutils.pipeline import BOOK_DIR, NOTEBOOKS
 
 pytestmark = pytest.mark.book
@@ -39,6 +41,19 @@ def test_every_notebook_executed_without_error(smoke_run):
         assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     assert (smoke_run / "results" / "findings.json").is_file()
     assert (smoke_run / "pipeline.json").is_file()
+
+
+def test_executed_notebooks_show_no_traceback_absolute_path_or_widget(smoke_run):
+    problems = []
+    for name in NOTEBOOKS:
+        nb = nbformat.read(smoke_run / "notebooks" / f"{name}.ipynb", as_version=4)
+        problems += output_problems(nb, name)
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_built_smoke_book_shows_no_traceback_absolute_path_or_widget(smoke_run):
+    problems = html_problems(HTML)
+    assert not problems, "\n".join(problems[:20])
 
 
 def test_resumed_run_retrains_nothing(smoke_run):
@@ -125,4 +140,6 @@ def test_published_book_builds_with_warnings_as_errors_and_loads_in_chromium(tmp
         )
     staging = stage_book(BOOK_DIR / "notebooks", REPO_ROOT / "figures", tmp_path / "stage")
     index = build_book(staging, output=tmp_path / "out")
+    problems = html_problems(index.parent)
+    assert not problems, "\n".join(problems[:20])
     _check_pages_in_chromium(index.parent)

@@ -280,7 +280,7 @@ def test_pipeline_checks_notebook_parameters_before_training(capsys, tmp_path):
 
     argv = ["--profile", "smoke", "--run-dir", str(tmp_path), "-p", "epochz", "3", "--no-build"]
     assert pipeline_main(argv) == 2
-    assert "has no parameter(s) ['epochz']" in capsys.readouterr().err
+    assert "no notebook declares the parameter(s) ['epochz']" in capsys.readouterr().err
     assert not (tmp_path / "experiments").exists()
 
 
@@ -289,6 +289,6 @@ def test_the_pipeline_trains_no_grid_for_notebooks_that_train_no_classifier(tmp_
 
     from marsutils.cli_train import pipeline_grid
 
-    args = argparse.Namespace(only=["05", "08"], profile="smoke")
-    assert pipeline_grid(args, tmp_path, {"seed": 0}) == []
+    args = argparse.Namespace(only=["05", "08"])
+    assert pipeline_grid(args, "smoke", tmp_path, {"seed": 0}) == []
     assert not (tmp_path / "experiments").exists()

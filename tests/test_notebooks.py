@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -12,10 +13,23 @@ import nbformat
 import pytest
 
 from marsutils.atomic import read_json
-from marsutils.pipeline import NOTEBOOKS, main, notebook_parameters
+from marsutils.book_outputs import output_problems
+from marsutils.parameters import PARAMETERS, ParameterError
+from marsutils.pipeline import (
+    NOTEBOOKS,
+    PipelineError,
+    build_parser,
+    command_line_parameters,
+    declared_parameters,
+    main,
+    notebook_parameters,
+    parameters_per_notebook,
+    pipeline_parameters,
+)
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 COMMON = {"profile", "seed", "data_dir", "run_dir", "device", "figures_dir"}
+PATHS = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
 
 
 def test_the_ordered_notebooks_exist():
@@ -38,9 +52,115 @@ def test_notebook_is_clean_and_parameterised(name):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_follows_the_schema_and_setup_receives_every_parameter(name):
+    """The schema (marsutils.parameters) is the one definition; the cell repeats its defaults
+    for papermill, and the setup call passes on every declared parameter."""
+    path = NOTEBOOK_DIR / f"{name}.ipynb"
+    declared = notebook_parameters(path)
+    assert set(declared) <= set(PARAMETERS), sorted(set(declared) - set(PARAMETERS))
+    for param, info in declared.items():
+        assert ast.literal_eval(info["default"]) == PARAMETERS[param].default, param
+    nb = nbformat.read(path, as_version=4)
+    setup_cells = [c for c in nb.cells if c.cell_type == "code" and "setup(" in c.source]
+    assert len(setup_cells) == 1
+    call = next(
+        n for n in ast.walk(ast.parse(setup_cells[0].source))
+        if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "setup"
+    )  # fmt: skip
+    passed = {a.id for a in call.args if isinstance(a, ast.Name)} | {
+        k.arg for k in call.keywords if isinstance(k.value, ast.Name) and k.value.id == k.arg
+    }
+    assert passed == set(declared)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_no_cell_after_setup_reads_a_raw_parameter(name):
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = next(i for i, c in enumerate(code) if "setup(" in c.source) + 1
+    for cell in code[first:]:
+        raw = {
+            n.id for n in ast.walk(ast.parse(cell.source))
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in PARAMETERS
+        }  # fmt: skip
+        assert not raw, f"{name}: use ctx.<name> instead of {sorted(raw)} in {cell.source[:80]!r}"
+
+
+# --- the pipeline's parameter handling (no notebook is executed) -------------------------------
+
+
+def test_pipeline_parameters_coerce_and_resolve_folders_against_the_caller(tmp_path):
+    values = {"seed": 1.0, "interactive": 1, "run_dir": "runs/x", "data_dir": "../d",
+              "figures_dir": str(tmp_path / "abs"), "profile": "smoke"}  # fmt: skip
+    params = pipeline_parameters(values, cwd=tmp_path / "caller")
+    assert params["seed"] == 1 and type(params["seed"]) is int
+    assert params["interactive"] is True and params["profile"] == "smoke"
+    assert params["run_dir"] == str(tmp_path / "caller" / "runs" / "x")
+    assert params["data_dir"] == os.path.abspath(tmp_path / "caller" / ".." / "d")
+    assert params["figures_dir"] == str(tmp_path / "abs")
+    assert pipeline_parameters({"data_dir": "None", "run_dir": None}) == {
+        "data_dir": None,
+        "run_dir": None,
+    }
+    with pytest.raises(ParameterError, match="parameter 'seed'"):
+        pipeline_parameters({"seed": 1.5})
+
+
+def test_command_line_folders_are_taken_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(
+        ["--profile", "smoke", "--run-dir", "out", "--data-dir", "data", "--seed", "1.0",
+         "-p", "interactive", "true", "-p", "figures_dir", "\"figs\""]
+    )  # fmt: skip
+    params = pipeline_parameters(command_line_parameters(args))
+    assert params == {
+        "profile": "smoke", "seed": 1, "run_dir": str(tmp_path / "out"),
+        "data_dir": str(tmp_path / "data"), "figures_dir": str(tmp_path / "figs"),
+        "interactive": True,
+    }  # fmt: skip
+    args = build_parser().parse_args(["--seed", "1", "-p", "seed", "2"])
+    with pytest.raises(PipelineError, match=r"\['seed'\] given both"):
+        command_line_parameters(args)
+
+
+def test_each_notebook_gets_only_the_parameters_it_declares():
+    declared = declared_parameters(PATHS)
+    assert [n for n, names in declared.items() if "interactive" in names] == ["05_explainability"]
+    per = parameters_per_notebook(declared, {"profile": "smoke", "seed": 1, "interactive": False})
+    assert per["05_explainability"] == {"profile": "smoke", "seed": 1, "interactive": False}
+    assert per["01_data"] == {"profile": "smoke", "seed": 1}
+    assert set(per) == set(NOTEBOOKS)
+
+
+def test_a_parameter_no_notebook_declares_is_named_with_the_declared_ones():
+    declared = {"a": {"profile", "seed"}, "b": {"profile", "interactive"}}
+    with pytest.raises(PipelineError) as err:
+        parameters_per_notebook(declared, {"profile": "smoke", "epochz": 3, "sed": 1})
+    assert "['epochz', 'sed']" in str(err.value)
+    assert "['interactive', 'profile', 'seed']" in str(err.value)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_published_notebook_shows_no_traceback_absolute_path_or_widget(name):
+    """The committed reference run (book/notebooks) as a reader sees it; the book build test
+    checks the rendered HTML too."""
+    nb = nbformat.read(NOTEBOOK_DIR.parent / "book" / "notebooks" / f"{name}.ipynb", as_version=4)
+    problems = output_problems(nb, name)
+    assert not problems, "\n".join(problems[:10])
+    assert "widgets" not in nb.metadata, "saved widget state renders as dead views"
+
+
 def test_unknown_profile_is_a_clear_error(capsys):
     assert main(["--profile", "fastest", "--no-build"]) == 2
-    assert "unknown profile 'fastest'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "parameter 'profile'" in err and "'fastest'" in err and "'smoke'" in err
+
+
+def test_bad_seed_is_a_clear_error_before_anything_runs(capsys, tmp_path):
+    assert main(["--profile", "smoke", "--run-dir", str(tmp_path), "--seed", "1.5"]) == 2
+    assert "parameter 'seed'" in capsys.readouterr().err
+    assert not (tmp_path / "notebooks").exists()
 
 
 def test_missing_data_dir_is_a_clear_error(capsys, tmp_path):
@@ -51,7 +171,9 @@ def test_missing_data_dir_is_a_clear_error(capsys, tmp_path):
 def test_unknown_parameter_is_a_clear_error(capsys, tmp_path):
     code = main(["--profile", "smoke", "--run-dir", str(tmp_path), "-p", "epochz", "3"])
     assert code == 2
-    assert "has no parameter(s) ['epochz']" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no notebook declares the parameter(s) ['epochz']" in err
+    assert "'figures_dir'" in err and "'interactive'" in err  # the declared ones
     assert not (tmp_path / "notebooks").exists() or not any((tmp_path / "notebooks").iterdir())
 
 

@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 from scipy import stats
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, read_json, write_json
 from ..profiles import Profile
+from ..progress import progress_bar
 from ..rules import ALPHA, holm
 from ..train.runtime import resolve_device
 from .classes import CLASS_NAMES, CRATER_MASK_ID, NUM_CLASSES
@@ -219,7 +219,7 @@ def run_seg_study(
     splits = tile_folds(len(chosen), n_splits=profile.seg_folds, seed=seed)
     config = _seg_config(profile, seed, chosen)
     results: dict[str, CrossValidation] = {}
-    for name in tqdm(models, desc="models", disable=not progress):
+    for name in progress_bar(models, desc="models", disable=not progress):
 
         def factory(name: str = name) -> nn.Module:
             return build_model(
@@ -524,7 +524,7 @@ def run_pointing_study(
     cache_dir = run_dir / "seg" / "pointing"
     results: dict[tuple[str, int], PointingResult] = {}
     examples: dict[str, np.ndarray] = {}
-    for method in tqdm(methods, desc="saliency", disable=not progress):
+    for method in progress_bar(methods, desc="saliency", disable=not progress):
         identity = {**config, "method": method}
         cached = _load_method(cache_dir, method, identity)
         if cached is None:

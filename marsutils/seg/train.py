@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as nnf
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, read_json, write_json
+from ..progress import progress_bar
 from ..train.runtime import (
     autocast,
     resolve_device,
@@ -268,7 +268,7 @@ def fit_segmentation(
         "precision": precision,
     }
     history: list[dict[str, float]] = []
-    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress):
+    for epoch in progress_bar(range(1, epochs + 1), desc="epochs", disable=not progress):
         lr_now = optimizer.param_groups[0]["lr"]
         loss = _train_one_epoch(
             model, loader, optimizer, scheduler, loss_fn, device, forward, num_classes, precision
@@ -429,7 +429,9 @@ def cross_validate(
     splits = tile_folds(len(tiles), n_splits=folds, seed=seed) if isinstance(folds, int) else folds
     rows, fits, fold_stems = [], [], []
     confusion = None
-    for k, (train_idx, val_idx) in enumerate(tqdm(splits, desc="folds", disable=not progress)):
+    for k, (train_idx, val_idx) in enumerate(
+        progress_bar(splits, desc="folds", disable=not progress)
+    ):
         if set(np.asarray(train_idx).tolist()) & set(np.asarray(val_idx).tolist()):
             raise ValueError(f"fold {k}: a tile is in both the training and validation indices.")
         train = [tiles[i] for i in train_idx]

@@ -35,7 +35,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
-from tqdm.auto import tqdm
 
 from ..atomic import atomic_write, read_json, write_json
 from ..data.batches import (
@@ -47,6 +46,7 @@ from ..data.batches import (
     make_augment,
     make_loader,
 )
+from ..progress import progress_bar
 from .checkpoint import CheckpointError, config_fingerprint, load_checkpoint, save_checkpoint
 from .runtime import (
     PrecisionChoice,
@@ -378,7 +378,7 @@ def fit(
         plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
         plan = plan[:steps_per_epoch]
         losses, seen = [], 0
-        bar = tqdm(
+        bar = progress_bar(
             make_loader(train_data, plan, config.num_workers),
             total=len(plan),
             desc=f"epoch {epoch + 1}/{config.epochs}",
