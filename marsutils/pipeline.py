@@ -244,8 +244,15 @@ def _stage_notebook(src: Path, dest: Path) -> None:
     nbformat.write(nb, dest)
 
 
-def stage_book(notebooks: Path, figures: Path, staging: Path) -> Path:
-    """Copy ``book/`` (without builds) plus executed notebooks and figures into ``staging``."""
+def stage_book(
+    notebooks: Path, figures: Path, staging: Path, *, summary_from: Path | None = None
+) -> Path:
+    """Copy ``book/`` (without builds) plus executed notebooks and figures into ``staging``.
+
+    With ``summary_from`` (a run folder), the front page ``summary.md`` is generated from that
+    run's records (:mod:`marsutils.summary`) in place of the committed one, which belongs to the
+    published run.
+    """
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(
@@ -261,6 +268,14 @@ def stage_book(notebooks: Path, figures: Path, staging: Path) -> Path:
         shutil.copytree(figures, staging / "figures")
     else:
         (staging / "figures").mkdir()
+    if summary_from is not None:
+        from .summary import load_records, summary_markdown
+
+        try:
+            text = summary_markdown(load_records(summary_from))
+        except FileNotFoundError as err:
+            raise PipelineError(f"cannot write the summary page: {err}") from err
+        (staging / "summary.md").write_text(text)
     return staging
 
 
@@ -385,17 +400,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             params.get("data_dir")
         )  # fail early, with the message that says what to set
         start = time.perf_counter()
+        from .environment import environment_record
+
+        write_json(run_dir / "results" / "environment.json", environment_record())
         # the experiment grid (every seed) first, on the chosen executor; the notebooks then
         # find every classifier finished (see marsutils.grid and the README, "Executors")
         pipeline_grid(args, profile, run_dir, params)
         timings = execute_notebooks(profile, run_dir, parameters=params, only=args.only)
         record = {
             "profile": profile,
+            "seeds": sorted({int(params.get("seed", 0)), *(args.seeds or ())}),
+            "executor": args.executor,
             "notebooks": timings,
             "execute_seconds": round(time.perf_counter() - start, 1),
         }
+        write_json(run_dir / "pipeline.json", record)  # the summary page reads it
         if not args.no_build and not args.only:
-            index = build_book(stage_book(run_dir / "notebooks", figures, run_dir / "book"))
+            staging = stage_book(
+                run_dir / "notebooks", figures, run_dir / "book", summary_from=run_dir
+            )
+            index = build_book(staging)
             record["total_seconds"] = round(time.perf_counter() - start, 1)
             print(f"[pipeline] built {index}")
         write_json(run_dir / "pipeline.json", record)

@@ -210,8 +210,10 @@ def _compute_section(records: Mapping[str, Any]) -> list[str]:
         total = pipeline.get("total_seconds", pipeline.get("execute_seconds"))
         out += ["", f"Wall time per chapter, profile `{pipeline.get('profile')}`:", ""]
         out += [_table(["chapter", "minutes"], rows)]
-        if total is not None:
+        if pipeline.get("total_seconds") is not None:
             out += ["", f"In all: {total / 60:.0f} minutes, the book build included."]
+        elif total is not None:
+            out += ["", f"Executing the chapters took {total / 60:.0f} minutes in all."]
     else:
         out += ["", "Wall time per chapter: not recorded by this run."]
     experiments = records.get("experiments", [])

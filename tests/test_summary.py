@@ -89,3 +89,18 @@ def test_every_verdict_has_a_colour():
     css = (Path(__file__).resolve().parents[1] / "book" / "_static" / "verdicts.css").read_text()
     for verdict in VERDICTS:
         assert f".verdict-{'-'.join(verdict.split())}" in css, verdict
+
+
+def test_the_committed_front_page_is_generated_from_the_published_records():
+    root = Path(__file__).resolve().parents[1]
+    assert (
+        main(
+            [
+                str(root / "results" / "reference"),
+                "--output",
+                str(root / "book" / "summary.md"),
+                "--check",
+            ]
+        )
+        == 0
+    ), "book/summary.md is stale: python -m marsutils.summary results/reference"
