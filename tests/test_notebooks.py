@@ -203,7 +203,7 @@ def test_model_notebooks_run_under_a_forced_precision(precision, tmp_path):
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.output_type == "error"]  # fmt: skip
         assert not errors, f"{path.stem}: {errors[0]['ename']}: {errors[0]['evalue']}"
-    runs = sorted(tmp_path.glob("experiments/*/*/done.json"))
+    runs = sorted((tmp_path / "experiments").rglob("done.json"))  # <split>/<key>/seed<k>/
     assert runs, "the smoke notebooks trained nothing"
     for path in runs:
         assert read_json(path)["precision"] == precision, path
