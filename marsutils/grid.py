@@ -272,6 +272,22 @@ def _fork_loader_workers() -> None:
         multiprocessing.set_start_method("fork", force=True)
 
 
+def _worker_executing(dask_worker: Any) -> list[str]:
+    """Keys of the tasks a worker is executing now (not those queued for its resource)."""
+    state = getattr(dask_worker, "state", None)
+    return [str(ts.key) for ts in getattr(state, "executing", ())]
+
+
+def _executing_keys(client: Any) -> set[str]:
+    """Keys being executed on any worker. The scheduler's ``processing()`` also lists tasks that
+    wait on a worker for its ``train`` resource, so it would count every queued spec as running.
+    """
+    try:
+        return {k for keys in client.run(_worker_executing).values() for k in keys}
+    except Exception:  # a worker that died between polls: report from the scheduler instead
+        return {str(k) for keys in client.processing().values() for k in keys}
+
+
 def grid_status_line(finished: int, running: Sequence[str], waiting: int, total: int) -> str:
     """``[grid] 3/12 finished, 2 running, 7 waiting: <running run keys>``."""
     line = f"[grid] {finished}/{total} finished, {len(running)} running, {waiting} waiting"
@@ -463,7 +479,7 @@ def _run_dask(
             cluster_hook(client)
         records, failures, last, last_time = {}, {}, None, 0.0
         while len(records) + len(failures) < len(futures):
-            processing = {k for keys in client.processing().values() for k in keys}
+            processing = _executing_keys(client)
             running = []
             for run_key, future in futures.items():
                 if run_key in records or run_key in failures:
