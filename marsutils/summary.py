@@ -157,22 +157,22 @@ def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:
         rows.append(
             [
                 f"C{number}",
-                _claim_text(row),
+                f"{_claim_text(row)} ({{doc}}`{CHAPTERS[chapter]} <notebooks/{chapter}>`)",
                 row.get("paper", ""),
-                f"{row.get('ours', '')} ({row.get('test', '')})",
+                row.get("ours", ""),
                 verdict_badge(str(row.get("verdict", ""))),
-                f"{{doc}}`{CHAPTERS[chapter]} <notebooks/{chapter}>`",
             ]
         )
     tally = Counter(str(r.get("verdict", "")) for r in findings)
     return [
         "## Verdicts",
         "",
-        f"The paper's claims, numbered C1 to C{len(findings)}, one row per distinct claim. Each "
-        "verdict follows one rule of {doc}`notebooks/08_findings`, where every rule is stated; "
-        "the last column links to the chapter with the evidence.",
+        f"The paper's claims, numbered C1 to C{len(findings)}, one row per distinct claim, each "
+        "with a link to the chapter that holds its evidence. Each verdict follows one rule of "
+        "{doc}`notebooks/08_findings`, where every rule is stated with how each claim was "
+        "tested.",
         "",
-        _table(["#", "claim", "paper", "ours (how tested)", "verdict", "evidence"], rows),
+        _table(["#", "claim (evidence)", "paper", "ours", "verdict"], rows),
         "",
         "**Tally of distinct claims:**",
         "",

@@ -74,8 +74,10 @@ def test_book_has_every_chapter(smoke_run):
     assert (HTML / "index.html").is_file()
     for name in NOTEBOOKS:
         assert (HTML / "notebooks" / f"{name}.html").is_file(), name
-    for page in ("methods", "references"):
-        assert (HTML / f"{page}.html").is_file()
+    for page in ("intro", "methods", "provenance", "limitations", "glossary", "references"):
+        assert (HTML / f"{page}.html").is_file(), page
+    summary = (HTML / "index.html").read_text()
+    assert "Summary: what holds" in summary and "Communication with the original authors" in summary
 
 
 def _chromium_driver():
@@ -143,3 +145,51 @@ def test_published_book_builds_with_warnings_as_errors_and_loads_in_chromium(tmp
     problems = html_problems(index.parent)
     assert not problems, "\n".join(problems[:20])
     _check_pages_in_chromium(index.parent)
+
+
+#: Widths of a desktop browser and of a phone, in CSS pixels.
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+def _all_pages(html: Path) -> list[Path]:
+    return sorted(p for p in html.rglob("*.html") if not p.name.startswith(("genindex", "search")))
+
+
+def _overflowing_pages(html: Path, width: int) -> list[str]:
+    """Pages whose body is wider than the window (a horizontal scroll bar on the page).
+
+    A wide table may scroll inside its own box (``book/_static/verdicts.css``); the page itself
+    must not.
+    """
+    from _chromium import chromium_driver
+
+    browser = chromium_driver(width=width, height=900)
+    bad = []
+    try:
+        for page in _all_pages(html):
+            browser.get(page.as_uri())
+            widths = browser.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            if widths[0] > widths[1] + 1:
+                bad.append(f"{page.relative_to(html)}: {widths[0]} px wide in {widths[1]} px")
+    finally:
+        browser.quit()
+    return bad
+
+
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_no_page_of_the_smoke_book_overflows_sideways(smoke_run, device):
+    bad = _overflowing_pages(HTML, WIDTHS[device])
+    assert not bad, "\n".join(bad)
+
+
+def test_the_offline_explorer_works_in_the_built_book(smoke_run):
+    from _chromium import check_explorer, chromium_driver
+
+    browser = chromium_driver()
+    try:
+        browser.get((HTML / "notebooks" / "05_explainability.html").as_uri())
+        assert check_explorer(browser) == 1
+    finally:
+        browser.quit()

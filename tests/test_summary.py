@@ -41,7 +41,7 @@ FINDINGS = [
 def test_summary_numbers_every_claim_and_links_its_evidence(tmp_path):
     text = summary_markdown(load_records(_run(tmp_path, FINDINGS)))
     assert "C1 to C3" in text
-    assert "| C2 | attention helps |" in text
+    assert "| C2 | attention helps ({doc}`Ablation <notebooks/03_ablation>`) |" in text
     assert "{doc}`Ablation <notebooks/03_ablation>`" in text
     assert "{doc}`Baselines <notebooks/04_baselines>`" in text
     assert 'class="verdict verdict-direction-only"' in text
