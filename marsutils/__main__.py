@@ -25,7 +25,11 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     verify = cmds.add_parser("verify", help="check every file against MANIFEST.sha256")
     validate = cmds.add_parser("validate", help="decode every labelled image and check its size")
     for cmd in (report, verify, validate):
-        cmd.add_argument("--data-dir", default=None, help="default: $MARS_DATA_DIR or ../shared")
+        cmd.add_argument(
+            "--data-dir",
+            default=None,
+            help="default: $MARS_DATA_DIR, then ../shared/data/hirise-landmarks",
+        )
     report.add_argument("--seed", type=int, default=0)
 
 
@@ -45,7 +49,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--data-dir", required=True, help="labelled folder of any supported layout")
     ev.add_argument("--n-boot", type=int, default=1000)
     ev.add_argument("--confidence", type=float, default=0.95)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (not of the model)")
     ev.add_argument("--views", type=int, default=1, help="dihedral test-time views (1-8)")
     ev.add_argument("--device", default=None)
     ev.add_argument("--out", default=None, help="also write the result as JSON here")
@@ -57,6 +61,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="group", required=True)
     _add_data(sub)
     _add_evaluate(sub)
+    sub.add_parser(
+        "train",
+        help="train experiments of the grid by key (python -m marsutils train --help)",
+        add_help=False,
+    )  # dispatched to marsutils.cli_train before this parser runs
     return parser
 
 

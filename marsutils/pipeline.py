@@ -37,6 +37,7 @@ from typing import Any
 from .atomic import write_json
 from .cli_train import add_grid_arguments, pipeline_grid
 from .data.errors import DataError
+from .grid import GridError
 from .notebook import REPO_ROOT, default_run_dir
 from .parameters import PARAMETERS, ParameterError, coerce_parameter
 from .profiles import ProfileError, get_profile
@@ -399,6 +400,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         locate_data_dir(
             params.get("data_dir")
         )  # fail early, with the message that says what to set
+        # nothing is written before the executor options and every parameter are checked
+        from .cli_train import executor_from_args
+
+        executor_from_args(args)
+        only = args.only or ()
+        selected = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
+        parameters_per_notebook(
+            declared_parameters([NOTEBOOK_DIR / f"{n}.ipynb" for n in selected]), params
+        )
         start = time.perf_counter()
         from .environment import environment_record
 
@@ -427,11 +437,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             publish(run_dir, profile, figures)
             print(f"[pipeline] published the {profile} run into the repository")
         print(f"[pipeline] wall time {time.perf_counter() - start:.0f} s")
-    except (ProfileError, ParameterError, DataError, PipelineError) as err:
+    except (ProfileError, ParameterError, DataError, PipelineError, GridError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module's canonical copy: under ``python -m`` this file is also ``__main__``, whose
+    # PipelineError would be another class than the one marsutils.cli_train raises.
+    from marsutils.pipeline import main as _main
+
+    sys.exit(_main())

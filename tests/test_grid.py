@@ -292,3 +292,29 @@ def test_the_pipeline_trains_no_grid_for_notebooks_that_train_no_classifier(tmp_
     args = argparse.Namespace(only=["05", "08"])
     assert pipeline_grid(args, "smoke", tmp_path, {"seed": 0}) == []
     assert not (tmp_path / "experiments").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "2"], "--workers 2 needs --executor dask"),
+        (["-p", "epochz", "3"], "no notebook declares the parameter(s) ['epochz']"),
+    ],
+)
+def test_pipeline_errors_are_clean_under_python_m(tmp_path, argv, message):
+    """``python -m marsutils.pipeline`` runs this module as ``__main__``; its errors must still
+    be one line and exit status 2, not a traceback, and nothing is written."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir", str(run),
+         "--no-build", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not run.exists()

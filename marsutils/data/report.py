@@ -15,7 +15,9 @@ __all__ = ["family_summary", "data_report", "format_report"]
 
 def family_summary(families: np.ndarray) -> dict[str, float | int]:
     """Number of families, share of images with a twin, and the largest family size."""
-    sizes = np.bincount(families)
+    _, codes = np.unique(families, return_inverse=True)  # a subset holds only some families
+    sizes = np.bincount(codes)
+    families = codes
     return {
         "images": len(families),
         "families": len(sizes),
