@@ -24,7 +24,7 @@ import base64
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +33,7 @@ __all__ = [
     "decimals_for_interval",
     "format_p_value",
     "markdown_table",
+    "format_frame",
     "table_bundle",
     "figure_bundle",
     "show_table",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 _LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
+_TAG = re.compile(r"<[^>]+>")
 
 
 def _check_label(name: str) -> str:
@@ -135,6 +137,40 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def format_frame(
+    frame: pd.DataFrame | pd.Series, *, decimals: int = 3, index: str | None = None
+) -> pd.DataFrame:
+    """``frame`` ready for :func:`show_table`: floats as fixed-decimal strings, index as a column.
+
+    Parameters
+    ----------
+    frame : DataFrame or Series
+        The table (a Series becomes one column named after it, or ``value``).
+    decimals : int, default=3
+        Decimals of every float cell (integers and text are left as they are; NaN is empty).
+        Use :func:`decimals_for_interval` where a column has an interval.
+    index : str, optional
+        Name of the column the index becomes; by default the index is dropped.
+
+    Returns
+    -------
+    DataFrame
+        A new frame with a plain ``RangeIndex``.
+    """
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(frame.name if frame.name is not None else "value")
+    out = frame.reset_index(drop=True) if index is None else frame.rename_axis(index).reset_index()
+
+    def text(value: object) -> object:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.{decimals}f}"
+        return value
+
+    for column in out.columns:
+        out[column] = out[column].map(text)
+    return out
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table of ``frame`` (index dropped; cells as ``str``, missing values empty)."""
     header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
@@ -143,7 +179,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, str]:
+def table_bundle(
+    frame: pd.DataFrame, *, name: str, caption: str, html_columns: Sequence[str] = ()
+) -> dict[str, str]:
     """The MIME bundle of a captioned table (see the module docstring).
 
     Parameters
@@ -154,6 +192,10 @@ def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, s
         The cross-reference label, e.g. ``"tab-ablation"`` (lower case, digits and ``-``).
     caption : str
         One sentence saying what to look at.
+    html_columns : sequence of str, optional
+        Columns whose cells are trusted inline HTML (e.g. :func:`marsutils.summary.verdict_badge`),
+        passed to the HTML view unescaped; every other cell is escaped. The MyST view passes
+        inline HTML through in any case, and the plain-text view strips the tags.
 
     Returns
     -------
@@ -163,13 +205,27 @@ def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, s
     Raises
     ------
     ValueError
-        If ``name`` is not a valid label, ``caption`` is empty or ``frame`` has no columns.
+        If ``name`` is not a valid label, ``caption`` is empty, ``frame`` has no columns or an
+        entry of ``html_columns`` is not one of its columns.
     """
     _check_label(name)
     caption = _check_caption(caption)
     if frame.shape[1] == 0:
         raise ValueError(f"table {name!r} has no columns")
-    table_html = frame.to_html(index=False, na_rep="", escape=True, border=0)
+    trusted = list(html_columns)
+    unknown = [c for c in trusted if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"table {name!r}: html_columns {unknown} are not columns of the table")
+    escaped = frame.copy()
+    for column in escaped.columns:
+        if column not in trusted:
+            escaped[column] = escaped[column].map(
+                lambda v: v if v is None or isinstance(v, float) else html.escape(str(v))
+            )
+    table_html = escaped.to_html(index=False, na_rep="", escape=False, border=0)
+    plain = frame.copy()
+    for column in trusted:
+        plain[column] = plain[column].map(lambda v: _TAG.sub("", str(v)))
     table_html = table_html.replace(
         "<thead>", f"<caption>{html.escape(caption)}</caption>\n  <thead>", 1
     )
@@ -177,7 +233,7 @@ def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, s
     return {
         "text/html": table_html,
         "text/markdown": markdown,
-        "text/plain": f"{caption}\n{frame.to_string(index=False)}",
+        "text/plain": f"{caption}\n{plain.to_string(index=False)}",
     }
 
 
@@ -231,9 +287,11 @@ def _display(bundle: Mapping[str, str]) -> None:
     display(dict(bundle), raw=True)
 
 
-def show_table(frame: pd.DataFrame, *, name: str, caption: str) -> None:
+def show_table(
+    frame: pd.DataFrame, *, name: str, caption: str, html_columns: Sequence[str] = ()
+) -> None:
     """Display a numbered, captioned table (arguments as in :func:`table_bundle`)."""
-    _display(table_bundle(frame, name=name, caption=caption))
+    _display(table_bundle(frame, name=name, caption=caption, html_columns=html_columns))
 
 
 def show_figure_file(path: str | Path, *, name: str, caption: str) -> None:

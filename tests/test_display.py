@@ -76,3 +76,27 @@ def test_figure_bundle_points_at_the_staged_figures_folder(tmp_path):
     (tmp_path / "x.svg").write_text("<svg/>")
     with pytest.raises(ValueError, match="PNG and JPEG"):
         figure_bundle(tmp_path / "x.svg", name="fig-x", caption="c")
+
+
+def test_html_columns_pass_trusted_html_and_escape_every_other_cell():
+    from marsutils.summary import verdict_badge
+
+    frame = pd.DataFrame({"claim": ["a <b> c"], "verdict": [verdict_badge("confirmed")]})
+    bundle = table_bundle(frame, name="tab-v", caption="Verdicts.", html_columns=["verdict"])
+    assert '<span class="verdict verdict-confirmed">confirmed</span>' in bundle["text/html"]
+    assert "a &lt;b&gt; c" in bundle["text/html"]
+    assert "<span" in bundle["text/markdown"]  # MyST passes inline HTML through
+    assert "<span" not in bundle["text/plain"] and "confirmed" in bundle["text/plain"]
+    escaped = table_bundle(frame, name="tab-v", caption="Verdicts.")["text/html"]
+    assert "&lt;span" in escaped
+    with pytest.raises(ValueError, match="html_columns"):
+        table_bundle(frame, name="tab-v", caption="Verdicts.", html_columns=["nope"])
+
+
+def test_format_frame_rounds_floats_keeps_ints_and_moves_the_index():
+    from marsutils.display import format_frame
+
+    frame = pd.DataFrame({"x": [92.607636, float("nan")], "n": [3, 4]}, index=["a", "b"])
+    out = format_frame(frame, decimals=1, index="model")
+    assert out.to_dict(orient="list") == {"model": ["a", "b"], "x": ["92.6", ""], "n": [3, 4]}
+    assert format_frame(pd.Series([0.5], name="v")).to_dict(orient="list") == {"v": ["0.500"]}
