@@ -91,7 +91,7 @@ class NotebookContext:
         label: str | None = None,
         caption: str | None = None,
         image_format: str = "png",
-    ) -> Path | None:
+    ) -> None:
         """Save ``fig`` into the figures folder and display it once, whatever the backend.
 
         Parameters
@@ -109,11 +109,6 @@ class NotebookContext:
         image_format : {"png", "jpeg"}, default="png"
             ``"png"`` saves PNG and SVG (line plots); ``"jpeg"`` saves only a JPEG, for grids of
             heat maps, which are raster images by nature and several times smaller as JPEG.
-
-        Returns
-        -------
-        Path or None
-            The image file shown (PNG or JPEG) when captioned, else None.
 
         Raises
         ------
@@ -133,13 +128,12 @@ class NotebookContext:
                 path = self.save_figure(fig, name)[0]
             if caption is None:
                 show_figure(fig, image_format=image_format)
-                return None
+                return
         finally:
             plt.close(fig)
         from .display import show_figure_file
 
         show_figure_file(path, name=label or name.replace("_", "-"), caption=caption)
-        return path
 
     def save_raster(self, fig, name: str, *, dpi: int = 100, quality: int = 85) -> Path:
         """Save ``fig`` only as ``<figures_dir>/<name>.jpg`` (atomically) and return the path."""

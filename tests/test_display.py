@@ -100,3 +100,13 @@ def test_format_frame_rounds_floats_keeps_ints_and_moves_the_index():
     out = format_frame(frame, decimals=1, index="model")
     assert out.to_dict(orient="list") == {"model": ["a", "b"], "x": ["92.6", ""], "n": [3, 4]}
     assert format_frame(pd.Series([0.5], name="v")).to_dict(orient="list") == {"v": ["0.500"]}
+
+
+def test_family_summary_counts_the_families_of_a_subset():
+    import numpy as np
+
+    from marsutils.data.report import family_summary
+
+    summary = family_summary(np.array([7, 7, 40, 3]))
+    assert summary["families"] == 3 and summary["largest_family"] == 2
+    assert summary["share_with_twin"] == 0.5
