@@ -147,7 +147,8 @@ def format_frame(
     frame : DataFrame or Series
         The table (a Series becomes one column named after it, or ``value``).
     decimals : int, default=3
-        Decimals of every float cell (integers and text are left as they are; NaN is empty).
+        Decimals of every float cell (integers and text are left as they are; NaN, None and NA
+        are empty).
         Use :func:`decimals_for_interval` where a column has an interval.
     index : str, optional
         Name of the column the index becomes; by default the index is dropped.
@@ -162,6 +163,8 @@ def format_frame(
     out = frame.reset_index(drop=True) if index is None else frame.rename_axis(index).reset_index()
 
     def text(value: object) -> object:
+        if value is None or value is pd.NA:
+            return ""
         if isinstance(value, float):
             return "" if math.isnan(value) else f"{value:.{decimals}f}"
         return value
