@@ -32,6 +32,7 @@ __all__ = [
     "paper_comparison_view",
     "per_class_view",
     "plateau_table",
+    "claims_views",
 ]
 
 HEADLINE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mean_iou")
@@ -519,3 +520,68 @@ def plateau_table(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.Da
             }
         )
     return pd.DataFrame(rows)
+
+
+def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The findings table split in two tables that fit a page.
+
+    Parameters
+    ----------
+    claims : DataFrame
+        :func:`marsutils.findings.evaluate_claims` (columns :data:`marsutils.findings.COLUMNS`).
+
+    Returns
+    -------
+    verdicts : DataFrame
+        ``#``, ``claim``, ``paper``, ``ours`` and ``verdict``, the verdict as a coloured badge
+        (:func:`marsutils.summary.verdict_badge`, inline HTML: show it with
+        ``show_table(..., html_columns=["verdict"])``).
+    details : DataFrame
+        ``#``, ``test``, ``paper protocol (leaks)``, ``seeds``, ``n families``, ``contains 0``,
+        ``contains paper``, ``p (Holm)`` (:func:`marsutils.display.format_p_value`),
+        ``trained to plateau`` and ``why``; booleans as yes/no, missing values empty.
+    """
+    from .display import format_p_value
+    from .summary import verdict_badge
+
+    def text(value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return ""
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else "no"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def p_text(value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return ""
+        return format_p_value(float(value)) if isinstance(value, int | float) else str(value)
+
+    frame = claims.reset_index(drop=True)
+    number = pd.Series(range(1, len(frame) + 1), name="#")
+    verdicts = pd.DataFrame(
+        {
+            "#": number,
+            "claim": frame["claim"].map(text),
+            "paper": frame["paper"].map(text),
+            "ours": frame["ours"].map(text),
+            "verdict": frame["verdict"].map(verdict_badge),
+        }
+    )
+    columns = [
+        "test",
+        "paper protocol (leaks)",
+        "seeds",
+        "n families",
+        "contains 0",
+        "contains paper",
+        "p (Holm)",
+        "trained to plateau",
+        "why",
+    ]
+    details = pd.DataFrame({"#": number})
+    for column in columns:
+        if column in frame:
+            details[column] = frame[column].map(p_text if column == "p (Holm)" else text)
+    return verdicts, details

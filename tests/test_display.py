@@ -110,3 +110,21 @@ def test_family_summary_counts_the_families_of_a_subset():
     summary = family_summary(np.array([7, 7, 40, 3]))
     assert summary["families"] == 3 and summary["largest_family"] == 2
     assert summary["share_with_twin"] == 0.5
+
+
+def test_claims_views_split_the_findings_table_with_badges_and_formatted_p_values():
+    from marsutils.findings import COLUMNS
+    from marsutils.reporting import claims_views
+
+    row = dict.fromkeys(COLUMNS, None)
+    row |= {"claim": "A beats B", "paper": "+2.6", "ours": "+1.0 [-0.5, 2.4]"}
+    row |= {"verdict": "inconclusive", "p (Holm)": 0.0004, "contains 0": True, "n families": 37}
+    verdicts, details = claims_views(pd.DataFrame([row], columns=COLUMNS))
+    assert list(verdicts.columns) == ["#", "claim", "paper", "ours", "verdict"]
+    assert verdicts.loc[0, "verdict"] == (
+        '<span class="verdict verdict-inconclusive">inconclusive</span>'
+    )
+    assert details.loc[0, "p (Holm)"] == "4e-04" and details.loc[0, "contains 0"] == "yes"
+    assert details.loc[0, "n families"] == "37" and details.loc[0, "why"] == ""
+    bundle = table_bundle(verdicts, name="tab-f", caption="Verdicts.", html_columns=["verdict"])
+    assert "verdict-inconclusive" in bundle["text/html"] and "&lt;span" not in bundle["text/html"]
