@@ -34,6 +34,7 @@ __all__ = [
     "format_p_value",
     "markdown_table",
     "format_frame",
+    "merge_intervals",
     "table_bundle",
     "figure_bundle",
     "show_table",
@@ -162,15 +163,59 @@ def format_frame(
         frame = frame.to_frame(frame.name if frame.name is not None else "value")
     out = frame.reset_index(drop=True) if index is None else frame.rename_axis(index).reset_index()
 
-    def text(value: object) -> object:
+    def text(value: object, places: int) -> object:
         if value is None or value is pd.NA:
             return ""
         if isinstance(value, float):
-            return "" if math.isnan(value) else f"{value:.{decimals}f}"
+            return "" if math.isnan(value) else f"{value:.{places}f}"
         return value
 
     for column in out.columns:
-        out[column] = out[column].map(text)
+        values = [v for v in out[column] if isinstance(v, float) and not math.isnan(v)]
+        whole = bool(values) and all(v.is_integer() and abs(v) < 1e15 for v in values)
+        out[column] = out[column].map(lambda v, p=0 if whole else decimals: text(v, p))
+    return out
+
+
+def _interval_cell(value: float, low: float, high: float) -> str:
+    if any(v is None or v != v for v in (value, low, high)):
+        return "" if value is None or value != value else f"{value:.3f}"
+    d = decimals_for_interval(low, high)
+    cells = [round(v, d) + 0.0 for v in (value, low, high)]  # + 0.0: no "-0"
+    return "{:.{d}f} [{:.{d}f}, {:.{d}f}]".format(*cells, d=d)
+
+
+def merge_intervals(
+    frame: pd.DataFrame, *, estimates: tuple[str, ...] = ("mean", "hit_rate", "spearman")
+) -> pd.DataFrame:
+    """Merge each estimate with its interval bounds into one ``value [low, high]`` column.
+
+    A column ``X`` with ``X_ci_low`` and ``X_ci_high`` becomes ``X [95% CI]``; plain ``ci_low``
+    and ``ci_high`` belong to the first of ``estimates`` present. Each cell is rounded to the
+    decimals its interval supports (:func:`decimals_for_interval`); a row without bounds shows
+    the estimate alone.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the bound columns removed.
+    """
+    out = frame.copy()
+    pairs = [(c, f"{c}_ci_low", f"{c}_ci_high") for c in frame.columns]
+    if "ci_low" in frame and "ci_high" in frame:
+        first = next((c for c in estimates if c in frame), None)
+        if first is not None:
+            pairs.append((first, "ci_low", "ci_high"))
+    for column, low, high in pairs:
+        if low not in out or high not in out or column not in out:
+            continue
+        merged = [
+            _interval_cell(float(v), float(lo), float(hi))
+            for v, lo, hi in zip(out[column], out[low], out[high], strict=True)
+        ]
+        position = out.columns.get_loc(column)
+        out = out.drop(columns=[column, low, high])
+        out.insert(position, f"{column} [95% CI]", merged)
     return out
 
 

@@ -403,6 +403,7 @@ def _interval_text(value: float, low: float, high: float) -> str:
     if low is None or high is None or low != low or high != high:
         return f"{value:.1f}"
     d = decimals_for_interval(low, high)
+    value, low, high = (round(v, d) + 0.0 for v in (value, low, high))  # + 0.0: no "-0"
     return f"{value:.{d}f} [{low:.{d}f}, {high:.{d}f}]"
 
 
@@ -421,7 +422,8 @@ def comparison_view(tests: pd.DataFrame, *, resamples: int) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``A``, ``B``, ``metric``, ``A - B, points [95% CI]`` (rounded to the interval),
-        ``reading`` (``A better``, ``B better`` or ``cannot tell``) and ``p(A not better)``.
+        ``reading`` (``A better``, ``B better`` or ``cannot tell``), ``p(A not better)`` and
+        ``twin families`` (the resampled units; images when no families were given).
     """
     from .display import format_p_value
 
@@ -437,6 +439,7 @@ def comparison_view(tests: pd.DataFrame, *, resamples: int) -> pd.DataFrame:
                 "A - B, points [95% CI]": _interval_text(row["a minus b (points)"], low, high),
                 "reading": reading,
                 "p(A not better)": format_p_value(row["p(a not better)"], resamples=resamples),
+                "twin families": row["n families"],
             }
         )
     return pd.DataFrame(rows)
@@ -462,7 +465,9 @@ def paper_comparison_view(table: pd.DataFrame) -> pd.DataFrame:
             {
                 "run": row.get("run", ""),
                 "metric": metric,
-                "paper": f"{row['paper']:.2f}".rstrip("0").rstrip("."),
+                "paper": ""
+                if row["paper"] != row["paper"]
+                else f"{row['paper']:.2f}".rstrip("0").rstrip("."),
                 "ours [95% CI]": _interval_text(row["ours"], row["ci_low"], row["ci_high"]),
                 "paper in CI": "" if inside is None else ("yes" if inside else "no"),
             }

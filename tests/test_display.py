@@ -128,3 +128,25 @@ def test_claims_views_split_the_findings_table_with_badges_and_formatted_p_value
     assert details.loc[0, "n families"] == "37" and details.loc[0, "why"] == ""
     bundle = table_bundle(verdicts, name="tab-f", caption="Verdicts.", html_columns=["verdict"])
     assert "verdict-inconclusive" in bundle["text/html"] and "&lt;span" not in bundle["text/html"]
+
+
+def test_merge_intervals_rounds_each_estimate_to_its_interval():
+    from marsutils.display import format_frame, merge_intervals
+
+    frame = pd.DataFrame(
+        {
+            "pair": ["a", "b"],
+            "mean": [0.1234, -0.00004],
+            "ci_low": [0.05, -0.2],
+            "ci_high": [0.2, 0.2],
+            "auc": [0.5, 0.6],
+            "auc_ci_low": [0.4, float("nan")],
+            "auc_ci_high": [0.6, float("nan")],
+            "n_families": [4.0, 6.0],
+        }
+    )
+    out = format_frame(merge_intervals(frame))
+    assert list(out.columns) == ["pair", "mean [95% CI]", "auc [95% CI]", "n_families"]
+    assert out["mean [95% CI]"].tolist() == ["0.123 [0.050, 0.200]", "0.00 [-0.20, 0.20]"]
+    assert out["auc [95% CI]"].tolist() == ["0.50 [0.40, 0.60]", "0.600"]
+    assert out["n_families"].tolist() == ["4", "6"]  # whole-number floats print as integers
