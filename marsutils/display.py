@@ -24,7 +24,7 @@ import base64
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +33,8 @@ __all__ = [
     "decimals_for_interval",
     "format_p_value",
     "markdown_table",
+    "format_frame",
+    "merge_intervals",
     "table_bundle",
     "figure_bundle",
     "show_table",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 _LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
+_TAG = re.compile(r"<[^>]+>")
 
 
 def _check_label(name: str) -> str:
@@ -135,6 +138,87 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def format_frame(
+    frame: pd.DataFrame | pd.Series, *, decimals: int = 3, index: str | None = None
+) -> pd.DataFrame:
+    """``frame`` ready for :func:`show_table`: floats as fixed-decimal strings, index as a column.
+
+    Parameters
+    ----------
+    frame : DataFrame or Series
+        The table (a Series becomes one column named after it, or ``value``).
+    decimals : int, default=3
+        Decimals of every float cell (integers and text are left as they are; NaN, None and NA
+        are empty).
+        Use :func:`decimals_for_interval` where a column has an interval.
+    index : str, optional
+        Name of the column the index becomes; by default the index is dropped.
+
+    Returns
+    -------
+    DataFrame
+        A new frame with a plain ``RangeIndex``.
+    """
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame(frame.name if frame.name is not None else "value")
+    out = frame.reset_index(drop=True) if index is None else frame.rename_axis(index).reset_index()
+
+    def text(value: object, places: int) -> object:
+        if value is None or value is pd.NA:
+            return ""
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.{places}f}"
+        return value
+
+    for column in out.columns:
+        values = [v for v in out[column] if isinstance(v, float) and not math.isnan(v)]
+        whole = bool(values) and all(v.is_integer() and abs(v) < 1e15 for v in values)
+        out[column] = out[column].map(lambda v, p=0 if whole else decimals: text(v, p))
+    return out
+
+
+def _interval_cell(value: float, low: float, high: float) -> str:
+    if any(v is None or v != v for v in (value, low, high)):
+        return "" if value is None or value != value else f"{value:.3f}"
+    d = decimals_for_interval(low, high)
+    cells = [round(v, d) + 0.0 for v in (value, low, high)]  # + 0.0: no "-0"
+    return "{:.{d}f} [{:.{d}f}, {:.{d}f}]".format(*cells, d=d)
+
+
+def merge_intervals(
+    frame: pd.DataFrame, *, estimates: tuple[str, ...] = ("mean", "hit_rate", "spearman")
+) -> pd.DataFrame:
+    """Merge each estimate with its interval bounds into one ``value [low, high]`` column.
+
+    A column ``X`` with ``X_ci_low`` and ``X_ci_high`` becomes ``X [95% CI]``; plain ``ci_low``
+    and ``ci_high`` belong to the first of ``estimates`` present. Each cell is rounded to the
+    decimals its interval supports (:func:`decimals_for_interval`); a row without bounds shows
+    the estimate alone.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the bound columns removed.
+    """
+    out = frame.copy()
+    pairs = [(c, f"{c}_ci_low", f"{c}_ci_high") for c in frame.columns]
+    if "ci_low" in frame and "ci_high" in frame:
+        first = next((c for c in estimates if c in frame), None)
+        if first is not None:
+            pairs.append((first, "ci_low", "ci_high"))
+    for column, low, high in pairs:
+        if low not in out or high not in out or column not in out:
+            continue
+        merged = [
+            _interval_cell(float(v), float(lo), float(hi))
+            for v, lo, hi in zip(out[column], out[low], out[high], strict=True)
+        ]
+        position = out.columns.get_loc(column)
+        out = out.drop(columns=[column, low, high])
+        out.insert(position, f"{column} [95% CI]", merged)
+    return out
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table of ``frame`` (index dropped; cells as ``str``, missing values empty)."""
     header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
@@ -143,7 +227,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, str]:
+def table_bundle(
+    frame: pd.DataFrame, *, name: str, caption: str, html_columns: Sequence[str] = ()
+) -> dict[str, str]:
     """The MIME bundle of a captioned table (see the module docstring).
 
     Parameters
@@ -154,6 +240,10 @@ def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, s
         The cross-reference label, e.g. ``"tab-ablation"`` (lower case, digits and ``-``).
     caption : str
         One sentence saying what to look at.
+    html_columns : sequence of str, optional
+        Columns whose cells are trusted inline HTML (e.g. :func:`marsutils.summary.verdict_badge`),
+        passed to the HTML view unescaped; every other cell is escaped. The MyST view passes
+        inline HTML through in any case, and the plain-text view strips the tags.
 
     Returns
     -------
@@ -163,13 +253,27 @@ def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, s
     Raises
     ------
     ValueError
-        If ``name`` is not a valid label, ``caption`` is empty or ``frame`` has no columns.
+        If ``name`` is not a valid label, ``caption`` is empty, ``frame`` has no columns or an
+        entry of ``html_columns`` is not one of its columns.
     """
     _check_label(name)
     caption = _check_caption(caption)
     if frame.shape[1] == 0:
         raise ValueError(f"table {name!r} has no columns")
-    table_html = frame.to_html(index=False, na_rep="", escape=True, border=0)
+    trusted = list(html_columns)
+    unknown = [c for c in trusted if c not in frame.columns]
+    if unknown:
+        raise ValueError(f"table {name!r}: html_columns {unknown} are not columns of the table")
+    escaped = frame.copy()
+    for column in escaped.columns:
+        if column not in trusted:
+            escaped[column] = escaped[column].map(
+                lambda v: v if v is None or isinstance(v, float) else html.escape(str(v))
+            )
+    table_html = escaped.to_html(index=False, na_rep="", escape=False, border=0)
+    plain = frame.copy()
+    for column in trusted:
+        plain[column] = plain[column].map(lambda v: _TAG.sub("", str(v)))
     table_html = table_html.replace(
         "<thead>", f"<caption>{html.escape(caption)}</caption>\n  <thead>", 1
     )
@@ -177,7 +281,7 @@ def table_bundle(frame: pd.DataFrame, *, name: str, caption: str) -> dict[str, s
     return {
         "text/html": table_html,
         "text/markdown": markdown,
-        "text/plain": f"{caption}\n{frame.to_string(index=False)}",
+        "text/plain": f"{caption}\n{plain.to_string(index=False)}",
     }
 
 
@@ -231,9 +335,11 @@ def _display(bundle: Mapping[str, str]) -> None:
     display(dict(bundle), raw=True)
 
 
-def show_table(frame: pd.DataFrame, *, name: str, caption: str) -> None:
+def show_table(
+    frame: pd.DataFrame, *, name: str, caption: str, html_columns: Sequence[str] = ()
+) -> None:
     """Display a numbered, captioned table (arguments as in :func:`table_bundle`)."""
-    _display(table_bundle(frame, name=name, caption=caption))
+    _display(table_bundle(frame, name=name, caption=caption, html_columns=html_columns))
 
 
 def show_figure_file(path: str | Path, *, name: str, caption: str) -> None:

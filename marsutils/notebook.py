@@ -83,15 +83,69 @@ class NotebookContext:
 
         return save_figure(fig, self.figures_dir, name)
 
-    def show_figure(self, fig, name: str) -> None:
-        """Save ``fig`` (PNG and SVG) and display it once as a PNG, whatever the backend."""
+    def show_figure(
+        self,
+        fig,
+        name: str,
+        *,
+        label: str | None = None,
+        caption: str | None = None,
+        image_format: str = "png",
+    ) -> None:
+        """Save ``fig`` into the figures folder and display it once, whatever the backend.
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure
+            The figure; it is closed afterwards (no second copy from the inline backend).
+        name : str
+            File stem in the figures folder, e.g. ``"confusion_family"``.
+        label : str, optional
+            Cross-reference label of the numbered figure (``fig-<chapter>-<what>``); with
+            ``caption`` the figure is shown through :func:`marsutils.display.show_figure_file`,
+            numbered and captioned in the book. Defaults to ``name`` with ``_`` as ``-``.
+        caption : str, optional
+            One sentence saying what to look at. Without it the figure is shown uncaptioned.
+        image_format : {"png", "jpeg"}, default="png"
+            ``"png"`` saves PNG and SVG (line plots); ``"jpeg"`` saves only a JPEG, for grids of
+            heat maps, which are raster images by nature and several times smaller as JPEG.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``image_format`` or an invalid label or caption.
+        """
         import matplotlib.pyplot as plt
 
         from .xai.figures import show_figure
 
-        self.save_figure(fig, name)
-        show_figure(fig)
-        plt.close(fig)  # no second copy from the inline backend at the end of the cell
+        if image_format not in ("png", "jpeg"):
+            raise ValueError(f"image_format must be 'png' or 'jpeg'; got {image_format!r}")
+        try:
+            if image_format == "jpeg":
+                path = self.save_raster(fig, name)
+            else:
+                path = self.save_figure(fig, name)[0]
+            if caption is None:
+                show_figure(fig, image_format=image_format)
+                return
+        finally:
+            plt.close(fig)
+        from .display import show_figure_file
+
+        show_figure_file(path, name=label or name.replace("_", "-"), caption=caption)
+
+    def save_raster(self, fig, name: str, *, dpi: int = 100, quality: int = 85) -> Path:
+        """Save ``fig`` only as ``<figures_dir>/<name>.jpg`` (atomically) and return the path."""
+        from .atomic import atomic_write
+
+        path = self.figures_dir / f"{name}.jpg"
+        options = {"pil_kwargs": {"quality": quality}}
+        atomic_write(
+            path,
+            lambda tmp: fig.savefig(tmp, format="jpeg", dpi=dpi, bbox_inches="tight", **options),
+        )
+        return path
 
     @property
     def results_dir(self) -> Path:

@@ -28,6 +28,11 @@ __all__ = [
     "paired_comparisons",
     "saved_predictions",
     "yardstick_table",
+    "comparison_view",
+    "paper_comparison_view",
+    "per_class_view",
+    "plateau_table",
+    "claims_views",
 ]
 
 HEADLINE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mean_iou")
@@ -382,3 +387,206 @@ def yardstick_table(
         row["test images"] = None if ev is None else ev["n_images"]
         rows[label] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --------------------------------------------------------------------------------------------
+# display views: the tables above, rounded to what their intervals support
+# --------------------------------------------------------------------------------------------
+
+
+def _interval_text(value: float, low: float, high: float) -> str:
+    """``value [low, high]`` with the decimals the interval supports; ``value`` alone without it."""
+    from .display import decimals_for_interval
+
+    if value is None or value != value:
+        return ""
+    if low is None or high is None or low != low or high != high:
+        return f"{value:.1f}"
+    d = decimals_for_interval(low, high)
+    value, low, high = (round(v, d) + 0.0 for v in (value, low, high))  # + 0.0: no "-0"
+    return f"{value:.{d}f} [{low:.{d}f}, {high:.{d}f}]"
+
+
+def comparison_view(tests: pd.DataFrame, *, resamples: int) -> pd.DataFrame:
+    """:func:`paired_comparisons` as a table for the page.
+
+    Parameters
+    ----------
+    tests : DataFrame
+        The output of :func:`paired_comparisons`.
+    resamples : int
+        Its ``n_boot``; a p-value below ``1/resamples`` prints as ``< 1/B``
+        (:func:`marsutils.display.format_p_value`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``A``, ``B``, ``metric``, ``A - B, points [95% CI]`` (rounded to the interval),
+        ``reading`` (``A better``, ``B better`` or ``cannot tell``), ``p(A not better)`` and
+        ``twin families`` (the resampled units; images when no families were given).
+    """
+    from .display import format_p_value
+
+    rows = []
+    for row in tests.to_dict(orient="records"):
+        low, high = row["95% CI low"], row["95% CI high"]
+        reading = "A better" if low > 0 else "B better" if high < 0 else "cannot tell"
+        rows.append(
+            {
+                "A": row["a"],
+                "B": row["b"],
+                "metric": str(row["metric"]).replace("macro_f1", "macro F1"),
+                "A - B, points [95% CI]": _interval_text(row["a minus b (points)"], low, high),
+                "reading": reading,
+                "p(A not better)": format_p_value(row["p(a not better)"], resamples=resamples),
+                "twin families": row["n families"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paper_comparison_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The headline rows of :func:`marsutils.compare.compare_many` for the page.
+
+    Returns
+    -------
+    DataFrame
+        One row per run and metric: ``run``, ``metric`` (ours, and the paper's name for it),
+        ``paper``, ``ours [95% CI]`` rounded to the interval, and ``paper in CI`` (yes/no/blank).
+    """
+    part = table[table["section"] != "per_class"] if "section" in table else table
+    rows = []
+    for row in part.to_dict(orient="records"):
+        inside = row.get("paper_in_ci")
+        metric = str(row["metric"]).replace("_", " ").replace("macro f1", "macro F1")
+        if row.get("paper_metric") and row["paper_metric"] != row["metric"]:
+            metric += f" (paper: {row['paper_metric']})"
+        rows.append(
+            {
+                "run": row.get("run", ""),
+                "metric": metric,
+                "paper": ""
+                if row["paper"] != row["paper"]
+                else f"{row['paper']:.2f}".rstrip("0").rstrip("."),
+                "ours [95% CI]": _interval_text(row["ours"], row["ci_low"], row["ci_high"]),
+                "paper in CI": "" if inside is None else ("yes" if inside else "no"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def per_class_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-class rows of :func:`marsutils.compare.compare_with_paper`, one row per class.
+
+    Each metric column reads ``ours [95% CI] (paper: x)``; ``support`` gives our test count and
+    the paper's. Replaces the long format (one row per class and metric) on the page.
+    """
+    part = table[table["section"] == "per_class"]
+    if part.empty:
+        raise ValueError("the table has no per-class rows")
+    out: dict[str, dict[str, str]] = {}
+    for row in part.to_dict(orient="records"):
+        cell = out.setdefault(row["class"], {"class": row["class"]})
+        paper_value = f"{row['paper']:.1f}".rstrip("0").rstrip(".")
+        if row["metric"] == "support":
+            cell["support (paper)"] = f"{row['ours']:.0f} ({paper_value})"
+        else:
+            ours = _interval_text(row["ours"], row["ci_low"], row["ci_high"])
+            name = "F1" if row["metric"] == "f1" else row["metric"]
+            cell[name] = f"{ours} (paper: {paper_value})"
+    return pd.DataFrame(list(out.values()))
+
+
+def plateau_table(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Whether each model's validation macro F1 had levelled off by its last epoch.
+
+    Parameters
+    ----------
+    histories : mapping of str to history
+        Model label to its per-epoch history (``ExperimentResult.history``).
+
+    Returns
+    -------
+    DataFrame
+        ``model``, ``epochs``, ``best epoch`` and ``status`` (the sentence of
+        :func:`marsutils.train.plateau.plateau_status`).
+    """
+    from .train.plateau import plateau_status
+
+    rows = []
+    for label, history in histories.items():
+        status = plateau_status(list(history))
+        rows.append(
+            {
+                "model": label,
+                "epochs": status.epochs,
+                "best epoch": status.best_epoch,
+                "status": status.sentence,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The findings table split in two tables that fit a page.
+
+    Parameters
+    ----------
+    claims : DataFrame
+        :func:`marsutils.findings.evaluate_claims` (columns :data:`marsutils.findings.COLUMNS`).
+
+    Returns
+    -------
+    verdicts : DataFrame
+        ``#``, ``claim``, ``paper``, ``ours`` and ``verdict``, the verdict as a coloured badge
+        (:func:`marsutils.summary.verdict_badge`, inline HTML: show it with
+        ``show_table(..., html_columns=["verdict"])``).
+    details : DataFrame
+        ``#``, ``test``, ``paper protocol (leaks)``, ``seeds``, ``n families``, ``contains 0``,
+        ``contains paper``, ``p (Holm)`` (:func:`marsutils.display.format_p_value`),
+        ``trained to plateau`` and ``why``; booleans as yes/no, missing values empty.
+    """
+    from .display import format_p_value
+    from .summary import verdict_badge
+
+    def text(value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return ""
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else "no"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def p_text(value: Any) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            return ""
+        return format_p_value(float(value)) if isinstance(value, int | float) else str(value)
+
+    frame = claims.reset_index(drop=True)
+    number = pd.Series(range(1, len(frame) + 1), name="#")
+    verdicts = pd.DataFrame(
+        {
+            "#": number,
+            "claim": frame["claim"].map(text),
+            "paper": frame["paper"].map(text),
+            "ours": frame["ours"].map(text),
+            "verdict": frame["verdict"].map(verdict_badge),
+        }
+    )
+    columns = [
+        "test",
+        "paper protocol (leaks)",
+        "seeds",
+        "n families",
+        "contains 0",
+        "contains paper",
+        "p (Holm)",
+        "trained to plateau",
+        "why",
+    ]
+    details = pd.DataFrame({"#": number})
+    for column in columns:
+        if column in frame:
+            details[column] = frame[column].map(p_text if column == "p (Holm)" else text)
+    return verdicts, details

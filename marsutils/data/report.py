@@ -20,7 +20,7 @@ def family_summary(families: np.ndarray) -> dict[str, float | int]:
     families = codes
     return {
         "images": len(families),
-        "families": len(sizes),
+        "families": int(np.count_nonzero(sizes)),  # ids of a subset need not be 0..n-1
         "share_with_twin": float((sizes[families] > 1).mean()),
         "largest_family": int(sizes.max()),
     }
