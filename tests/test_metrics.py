@@ -300,3 +300,16 @@ def test_degenerate_class_interval_falls_back_to_exact_binomial() -> None:
     assert M.exact_binomial_interval(0, 8)[0] == 0.0
     with pytest.raises(M.MetricsError, match="successes"):
         M.exact_binomial_interval(9, 8)
+
+
+def test_a_predicted_class_absent_from_the_truth_raises_no_warning():
+    """Small test sets often lack a class the model predicts; the score skips it silently, so
+    no scikit-learn warning (with the machine's absolute path) reaches the book."""
+    import warnings
+
+    from marsutils.metrics import overall_metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = overall_metrics([0, 0, 1, 1], [0, 2, 1, 1], labels=[0, 1, 2])
+    assert scores["balanced_accuracy"] == 0.75
