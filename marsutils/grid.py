@@ -410,6 +410,31 @@ def train_grid(
 
 
 @contextlib.contextmanager
+def _parent_environment_kept() -> Iterator[None]:
+    """Undo what starting a LocalCluster does to *this* process.
+
+    Starting the nannies writes the workers' ``pre-spawn-environ`` (``OMP_NUM_THREADS=1`` ...)
+    into this process's environment too, and torch then uses one thread here. The notebooks that
+    the pipeline runs after the grid inherit this environment, so without this they would run
+    (and time the efficiency chapter) on one thread.
+    """
+    import torch
+
+    keys = (*ENVIRON, "MALLOC_TRIM_THRESHOLD_")
+    saved = {key: os.environ.get(key) for key in keys}
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
 def _dask_client(executor: Executor) -> Iterator[Any]:
     import dask
     from distributed import Client, LocalCluster
@@ -419,7 +444,7 @@ def _dask_client(executor: Executor) -> Iterator[Any]:
     # allocation a fresh mmap (training ran 3x slower with it); the settings are read whenever a
     # nanny (re)starts a worker, so they stay on while we run
     settings = {"distributed.worker.daemon": False, "distributed.nanny.pre-spawn-environ": ENVIRON}
-    with dask.config.set(settings):
+    with dask.config.set(settings), _parent_environment_kept():
         if executor.scheduler:
             with Client(executor.scheduler) as client:
                 yield client

@@ -176,3 +176,30 @@ def test_timing_statistics() -> None:
     assert t.median_s == 0.2
     assert t.ms_per_image == pytest.approx(50.0)
     assert t.images_per_s == pytest.approx(20.0)
+
+
+def test_large_logits_are_judged_by_their_relative_bf16_rounding():
+    """An untrained ResNet-50 at 224 px gives logits near 50; bf16 moves them by ~0.3 (relative
+    0.6%), which can move a near-tie probability by 0.05. That passes; a real error fails."""
+    import torch
+
+    from marsutils.efficiency import EquivalenceError, check_equivalence
+
+    logits = torch.tensor([[47.0, 46.6, -3.0, 10.0], [-20.0, 5.0, 30.0, 1.0]])
+
+    def reference(_images):
+        return logits
+
+    def rounded(_images):  # every logit off by a relative 0.6%: what bf16 rounding does
+        return logits * torch.tensor([1.006, 0.994, 1.006, 0.994])
+
+    def broken(_images):  # one logit off by 2 units: a wrong fold or a dropped layer
+        out = logits.clone()
+        out[1, 3] += 2.0
+        return out
+
+    result = check_equivalence(reference, rounded, torch.zeros(2, 3, 8, 8), precision="bf16")
+    assert result["max_prob_diff"] > 0.05  # the probabilities near the tie moved a lot
+    assert result["top1_decisive"] == 1  # the first image is a near-tie, the second is not
+    with pytest.raises(EquivalenceError, match="logit diff"):
+        check_equivalence(reference, broken, torch.zeros(2, 3, 8, 8), precision="bf16")

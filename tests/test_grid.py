@@ -318,3 +318,19 @@ def test_pipeline_errors_are_clean_under_python_m(tmp_path, argv, message):
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not run.exists()
+
+
+def test_a_local_cluster_leaves_this_process_environment_and_threads_as_they_were():
+    """The notebooks run after the grid inherit the pipeline's environment: a LocalCluster must
+    not leave OMP_NUM_THREADS=1 (or one torch thread) behind."""
+    import os
+
+    import torch
+
+    from marsutils.grid import Executor, _dask_client
+
+    before = (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads())
+    executor = Executor("dask", workers=1, threads_per_worker=1, dashboard_address=":0")
+    with _dask_client(executor):
+        pass
+    assert (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()) == before
