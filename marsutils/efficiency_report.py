@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 
 from marsutils import rules
 from marsutils.atomic import atomic_write, write_json
-from marsutils.efficiency import compare_efficiency_with_paper, measure_speed
+from marsutils.efficiency import SPEED_COLUMNS, compare_efficiency_with_paper, measure_speed
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
 from marsutils.paper import EFFICIENCY
 from marsutils.profiles import Profile
@@ -69,12 +69,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "params",
     "gflops",
     "gmacs",
-    "latency_ms_plain",
-    "latency_ms_optimised",
-    "throughput_plain",
-    "throughput_optimised",
-    "speedup_latency",
-    "speedup_throughput",
+    *SPEED_COLUMNS[:6],  # latency, throughput and speed-up, plain and optimised
 )
 _DETAIL_COLUMNS: tuple[str, ...] = (
     "latency_ms_plain_min",
