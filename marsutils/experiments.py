@@ -187,7 +187,8 @@ def grid(
     list of ClassifierSpec
         One spec per distinct :attr:`~ClassifierSpec.run_key`, seed by seed in the order the
         notebooks ask for them; a spec two notebooks share appears once (with the ``group`` of
-        the first notebook that asks for it).
+        the first notebook that asks for it). Paper-split specs appear for the first
+        ``profile.paper_split_seeds`` seeds only (all when None).
 
     Raises
     ------
@@ -197,10 +198,13 @@ def grid(
     seeds = tuple(profile.seeds if seeds is None else seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct integers; got {seeds}")
+    n_paper = len(seeds) if profile.paper_split_seeds is None else profile.paper_split_seeds
     specs: dict[str, ClassifierSpec] = {}
-    for seed in seeds:
+    for index, seed in enumerate(seeds):
         for notebook in NOTEBOOK_PLANS:
             for spec in plan(profile, notebook, seed=seed):
+                if spec.split == "paper" and index >= n_paper:
+                    continue  # the leaky reference split: the first paper_split_seeds seeds only
                 specs.setdefault(spec.run_key, spec)
     return list(specs.values())
 
@@ -255,8 +259,13 @@ def run_classifier(
     seed: int | None = None,
     device: str | None = None,
     progress: bool = True,
+    need_weights: bool = False,
 ) -> ExperimentResult:
     """Train ``spec`` (or load it when already finished), evaluate its test predictions.
+
+    ``need_weights=True`` makes sure the weights are in the run folder: a finished run restored
+    from its committed records alone is trained again (see :func:`marsutils.train.fit`), so a
+    lost run folder costs only the models a later chapter loads.
 
     The files go to ``<run_dir>/experiments/<spec.run_key>`` (see :mod:`marsutils.layout`).
     ``data`` must have been prepared with ``spec.seed`` (its splits are the seed's); ``seed``,
@@ -310,6 +319,7 @@ def run_classifier(
         },
         device=device,
         progress=progress,
+        need_weights=need_weights,
     )
     metrics_path = out_dir / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.is_file() and not result.trained else None
@@ -320,6 +330,10 @@ def run_classifier(
         metrics["best_epoch"] = result.best_epoch
         metrics["epochs_run"] = len(result.history)
         metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))
+        done = read_json(out_dir / "done.json")
+        # wall time of the experiment: its epochs (training + validation) and final predictions
+        metrics["wall_time_s"] = metrics["train_time_s"] + float(done.get("final_predict_s", 0))
+        metrics["selection"] = done.get("selection", "best_val_macro_f1")
         metrics["torch_threads"] = torch.get_num_threads()
         metrics["precision"] = result.precision  # what fit() trained and predicted in
         metrics["precision_reason"] = result.precision_reason

@@ -31,7 +31,11 @@ class Profile:
     ``scratch_*`` set the ResNet-50-from-scratch runs (``scratch_epochs=0``: none).
     ``seeds`` are the seeds every classifier experiment is trained under (the study's seed axis,
     see :func:`marsutils.experiments.grid`); ``python -m marsutils.pipeline --seeds`` overrides
-    them.
+    them. ``paper_split_seeds`` = n trains the paper-split experiments under the first n of those
+    seeds only (None: all): the leaky paper split is a reference, not a compared model.
+    ``selection`` is the model-selection rule of :class:`marsutils.train.FitConfig`: ``"last"``
+    (train the whole budget, keep the final weights) or ``"best_val_macro_f1"`` (early stopping
+    on validation macro F1 with ``patience``).
     """
 
     name: str
@@ -46,6 +50,7 @@ class Profile:
     weight_decay: float = 0.05
     warmup_fraction: float = 0.1
     patience: int = 3
+    selection: str = "last"
     balance_power: float = 0.5
     label_smoothing: float = 0.0
     pooling: str = "avg"
@@ -54,6 +59,7 @@ class Profile:
     max_images: int | None = None
     splits: tuple[str, ...] = ("family", "paper")
     seeds: tuple[int, ...] = (0,)
+    paper_split_seeds: int | None = None
     # --- the other classifiers ---------------------------------------------------------------
     ablation_image_size: int = 0
     ablation_epochs: int = 0
@@ -106,6 +112,15 @@ class Profile:
             raise ProfileError(
                 f"seeds must be a non-empty tuple of distinct non-negative integers; got {seeds!r}"
             )
+        if self.selection not in ("last", "best_val_macro_f1"):
+            raise ProfileError(
+                f"selection must be 'last' or 'best_val_macro_f1'; got {self.selection!r}"
+            )
+        n_paper = self.paper_split_seeds
+        if n_paper is not None and (
+            isinstance(n_paper, bool) or not isinstance(n_paper, int) or n_paper < 1
+        ):
+            raise ProfileError(f"paper_split_seeds must be None or >= 1; got {n_paper!r}")
         unknown = set(self.splits) - {"family", "paper", "official"}
         if unknown:
             raise ProfileError(f"unknown split(s) {sorted(unknown)}; use family, paper, official")
@@ -164,6 +179,7 @@ PROFILES: dict[str, Profile] = {
         image_size=160,
         epochs=5,
         patience=3,
+        selection="best_val_macro_f1",
         tta_views=8,
         ablation_image_size=128,
         ablation_epochs=2,
@@ -172,6 +188,32 @@ PROFILES: dict[str, Profile] = {
         scratch_epochs=3,
         scratch_image_size=96,
         scratch_samples=2000,
+        xai_images=96,
+        ig_steps=32,
+        deletion_steps=16,
+        timing_repeats=10,
+        seg_epochs=20,
+        seg_folds=3,
+        seg_crop=128,
+        seg_image_size=256,
+        seg_saliency_mode="resize",
+    ),
+    "reference-next": Profile(
+        name="reference-next",
+        purpose=(
+            "The next published book (becomes reference when published): every compared "
+            "classifier under one shared budget, 3 seeds; about 6 h on 2 CPU cores, resumable "
+            "across sessions."
+        ),
+        image_size=128,
+        epochs=10,
+        samples_per_epoch=2400,
+        selection="last",
+        tta_views=8,
+        seeds=(0, 1, 2),
+        paper_split_seeds=1,
+        paper_split_ablation=("plain",),
+        scratch_epochs=0,
         xai_images=96,
         ig_steps=32,
         deletion_steps=16,

@@ -1,11 +1,22 @@
-"""One ``fit()`` for every image classifier: balanced sampling, AdamW, warm-up + cosine, early
-stopping on validation macro-F1, atomic per-epoch checkpoints and exact resume.
+"""One ``fit()`` for every image classifier: balanced sampling, AdamW, warm-up + cosine, a stated
+model-selection rule, atomic per-epoch checkpoints and exact resume.
+
+Model selection (``FitConfig.selection``):
+
+* ``"last"`` (the default): the whole budget is trained and the model is the final weights. The
+  validation set is used only for the learning curve (and the plateau rule of
+  :mod:`marsutils.train.plateau`), never to choose weights, so a noisy validation metric cannot
+  pick a lucky epoch and the test set is touched once. With a cosine schedule that decays to zero
+  the last epochs move the weights little.
+* ``"best_val_macro_f1"``: the weights of the epoch with the best validation macro F1, with early
+  stopping after ``patience`` epochs without improvement (the rule of the first published run;
+  on a validation set of a few hundred images a handful of rare-class images decide it).
 
 Files written to ``out_dir``:
 
 * ``checkpoint.pt``: the state after the last finished epoch (model, optimiser, schedule,
   history, RNG), replaced atomically every epoch; ``fit(..., resume=True)`` continues from it.
-* ``best_model.pt``: the weights of the epoch with the best validation macro-F1.
+* ``best_model.pt``: the selected weights (the final ones under ``selection="last"``).
 * ``history.json``: per-epoch loss, validation metrics, learning rate, epoch time and images/s.
 * ``predictions_val.csv`` and ``predictions_test.csv``: ``image, row, y_true, y_pred, prob_k``.
 * ``done.json``: written last; a finished run with the same fingerprint is not trained again.
@@ -23,6 +34,7 @@ run's fingerprint: it changes speed, not the experiment.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -99,10 +111,19 @@ class FitConfig:
     mixed_precision: bool = True
     samples_per_epoch: int | None = None
     precision: str | None = None
+    selection: str = "last"
 
+    #: The model-selection rules (see the module docstring).
+    SELECTIONS = ("last", "best_val_macro_f1")
     #: Fields that do not change the experiment, only how fast it runs: left out of the
     #: fingerprint of a run (a run resumed under another precision is the same run).
     RUNTIME_FIELDS = ("precision",)
+
+    def __post_init__(self) -> None:
+        if self.selection not in self.SELECTIONS:
+            raise ValueError(
+                f"selection must be one of {list(self.SELECTIONS)}; got {self.selection!r}"
+            )
 
     @classmethod
     def from_profile(cls, profile: Any, seed: int = 0, **overrides: Any) -> FitConfig:
@@ -236,6 +257,56 @@ def _choose_precision(
     )
 
 
+def _retrain_weights(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    split: pd.DataFrame,
+    config: FitConfig,
+    out_dir: Path,
+    model_config: dict[str, Any] | None,
+    device: torch.device,
+    progress: bool,
+    fingerprint: str,
+) -> None:
+    """Train a finished run again (its weights were lost) and keep the weights if they
+    reproduce the recorded test predictions; ``model`` ends with those weights."""
+    import shutil
+
+    scratch = out_dir / "retrain"
+    print(f"{out_dir}: the weights are missing; training the run again to restore them")
+    recorded_precision = read_json(out_dir / "done.json").get("precision")
+    if recorded_precision:  # the precision it was trained in, not a new probe's choice
+        config = dataclasses.replace(config, precision=recorded_precision)
+    redo = fit(
+        model,
+        images,
+        split,
+        config,
+        scratch,
+        model_config=model_config,
+        device=device,
+        progress=progress,
+    )
+    recorded = pd.read_csv(out_dir / "predictions_test.csv")
+    same = redo.test_predictions["y_pred"].equals(recorded["y_pred"]) and np.allclose(
+        redo.test_predictions.filter(like="prob_").to_numpy(),
+        recorded.filter(like="prob_").to_numpy(),
+        rtol=0,
+        atol=1e-6,
+    )
+    if not same:
+        raise CheckpointError(
+            f"{out_dir}: training the run again did not reproduce its recorded test predictions "
+            f"(torch threads now {torch.get_num_threads()}; the record says "
+            f"{read_json(out_dir / 'done.json').get('torch_threads', 'not recorded')}), so the "
+            f"new weights in {scratch} were not used. Train with the recorded thread count and "
+            "precision on the same kind of CPU, or delete the folder to train it anew."
+        )
+    os.replace(scratch / "best_model.pt", out_dir / "best_model.pt")
+    shutil.rmtree(scratch)
+    model.load_state_dict(load_checkpoint(out_dir / "best_model.pt", fingerprint)["model"])
+
+
 def fit(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -249,6 +320,7 @@ def fit(
     progress: bool = True,
     stop_after_epoch: int | None = None,
     precision_probe: Callable[[tuple[str, ...]], dict[str, float]] | None = None,
+    need_weights: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``split``'s train part, early-stop on its val part, predict its test part.
 
@@ -260,6 +332,19 @@ def fit(
     The precision comes from ``config.precision`` (see the module docstring);
     ``precision_probe(candidates) -> {precision: images/s}`` replaces the timed probe of
     ``"auto"`` (tests inject fake timings with it).
+
+    A finished run whose folder holds its records (``done.json``, ``history.json``, the
+    predictions) but not its weights, e.g. restored from the records a published run commits,
+    is returned from its records when ``need_weights`` is False (``model`` keeps its initial
+    weights). With ``need_weights=True`` it is trained again in ``<out_dir>/retrain`` and its
+    weights are kept only if that training reproduces the recorded test predictions exactly
+    (training is deterministic for the same seed, recipe and thread count).
+
+    Raises
+    ------
+    CheckpointError
+        When ``out_dir`` holds a run of another configuration, or retrained weights do not
+        reproduce the recorded predictions.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -294,8 +379,12 @@ def fit(
                 f"{out_dir} holds a finished run of a different configuration; "
                 "delete it or use another run directory"
             )
-        best = load_checkpoint(paths["best"], fingerprint)
-        model.load_state_dict(best["model"])
+        if paths["best"].is_file():
+            model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
+        elif need_weights:
+            _retrain_weights(
+                model, images, split, config, out_dir, model_config, device, progress, fingerprint
+            )
         return FitResult(
             out_dir,
             read_json(paths["history"]),
@@ -370,8 +459,9 @@ def fit(
     train_data = BatchDataset(
         images, train["row"], labels, config.image_size, make_augment(config.rotation)
     )
+    early_stopping = config.selection == "best_val_macro_f1"
     for epoch in range(start_epoch, config.epochs):
-        if bad_epochs >= config.patience:
+        if early_stopping and bad_epochs >= config.patience:
             break
         t0 = time.perf_counter()
         model.train()
@@ -419,7 +509,9 @@ def fit(
             "images_per_s": seen / train_time,
         }
         history.append(record)
-        if macro_f1 > best_f1 + 1e-9:
+        if not early_stopping:
+            best_f1, best_epoch = macro_f1, epoch + 1  # the last epoch is the selected one
+        elif macro_f1 > best_f1 + 1e-9:
             best_f1, best_epoch, bad_epochs = macro_f1, epoch + 1, 0
             save_checkpoint(
                 paths["best"], {"model": model.state_dict(), "fingerprint": fingerprint}
@@ -454,7 +546,11 @@ def fit(
         if stop_after_epoch is not None and epoch + 1 == stop_after_epoch:
             raise TrainingInterrupted(f"stopped after epoch {epoch + 1} as asked")
 
-    model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
+    if early_stopping:
+        model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
+    else:  # the final weights (also after a resume that found every epoch done)
+        save_checkpoint(paths["best"], {"model": model.state_dict(), "fingerprint": fingerprint})
+    t_eval = time.perf_counter()
     frames = {}
     for name in ("val", "test"):
         _write_csv(paths[name], predictions_frame(parts[name], predict_part(parts[name])))
@@ -463,6 +559,7 @@ def fit(
         paths["done"],
         {
             "fingerprint": fingerprint,
+            "selection": config.selection,
             "best_epoch": best_epoch,
             "best_val_macro_f1": best_f1,
             "epochs_run": len(history),
@@ -473,7 +570,9 @@ def fit(
             "precision_reason": choice.reason,
             "precision_timings": choice.timings,
             "precision_note": precision_note,
+            "torch_threads": torch.get_num_threads(),
             "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
+            "final_predict_s": time.perf_counter() - t_eval,
         },
     )
     return FitResult(

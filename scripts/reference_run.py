@@ -1,0 +1,134 @@
+"""Train a long run's classifier grid group by group, committing its small records after each.
+
+``python scripts/reference_run.py [--profile reference-next] [--threads 2] [--no-commit]``
+
+The grid of the profile (:func:`marsutils.experiments.grid`) is trained in groups, seed by seed
+and chapter by chapter (seed 0 first, so the models the later chapters load are ready first).
+After each group the small records of every finished experiment (``metrics*.json``,
+``history.json``, ``done.json``, ``predictions_*.csv``) and the split files are copied to
+``results/<profile>/`` and committed with git (only those paths), so a session that stops loses
+at most the group it was training. A re-run first restores the committed records into the run
+folder (never overwriting a file there): a restored experiment counts as finished, and only a
+model a later chapter loads is trained again (``run_classifier(..., need_weights=True)``), to the
+same weights, since training is deterministic for the same seed, recipe and thread count.
+
+Each group's wall time goes to ``results/<profile>/grid_log.json`` (one entry per group, with
+the torch thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from marsutils.atomic import read_json, write_json  # noqa: E402
+from marsutils.experiments import grid  # noqa: E402
+from marsutils.grid import Executor, train_grid  # noqa: E402
+from marsutils.layout import RunLayout  # noqa: E402
+from marsutils.profiles import get_profile  # noqa: E402
+
+RECORD_PATTERNS = ("metrics*.json", "history.json", "done.json", "predictions_*.csv")
+
+
+def copy_records(run_dir: Path, dest: Path) -> list[Path]:
+    """Copy the records of every finished experiment and the split files; returns the copies."""
+    copied = []
+    for _key, _seed, folder in RunLayout(run_dir).finished():
+        for pattern in RECORD_PATTERNS:
+            for src in folder.glob(pattern):
+                target = dest / src.relative_to(run_dir)
+                if target.is_file() and target.read_bytes() == src.read_bytes():
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+                copied.append(target)
+    for src in (run_dir / "splits").glob("*.csv"):
+        target = dest / "splits" / src.name
+        if not target.is_file() or target.read_bytes() != src.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+            copied.append(target)
+    return copied
+
+
+def restore_records(records: Path, run_dir: Path) -> int:
+    """Copy committed records into the run folder where it lacks them; returns the count."""
+    count = 0
+    for src in records.rglob("*"):
+        if src.is_file() and src.name != "grid_log.json":
+            target = run_dir / src.relative_to(records)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+                count += 1
+    return count
+
+
+def commit(paths: list[Path], message: str) -> None:
+    """``git add`` and commit only ``paths`` (retried while another git command holds the lock)."""
+    rel = [str(p.relative_to(REPO)) for p in paths]
+    for _attempt in range(30):
+        add = subprocess.run(["git", "add", "--", *rel], cwd=REPO, capture_output=True)
+        done = subprocess.run(
+            ["git", "commit", "-q", "-m", message, "--", *rel], cwd=REPO, capture_output=True
+        )
+        if add.returncode == 0 and done.returncode == 0:
+            print(f"[run] committed {len(rel)} record files: {message}", flush=True)
+            return
+        time.sleep(20)
+    print(f"[run] could not commit ({done.stderr.decode()[-300:]}); records kept", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="reference-next")
+    parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--no-commit", action="store_true", help="copy records, do not commit")
+    args = parser.parse_args(argv)
+    profile = get_profile(args.profile)
+    run_dir = (Path(args.run_dir) if args.run_dir else REPO / "runs" / profile.name).resolve()
+    records = REPO / "results" / profile.name
+    restored = restore_records(records, run_dir) if records.is_dir() else 0
+    print(f"[run] {profile.name}: run folder {run_dir}; {restored} committed files restored")
+    log_path = records / "grid_log.json"
+    log = read_json(log_path) if log_path.is_file() else []
+    specs = grid(profile)
+    executor = Executor(threads_per_worker=args.threads)
+    for (seed, group), members in itertools.groupby(specs, key=lambda s: (s.seed, s.group)):
+        members = list(members)
+        start = time.perf_counter()
+        results = train_grid(members, profile, run_dir, executor)
+        seconds = time.perf_counter() - start
+        trained = [r for r in results if r["trained"]]
+        if trained:
+            log.append(
+                {
+                    "seed": seed,
+                    "group": group,
+                    "run_keys": [r["run_key"] for r in results],
+                    "trained": [r["run_key"] for r in trained],
+                    "wall_s": round(seconds, 1),
+                    "threads": args.threads,
+                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+            )
+            records.mkdir(parents=True, exist_ok=True)
+            write_json(log_path, log)
+        copied = copy_records(run_dir, records)
+        if (copied or trained) and not args.no_commit:
+            commit([*copied, log_path], f"{profile.name} run: seed {seed}, {group} group records")
+    print("[run] the whole grid is finished")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
