@@ -296,14 +296,19 @@ def build_book(staging: Path, output: Path = BOOK_DIR) -> Path:
 
 
 def publish(run_dir: Path, profile: str, figures: Path | None = None) -> None:
-    """Copy a run's executed notebooks, figures and small results into the repository."""
+    """Copy a run's executed notebooks, figures and small results into the repository.
+
+    ``figures/`` is replaced as a whole, so a figure the run did not make does not survive from
+    an earlier run.
+    """
     dest_nb = BOOK_DIR / "notebooks"
     dest_nb.mkdir(exist_ok=True)
     for name in NOTEBOOKS:
         shutil.copy2(run_dir / "notebooks" / f"{name}.ipynb", dest_nb / f"{name}.ipynb")
     figures = figures or run_dir / "figures"
-    if figures.is_dir():
-        shutil.copytree(figures, REPO_ROOT / "figures", dirs_exist_ok=True)
+    if figures.is_dir():  # replaced whole: no figure of an earlier run stays behind
+        shutil.rmtree(REPO_ROOT / "figures", ignore_errors=True)
+        shutil.copytree(figures, REPO_ROOT / "figures")
     results = REPO_ROOT / "results" / profile
     for pattern in RESULT_PATTERNS:
         for src in run_dir.rglob(pattern):
