@@ -26,8 +26,9 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from marsutils.xai.cache import AttributionSet
-from marsutils.xai.figures import display_scale, draw_explanation, explanation_grid, select_examples
+from marsutils.xai.figures import display_scale, draw_explanation, explanation_grid
 from marsutils.xai.methods import METHOD_LABELS, AttributionSettings, explain
+from marsutils.xai.selection import select_images
 
 __all__ = ["ComputeFn", "XAIExplorer", "explore", "gallery", "on_demand", "should_show_widget"]
 
@@ -299,7 +300,7 @@ def gallery(
             "y_pred": attributions.y_pred,
         }
     )
-    picked = select_examples(table, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
+    picked = select_images(table, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
     if picked.empty:
         raise ValueError("no examples to show")
     rows = picked["row"].to_numpy()
