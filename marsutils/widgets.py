@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -249,19 +250,13 @@ class XAIExplorer:
         display(self.widget)
 
 
-def explore(
-    images: np.ndarray,
-    attributions: AttributionSet,
-    *,
-    y_true: Sequence[int] | np.ndarray,
-    class_names: Sequence[str],
-    compute: ComputeFn | None = None,
-    alpha: float = 0.5,
-) -> XAIExplorer:
-    """Build an :class:`XAIExplorer` (display the returned object in a notebook)."""
-    return XAIExplorer(
-        images, attributions, y_true=y_true, class_names=class_names, compute=compute, alpha=alpha
-    )
+def explore(images: np.ndarray, attributions: AttributionSet, **options: Any) -> XAIExplorer:
+    """Build an :class:`XAIExplorer` (display the returned object in a notebook).
+
+    ``options`` are the explorer's keyword arguments (``y_true``, ``class_names``, ``compute``,
+    ``alpha``, ``panel_size``).
+    """
+    return XAIExplorer(images, attributions, **options)
 
 
 def gallery(

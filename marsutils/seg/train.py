@@ -43,7 +43,7 @@ from ..train.runtime import (
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
-from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_iou
+from .metrics import IoUScores, iou_from_confusion, pixel_iou
 from .tiles import SegTile, load_tiles
 
 __all__ = [
@@ -150,30 +150,16 @@ def predict_tiles(
 
 
 def evaluate_segmentation(
-    model: nn.Module,
-    tiles: Sequence[SegTile],
-    *,
-    image_size: int | None = None,
-    batch_size: int = 4,
-    device: str | torch.device | None = "cpu",
-    forward: DenseForward | None = None,
-    num_classes: int = NUM_CLASSES,
-    precision: str | None = None,
+    model: nn.Module, tiles: Sequence[SegTile], **predict_kwargs: Any
 ) -> IoUScores:
-    """Pixel IoU of ``model`` on whole ``tiles`` (unlabelled pixels ignored)."""
-    predictions, targets = predict_tiles(
-        model,
-        tiles,
-        image_size=image_size,
-        batch_size=batch_size,
-        device=device,
-        forward=forward,
-        num_classes=num_classes,
-        precision=precision,
-    )
-    meter = PixelIoU(num_classes, ignore_index=IGNORE_INDEX)
-    meter.update(targets, predictions)
-    return meter.compute()
+    """Pixel IoU of ``model`` on whole ``tiles`` (unlabelled pixels ignored).
+
+    ``predict_kwargs`` are those of :func:`predict_tiles` (``image_size``, ``batch_size``,
+    ``device``, ``forward``, ``num_classes``, ``precision``).
+    """
+    predictions, targets = predict_tiles(model, tiles, **predict_kwargs)
+    num_classes = predict_kwargs.get("num_classes", NUM_CLASSES)
+    return pixel_iou(targets, predictions, num_classes=num_classes, ignore_index=IGNORE_INDEX)
 
 
 def _train_one_epoch(
