@@ -129,18 +129,19 @@ def paired_bootstrap_difference(
         p-value of "A is better", see the module docstring), ``n_clusters`` (the effective
         sample size), ``metric``, ``n_boot``, ``confidence``.
     """
-    y_true, a, b = (np.asarray(v) for v in (y_true, y_pred_a, y_pred_b))
-    _check(y_true, [a, b], metric)
-    labels = np.unique(np.concatenate([y_true, a, b]))
-    weights = bootstrap_weights(
-        len(y_true), n_boot=n_boot, random_state=random_state, groups=groups
+    out = two_level_paired_bootstrap(
+        y_true,
+        np.asarray(y_pred_a)[None],
+        np.asarray(y_pred_b)[None],
+        metric=metric,
+        n_boot=n_boot,
+        confidence=confidence,
+        random_state=random_state,
+        groups=groups,
     )
-    diffs = _boot_scores(y_true, a, labels, weights, metric) - _boot_scores(
-        y_true, b, labels, weights, metric
-    )
-    difference = _score(y_true, a, labels, metric) - _score(y_true, b, labels, metric)
-    out = _summary(diffs, difference, confidence, metric, n_boot)
-    out["n_clusters"] = n_clusters(groups, len(y_true))
+    # one seed per model: the seed draws are all that seed, so the resamples are the families'
+    for key in ("n_seeds_a", "n_seeds_b", "a", "b"):
+        del out[key]
     return out
 
 
