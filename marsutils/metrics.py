@@ -23,8 +23,14 @@ nearly the same prediction and are not independent evidence; the interval then r
 number of clusters, the effective sample size. Without ``groups`` each image is its own cluster.
 A per-class interval that cannot vary (every image of the class right: 100 [100, 100]) is
 replaced by the exact binomial (Clopper-Pearson) interval over the families involved. This is the
-project's one bootstrap: :mod:`marsutils.significance` builds its paired and two-level
-comparisons on :func:`bootstrap_weights` and :func:`weighted_confusions`.
+project's one bootstrap: every resample is drawn by one function (``_draws``, behind
+:func:`bootstrap_weights` and :func:`bootstrap_indices`), and :mod:`marsutils.significance` builds
+its paired and two-level comparisons on :func:`bootstrap_weights` (twin families),
+:func:`bootstrap_indices` (training seeds) and :func:`weighted_confusions`.
+
+**One IoU.** :func:`jaccard_per_class` is the one per-class Jaccard of a confusion matrix; its
+``zero_division`` names the two conventions (a class absent from truth and prediction counted as
+0, or skipped), and the segmentation chapter's pixel IoU uses it too.
 """
 
 from __future__ import annotations
