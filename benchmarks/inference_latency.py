@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from marsutils.atomic import write_json
+from marsutils.atomic import json_records, write_json
 from marsutils.efficiency import OPTIMISATION_METHODS
 from marsutils.efficiency_report import TimingPlan, efficiency_table, paper_comparison
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json(
         args.out,
         {
-            "results": results.astype(object).where(results.notna(), None).to_dict("records"),
-            "paper_comparison": paper.astype(object).where(paper.notna(), None).to_dict("records"),
+            "results": json_records(results),
+            "paper_comparison": json_records(paper),
             "plan": plan.as_dict(),
             "environment": {
                 "torch": torch.__version__,

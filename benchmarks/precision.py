@@ -28,38 +28,18 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from marsutils.atomic import write_json
 from marsutils.models import BACKBONE_NAMES, build_model
 from marsutils.train.runtime import (
-    autocast,
     choose_precision,
     cpu_supports_bf16,
     probe_key,
     probe_training_speed,
     resolve_device,
+    time_interleaved_steps,
+    training_step,
 )
-
-
-def _step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str, device):
-    """One AdamW training step of ``model`` in ``precision`` (fp16 gets a gradient scaler)."""
-    model = model.to(device=device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-
-    def step() -> None:
-        with autocast(device, precision):
-            logits = model(x)
-        loss = nn.functional.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    return step
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
@@ -110,17 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                 cache_dir=cache,
             )
             probe_s = time.perf_counter() - started
-        loops = {p: _step_fn(copy.deepcopy(model), x, y, p, device) for p in fixed}
-        loops["auto"] = _step_fn(copy.deepcopy(model), x, y, choice.precision, device)
-        for step in loops.values():
-            for _ in range(args.warmup):
-                step()
-        seconds: dict[str, list[float]] = {name: [] for name in loops}
-        for _ in range(args.rounds):
-            for name, step in loops.items():
-                start = time.perf_counter()
-                step()
-                seconds[name].append(time.perf_counter() - start)
+        loops = {p: training_step(copy.deepcopy(model), x, y, p, device) for p in fixed}
+        loops["auto"] = training_step(copy.deepcopy(model), x, y, choice.precision, device)
+        seconds = time_interleaved_steps(loops, rounds=args.rounds, warmup=args.warmup)
         speed = {name: batch / statistics.median(s) for name, s in seconds.items()}
         best = {name: batch / min(s) for name, s in seconds.items()}
         base = fixed[0]

@@ -1,15 +1,21 @@
-"""Atomic writes: write to a temporary file beside the target, then rename over it."""
+"""Atomic writes: write to a temporary file beside the target, then rename over it.
+
+Also :func:`json_records`, the one conversion of a table into JSON-ready rows.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["atomic_write", "write_json", "read_json", "write_text"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["atomic_write", "json_records", "read_json", "write_json", "write_npz", "write_text"]
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
@@ -27,6 +33,17 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def write_npz(path: str | os.PathLike, arrays: Mapping[str, Any]) -> Path:
+    """Atomically write ``arrays`` (name to array) with :func:`numpy.savez_compressed`."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    return atomic_write(path, write)
 
 
 def _umask() -> int:
@@ -56,3 +73,18 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as dicts, missing values (NaN, NA, NaT) as None: valid JSON.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    list of dict
+        One dict per row, column name to value (Python scalars).
+    """
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import copy
 import os
 import statistics
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,7 +44,12 @@ import torch
 from torch import nn
 
 from marsutils.paper import EFFICIENCY
-from marsutils.train.runtime import autocast, comparison_tolerance, resolve_precision
+from marsutils.train.runtime import (
+    autocast,
+    comparison_tolerance,
+    resolve_precision,
+    time_interleaved_steps,
+)
 
 __all__ = [
     "OPTIMISATION_METHODS",
@@ -308,19 +312,11 @@ def time_interleaved(
     """Time every runner on ``images``, alternating runners within each repeat.
 
     Each runner first gets ``warmup`` untimed runs; then ``repeats`` rounds time one run of each
-    runner in turn, so that load changes on a shared machine affect all runners alike.
+    runner in turn, so that load changes on a shared machine affect all runners alike
+    (:func:`marsutils.train.runtime.time_interleaved_steps`).
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0; got {repeats}, {warmup}")
-    for run in runners.values():
-        for _ in range(warmup):
-            run(images)
-    seconds: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run(images)
-            seconds[name].append(time.perf_counter() - start)
+    steps = {name: (lambda run=run: run(images)) for name, run in runners.items()}
+    seconds = time_interleaved_steps(steps, rounds=repeats, warmup=warmup)
     return {name: Timing(len(images), tuple(s)) for name, s in seconds.items()}
 
 

@@ -38,7 +38,7 @@ import torch
 from matplotlib.figure import Figure
 
 from marsutils import rules
-from marsutils.atomic import atomic_write, write_json
+from marsutils.atomic import atomic_write, json_records, write_json
 from marsutils.efficiency import SPEED_COLUMNS, compare_efficiency_with_paper, measure_speed
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
 from marsutils.paper import EFFICIENCY
@@ -449,7 +449,7 @@ def write_efficiency_results(
         folder / "efficiency.csv", lambda p: table[csv_columns].to_csv(p, index=False)
     )
     record = {
-        "rows": _records(table),
+        "rows": json_records(table),
         "plan": plan.as_dict(),
         "cost_image_size": COST_IMAGE_SIZE,
         "environment": {
@@ -458,14 +458,9 @@ def write_efficiency_results(
             "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(),
         },
-        "paper_comparison": [] if comparison is None else _records(comparison),
+        "paper_comparison": [] if comparison is None else json_records(comparison),
         "verdict": list(verdict),
         **(extra or {}),
     }
     json_path = write_json(folder / "efficiency.json", record)
     return csv_path, json_path
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts with NaN/NA as None (valid JSON)."""
-    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")

@@ -25,7 +25,7 @@ import numpy as np
 from .atomic import read_json, write_json
 from .data.classes import match_classes
 from .data.errors import DataError
-from .metrics import bootstrap_weights, n_clusters, weighted_confusions
+from .metrics import bootstrap_weights, n_clusters, scores_from_confusion, weighted_confusions
 
 __all__ = [
     "confusion_scores",
@@ -54,25 +54,17 @@ def confusion_scores(cm: np.ndarray, scored: Sequence[int]) -> dict[str, np.ndar
     -------
     dict of str to numpy.ndarray
         ``accuracy`` = trace / total; per class ``recall`` TP/(TP+FN), ``precision`` TP/(TP+FP),
-        ``f1`` and ``iou`` TP/(TP+FP+FN) (the image-level Jaccard index, as in
-        :mod:`marsutils.metrics`), 0/0 taken as 0; ``balanced_accuracy``, ``macro_f1`` and
-        ``mean_iou`` are their unweighted means over ``scored``.
+        ``f1`` and ``iou`` TP/(TP+FP+FN) (the image-level Jaccard index), all from
+        :func:`marsutils.metrics.scores_from_confusion` with 0/0 taken as 0 (a class absent
+        from truth and prediction counted as 0, as scikit-learn's ``zero_division=0``);
+        ``balanced_accuracy``, ``macro_f1`` and ``mean_iou`` are their unweighted means over
+        ``scored`` (a scored class absent from a resample counts as 0).
     """
-    cm = np.asarray(cm, dtype=np.float64)
+    per = scores_from_confusion(cm, zero_division=0.0)
     idx = np.asarray(scored)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)[..., idx]
-    true = cm.sum(axis=-1)[..., idx]
-    pred = cm.sum(axis=-2)[..., idx]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = np.where(true > 0, tp / true, 0.0)
-        precision = np.where(pred > 0, tp / pred, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-        union = true + pred - tp
-        iou = np.where(union > 0, tp / union, 0.0)
-        total = cm.sum(axis=(-2, -1))
-        accuracy = np.where(total > 0, np.trace(cm, axis1=-2, axis2=-1) / total, 0.0)
+    recall, precision, f1, iou = (per[m][..., idx] for m in ("recall", "precision", "f1", "iou"))
     return {
-        "accuracy": accuracy,
+        "accuracy": per["accuracy"],
         "balanced_accuracy": recall.mean(axis=-1),
         "macro_f1": f1.mean(axis=-1),
         "mean_iou": iou.mean(axis=-1),

@@ -22,6 +22,8 @@ import pandas as pd
 from .atomic import atomic_write, read_json, write_json
 from .data.prepare import PreparedData
 from .layout import RunLayout, seed_folder
+from .models import ABLATION_NAMES as ABLATION_MODELS
+from .models import BASELINE_NAMES as BASELINE_MODELS
 from .profiles import Profile
 from .train import FitConfig, fit, seed_everything
 
@@ -43,8 +45,6 @@ __all__ = [
     "BASELINE_MODELS",
 ]
 
-ABLATION_MODELS = ("plain", "head", "attention", "full")
-BASELINE_MODELS = ("unet", "deeplabv3plus")
 #: The plans of :func:`plan`, in the order the notebooks run them.
 NOTEBOOK_PLANS = ("training", "scratch", "ablation", "baselines")
 

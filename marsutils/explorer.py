@@ -10,7 +10,7 @@ network request and works from a file, in a notebook output (``IPython.display.H
 the static book (MyST-NB keeps ``text/html`` outputs, scripts included).
 
 * :func:`explorer_rows` picks the images (per true class, up to ``n_correct`` correct and
-  ``n_wrong`` misclassified ones, as :func:`~marsutils.xai.figures.select_examples`);
+  ``n_wrong`` misclassified ones, as :func:`~marsutils.xai.selection.select_images`);
 * :func:`explorer_targets` picks the classes to explain per image: the model's ``top_k`` classes
   by probability plus the true class and the explained one;
 * :func:`collect_explorer_maps` takes the maps of the explained class from the run's
@@ -58,8 +58,9 @@ from torch import Tensor, nn
 
 from marsutils.atomic import write_text
 from marsutils.xai.cache import AttributionSet, cached_attribution_set, compute_attribution_set
-from marsutils.xai.figures import display_scale, select_examples
+from marsutils.xai.figures import display_scale
 from marsutils.xai.methods import METHOD_LABELS
+from marsutils.xai.selection import select_images
 
 __all__ = [
     "MapKey",
@@ -95,7 +96,7 @@ def explorer_rows(
     """Positions in ``attributions`` of the images to show, ordered by class, correct first.
 
     Per true class, up to ``n_correct`` correctly and ``n_wrong`` wrongly classified images,
-    drawn with ``seed`` (:func:`~marsutils.xai.figures.select_examples`); a class with fewer
+    drawn with ``seed`` (:func:`~marsutils.xai.selection.select_images`); a class with fewer
     gives what it has.
 
     Raises
@@ -109,7 +110,7 @@ def explorer_rows(
     table = pd.DataFrame(
         {"row": np.arange(len(y_true)), "y_true": y_true, "y_pred": attributions.y_pred}
     )
-    picked = select_examples(table, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
+    picked = select_images(table, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
     return picked["row"].to_numpy(dtype=np.int64)
 
 

@@ -23,8 +23,14 @@ nearly the same prediction and are not independent evidence; the interval then r
 number of clusters, the effective sample size. Without ``groups`` each image is its own cluster.
 A per-class interval that cannot vary (every image of the class right: 100 [100, 100]) is
 replaced by the exact binomial (Clopper-Pearson) interval over the families involved. This is the
-project's one bootstrap: :mod:`marsutils.significance` builds its paired and two-level
-comparisons on :func:`bootstrap_weights` and :func:`weighted_confusions`.
+project's one bootstrap: every resample is drawn by one function (``_draws``, behind
+:func:`bootstrap_weights` and :func:`bootstrap_indices`), and :mod:`marsutils.significance` builds
+its paired and two-level comparisons on :func:`bootstrap_weights` (twin families),
+:func:`bootstrap_indices` (training seeds) and :func:`weighted_confusions`.
+
+**One IoU.** :func:`jaccard_per_class` is the one per-class Jaccard of a confusion matrix; its
+``zero_division`` names the two conventions (a class absent from truth and prediction counted as
+0, or skipped), and the segmentation chapter's pixel IoU uses it too.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ from sklearn.metrics import (
 __all__ = [
     "MetricsError",
     "ConfidenceInterval",
+    "jaccard_per_class",
+    "mean_over_classes",
+    "scores_from_confusion",
     "per_class_iou",
     "mean_iou",
     "per_class_metrics",
@@ -173,10 +182,66 @@ def _json_float(x: float) -> float | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _scores_from_confusion(cm: np.ndarray, zero_division: float) -> dict[str, np.ndarray]:
-    """Per-class and overall scores from confusion matrices of shape (..., K, K).
+def jaccard_per_class(cm: np.ndarray, *, zero_division: float = 0.0) -> np.ndarray:
+    """Per-class Jaccard index (IoU) ``TP / (TP + FP + FN)`` of confusion matrices.
 
-    Rows are true classes, columns predicted. Matches scikit-learn's definitions (tested).
+    The project's one definition of IoU from a confusion matrix: image-level in the
+    classification chapters (:func:`per_class_iou`, :func:`scores_from_confusion`,
+    :mod:`marsutils.evaluate`, :mod:`marsutils.significance`), pixel-level in the segmentation
+    chapter (:func:`marsutils.seg.metrics.iou_from_confusion`).
+
+    Parameters
+    ----------
+    cm : array-like, shape (..., K, K)
+        Counts (or bootstrap weights); rows are true classes, columns predicted ones; leading
+        axes are batches, e.g. resamples.
+    zero_division : {0.0, 1.0, nan}, default 0.0
+        The value of a class absent from both truth and prediction (TP + FP + FN = 0, so 0/0),
+        as in :func:`sklearn.metrics.jaccard_score` (``average=None``). Two conventions are
+        used here:
+
+        * ``0.0``, *absent counted as 0*: the classification chapters' "mean IoU"
+          (scikit-learn's default; such a class lowers the macro mean);
+        * ``nan``, *absent skipped*: undefined, so :func:`mean_over_classes` leaves it out of the
+          mean (the segmentation chapter's mIoU and the paired tests). scikit-learn's
+          ``jaccard_score`` does not accept ``nan``; its ``average="macro"`` over only the
+          classes present in truth or prediction gives the same mean.
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., K)
+        float64 IoU per class. A class that is present but never right scores 0 (not 0/0).
+
+    References
+    ----------
+    scikit-learn, ``sklearn.metrics.jaccard_score``; the identity with the confusion matrix is
+    ``|T ∩ P| / |T ∪ P| = TP / (TP + FP + FN)``.
+    """
+    cm = np.asarray(cm, dtype=float)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    return _divide(tp, cm.sum(axis=-1) + cm.sum(axis=-2) - tp, zero_division)
+
+
+def scores_from_confusion(cm: np.ndarray, *, zero_division: float = 0.0) -> dict[str, np.ndarray]:
+    """Per-class and overall scores from confusion matrices of shape ``(..., K, K)``.
+
+    Rows are true classes, columns predicted. Every ratio follows scikit-learn's definition and
+    its ``zero_division`` for 0/0 (see the module docstring; tested against scikit-learn).
+
+    Parameters
+    ----------
+    cm : array-like, shape (..., K, K)
+        Counts or bootstrap weights; leading axes are batches.
+    zero_division : {0.0, 1.0, nan}, default 0.0
+        Value of every 0/0 ratio; ``nan`` leaves it out of the macro means.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Per class (shape ``(..., K)``): ``precision``, ``recall``, ``f1``, ``iou``
+        (:func:`jaccard_per_class`). Overall (shape ``(...)``): ``accuracy``,
+        ``balanced_accuracy`` (mean recall over the classes present in the truth),
+        ``macro_f1``, ``weighted_f1`` and ``mean_iou`` (:func:`mean_over_classes`).
     """
     cm = np.asarray(cm, dtype=float)
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
@@ -186,7 +251,7 @@ def _scores_from_confusion(cm: np.ndarray, zero_division: float) -> dict[str, np
     precision = _divide(tp, n_pred, zero_division)
     recall = _divide(tp, n_true, zero_division)
     f1 = _divide(2 * tp, n_true + n_pred, zero_division)
-    iou = _divide(tp, n_true + n_pred - tp, zero_division)
+    iou = jaccard_per_class(cm, zero_division=zero_division)
     with np.errstate(invalid="ignore"):
         recall_present = np.where(n_true > 0, recall, np.nan)
         weighted_f1 = _divide(np.nansum(f1 * n_true, axis=-1), total, zero_division)
@@ -197,16 +262,20 @@ def _scores_from_confusion(cm: np.ndarray, zero_division: float) -> dict[str, np
             "iou": iou,
             "accuracy": _divide(tp.sum(axis=-1), total, zero_division),
             "balanced_accuracy": np.nanmean(recall_present, axis=-1),
-            "macro_f1": _nanmean_or_nan(f1),
+            "macro_f1": mean_over_classes(f1),
             "weighted_f1": weighted_f1,
-            "mean_iou": _nanmean_or_nan(iou),
+            "mean_iou": mean_over_classes(iou),
         }
 
 
-def _nanmean_or_nan(x: np.ndarray) -> np.ndarray:
-    """Mean over the last axis ignoring NaN; NaN (no warning) when all entries are NaN."""
-    count = np.sum(~np.isnan(x), axis=-1)
-    total = np.nansum(x, axis=-1)
+def mean_over_classes(values: np.ndarray) -> np.ndarray:
+    """Unweighted (macro) mean over the last axis, skipping NaN (undefined) entries.
+
+    Returns NaN, without a warning, where every entry is NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    count = np.sum(~np.isnan(values), axis=-1)
+    total = np.nansum(values, axis=-1)
     return _divide(total, count, np.nan)
 
 
@@ -223,7 +292,7 @@ def per_class_iou(
     """
     t, p, lab = _check_targets(y_true, y_pred, labels)
     cm = confusion_matrix(t, p, labels=lab)
-    return _scores_from_confusion(cm, _check_zero_division(zero_division))["iou"]
+    return jaccard_per_class(cm, zero_division=_check_zero_division(zero_division))
 
 
 def mean_iou(
@@ -235,7 +304,7 @@ def mean_iou(
 ) -> float:
     """Unweighted mean over classes of :func:`per_class_iou` (NaN entries skipped)."""
     iou = per_class_iou(y_true, y_pred, labels=labels, zero_division=zero_division)
-    return float(_nanmean_or_nan(iou))
+    return float(mean_over_classes(iou))
 
 
 def per_class_metrics(
@@ -265,7 +334,7 @@ def per_class_metrics(
             "precision": precision,
             "recall": recall,
             "f1": f1,
-            "iou": _scores_from_confusion(cm, zd)["iou"],
+            "iou": jaccard_per_class(cm, zero_division=zd),
             "support": support.astype(int),
             "predicted": cm.sum(axis=0).astype(int),
         },
@@ -302,8 +371,8 @@ def overall_metrics(
         "balanced_accuracy": _balanced_accuracy(t, p),
         "macro_f1": float(f1_score(t, p, labels=lab, average="macro", zero_division=zd)),
         "weighted_f1": float(f1_score(t, p, labels=lab, average="weighted", zero_division=zd)),
-        "macro_precision": float(_nanmean_or_nan(precision)),
-        "macro_recall": float(_nanmean_or_nan(recall)),
+        "macro_precision": float(mean_over_classes(precision)),
+        "macro_recall": float(mean_over_classes(recall)),
         "mean_iou": mean_iou(t, p, labels=lab, zero_division=zd),
     }
 
@@ -354,6 +423,15 @@ def n_clusters(groups: Sequence[Any] | np.ndarray | None, n: int) -> int:
     return n if groups is None else int(cluster_codes(groups, n).max(initial=-1) + 1)
 
 
+def _draws(k: int, n_boot: int, random_state: int | np.random.Generator | None) -> np.ndarray:
+    """``(n_boot, k)`` draws of ``k`` units out of ``k`` with replacement: the one place the
+    bootstrap resamples (cluster ids in :func:`bootstrap_weights`, observations in
+    :func:`bootstrap_indices`)."""
+    if n_boot < 2:
+        raise MetricsError(f"n_boot must be >= 2; got {n_boot}")
+    return np.random.default_rng(random_state).integers(0, k, size=(n_boot, k))
+
+
 def bootstrap_weights(
     n: int,
     *,
@@ -372,12 +450,9 @@ def bootstrap_weights(
     """
     if n < 1:
         raise MetricsError(f"cannot bootstrap {n} observations")
-    if n_boot < 2:
-        raise MetricsError(f"n_boot must be >= 2; got {n_boot}")
-    rng = np.random.default_rng(random_state)
     codes = np.arange(n) if groups is None else cluster_codes(groups, n)
     k = int(codes.max()) + 1
-    draws = rng.integers(0, k, size=(n_boot, k))
+    draws = _draws(k, n_boot, random_state)
     offsets = (np.arange(n_boot) * k)[:, None]
     counts = np.bincount((draws + offsets).ravel(), minlength=n_boot * k).reshape(n_boot, k)
     return counts[:, codes]
@@ -394,15 +469,13 @@ def bootstrap_indices(
 
     Without ``groups``: an ``(n_boot, n)`` array of indices drawn with replacement. With
     ``groups``: a list of ``n_boot`` index arrays, each the members of the drawn clusters (their
-    lengths vary with the cluster sizes). Both come from :func:`bootstrap_weights`.
+    lengths vary with the cluster sizes). Both come from the draws of :func:`bootstrap_weights`
+    (the same seed gives the same draws), the second through its multiplicities.
     """
     if groups is None:
         if n < 1:
-            raise MetricsError(f"cannot bootstrap {n} images")
-        if n_boot < 2:
-            raise MetricsError(f"n_boot must be >= 2; got {n_boot}")
-        rng = np.random.default_rng(random_state)
-        return rng.integers(0, n, size=(n_boot, n))
+            raise MetricsError(f"cannot bootstrap {n} observations")
+        return _draws(n, n_boot, random_state)
     weights = bootstrap_weights(n, n_boot=n_boot, random_state=random_state, groups=groups)
     return [np.repeat(np.arange(n), w) for w in weights]
 
@@ -528,9 +601,9 @@ def bootstrap_confusion_cis(
     t, p, lab = _check_targets(y_true, y_pred, labels)
     zd = _check_zero_division(zero_division)
     cm = confusion_matrix(t, p, labels=lab)
-    full = _scores_from_confusion(cm, zd)
+    full = scores_from_confusion(cm, zero_division=zd)
     weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=random_state, groups=groups)
-    boot = _scores_from_confusion(weighted_confusions(t, p, lab, weights), zd)
+    boot = scores_from_confusion(weighted_confusions(t, p, lab, weights), zero_division=zd)
     clusters = None if groups is None else n_clusters(groups, len(t))
     codes = np.arange(len(t)) if groups is None else cluster_codes(groups, len(t))
     overall = {

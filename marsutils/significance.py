@@ -28,9 +28,10 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
 from .metrics import (
-    _scores_from_confusion,
+    bootstrap_indices,
     bootstrap_weights,
     n_clusters,
+    scores_from_confusion,
     weighted_confusions,
 )
 
@@ -65,7 +66,7 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 def _score(t: np.ndarray, p: np.ndarray, labels: np.ndarray, metric: str) -> float:
     cm = weighted_confusions(t, p, labels, np.ones((1, len(t))))
-    return float(_scores_from_confusion(cm, np.nan)[metric][0])
+    return float(scores_from_confusion(cm, zero_division=np.nan)[metric][0])
 
 
 def _check(y_true: np.ndarray, preds: Sequence[np.ndarray], metric: str) -> None:
@@ -78,7 +79,8 @@ def _check(y_true: np.ndarray, preds: Sequence[np.ndarray], metric: str) -> None
 def _boot_scores(
     t: np.ndarray, p: np.ndarray, labels: np.ndarray, weights: np.ndarray, metric: str
 ) -> np.ndarray:
-    return _scores_from_confusion(weighted_confusions(t, p, labels, weights), np.nan)[metric]
+    confusions = weighted_confusions(t, p, labels, weights)
+    return scores_from_confusion(confusions, zero_division=np.nan)[metric]
 
 
 def _summary(
@@ -127,18 +129,19 @@ def paired_bootstrap_difference(
         p-value of "A is better", see the module docstring), ``n_clusters`` (the effective
         sample size), ``metric``, ``n_boot``, ``confidence``.
     """
-    y_true, a, b = (np.asarray(v) for v in (y_true, y_pred_a, y_pred_b))
-    _check(y_true, [a, b], metric)
-    labels = np.unique(np.concatenate([y_true, a, b]))
-    weights = bootstrap_weights(
-        len(y_true), n_boot=n_boot, random_state=random_state, groups=groups
+    out = two_level_paired_bootstrap(
+        y_true,
+        np.asarray(y_pred_a)[None],
+        np.asarray(y_pred_b)[None],
+        metric=metric,
+        n_boot=n_boot,
+        confidence=confidence,
+        random_state=random_state,
+        groups=groups,
     )
-    diffs = _boot_scores(y_true, a, labels, weights, metric) - _boot_scores(
-        y_true, b, labels, weights, metric
-    )
-    difference = _score(y_true, a, labels, metric) - _score(y_true, b, labels, metric)
-    out = _summary(diffs, difference, confidence, metric, n_boot)
-    out["n_clusters"] = n_clusters(groups, len(y_true))
+    # one seed per model: the seed draws are all that seed, so the resamples are the families'
+    for key in ("n_seeds_a", "n_seeds_b", "a", "b"):
+        del out[key]
     return out
 
 
@@ -187,8 +190,8 @@ def two_level_paired_bootstrap(
     boot_a = np.stack([_boot_scores(y_true, p, labels, weights, metric) for p in a])
     boot_b = np.stack([_boot_scores(y_true, p, labels, weights, metric) for p in b])
     rounds = np.arange(n_boot)
-    seeds_a = rng.integers(0, len(a), size=(n_boot, len(a)))
-    seeds_b = rng.integers(0, len(b), size=(n_boot, len(b)))
+    seeds_a = bootstrap_indices(len(a), n_boot=n_boot, random_state=rng)
+    seeds_b = bootstrap_indices(len(b), n_boot=n_boot, random_state=rng)
     diffs = boot_a[seeds_a, rounds[:, None]].mean(axis=1) - boot_b[seeds_b, rounds[:, None]].mean(
         axis=1
     )
@@ -210,7 +213,7 @@ def _over_seeds(
 ) -> tuple[np.ndarray, float]:
     """Second stage: draw seeds with replacement and average their first-stage resamples."""
     stacked = np.stack(boot)
-    draws = rng.integers(0, len(boot), size=(n_boot, len(boot)))
+    draws = bootstrap_indices(len(boot), n_boot=n_boot, random_state=rng)
     return stacked[draws, np.arange(n_boot)[:, None]].mean(axis=1), float(np.mean(points))
 
 
@@ -264,7 +267,7 @@ def bootstrap_over_seeds(
         labels = labels.astype(np.int64)
         weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=rng, groups=groups)
         confusions = weighted_confusions(t, p, labels, np.vstack([np.ones(len(t)), weights]))
-        scores = _scores_from_confusion(confusions, np.nan)[metric]
+        scores = scores_from_confusion(confusions, zero_division=np.nan)[metric]
         if per_class:
             scores = scores[:, int(np.searchsorted(labels, label))]
         boot.append(scores[1:])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -26,8 +27,9 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from marsutils.xai.cache import AttributionSet
-from marsutils.xai.figures import display_scale, draw_explanation, explanation_grid, select_examples
+from marsutils.xai.figures import display_scale, draw_explanation, explanation_grid
 from marsutils.xai.methods import METHOD_LABELS, AttributionSettings, explain
+from marsutils.xai.selection import select_images
 
 __all__ = ["ComputeFn", "XAIExplorer", "explore", "gallery", "on_demand", "should_show_widget"]
 
@@ -248,19 +250,13 @@ class XAIExplorer:
         display(self.widget)
 
 
-def explore(
-    images: np.ndarray,
-    attributions: AttributionSet,
-    *,
-    y_true: Sequence[int] | np.ndarray,
-    class_names: Sequence[str],
-    compute: ComputeFn | None = None,
-    alpha: float = 0.5,
-) -> XAIExplorer:
-    """Build an :class:`XAIExplorer` (display the returned object in a notebook)."""
-    return XAIExplorer(
-        images, attributions, y_true=y_true, class_names=class_names, compute=compute, alpha=alpha
-    )
+def explore(images: np.ndarray, attributions: AttributionSet, **options: Any) -> XAIExplorer:
+    """Build an :class:`XAIExplorer` (display the returned object in a notebook).
+
+    ``options`` are the explorer's keyword arguments (``y_true``, ``class_names``, ``compute``,
+    ``alpha``, ``panel_size``).
+    """
+    return XAIExplorer(images, attributions, **options)
 
 
 def gallery(
@@ -299,7 +295,7 @@ def gallery(
             "y_pred": attributions.y_pred,
         }
     )
-    picked = select_examples(table, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
+    picked = select_images(table, n_correct=n_correct, n_wrong=n_wrong, seed=seed)
     if picked.empty:
         raise ValueError("no examples to show")
     rows = picked["row"].to_numpy()

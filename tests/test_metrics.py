@@ -79,6 +79,48 @@ def test_iou_is_sklearn_jaccard(zero_division: float) -> None:
     np.testing.assert_allclose(ours, ref)
 
 
+def test_jaccard_per_class_conventions_for_a_class_absent_from_truth_and_prediction() -> None:
+    # class 4 is neither true nor predicted anywhere; class 3 is true but never predicted
+    labels = [0, 1, 2, 3, 4]
+    cm = M.confusion_matrices(Y_TRUE, Y_PRED, labels=labels)[0]
+    as_zero = M.jaccard_per_class(cm, zero_division=0.0)
+    skipped = M.jaccard_per_class(cm, zero_division=np.nan)
+    ref = jaccard_score(Y_TRUE, Y_PRED, labels=labels, average=None, zero_division=0)
+    np.testing.assert_allclose(as_zero, ref)
+    np.testing.assert_allclose(as_zero, [*IOU, 0.0])
+    np.testing.assert_allclose(skipped[:4], IOU)  # present classes: the same value
+    assert np.isnan(skipped[4])  # only the absent class differs
+    # absent counted as 0 lowers the macro mean; skipped equals sklearn's macro over the classes
+    # present in truth or prediction (its jaccard_score does not accept zero_division=nan)
+    assert M.mean_over_classes(as_zero) == pytest.approx(
+        jaccard_score(Y_TRUE, Y_PRED, labels=labels, average="macro", zero_division=0)
+    )
+    assert M.mean_over_classes(skipped) == pytest.approx(
+        jaccard_score(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3], average="macro")
+    )
+    assert M.mean_over_classes(as_zero) == pytest.approx(IOU.sum() / 5)
+    assert M.mean_over_classes(skipped) == pytest.approx(IOU.mean())
+    assert np.isnan(M.mean_over_classes(np.full(3, np.nan)))
+
+
+def test_one_iou_definition_behind_every_caller() -> None:
+    from marsutils.evaluate import confusion_scores
+    from marsutils.seg.metrics import iou_from_confusion
+
+    cm = M.confusion_matrices(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3, 4])[0]
+    # batched: leading axes are resamples
+    batch = np.stack([cm, cm.T])
+    np.testing.assert_allclose(M.jaccard_per_class(batch)[1], M.jaccard_per_class(cm.T))
+    # the classification chapters: absent counted as 0
+    np.testing.assert_allclose(confusion_scores(cm, range(5))["iou"], M.jaccard_per_class(cm))
+    assert confusion_scores(cm, range(5))["mean_iou"] == pytest.approx(IOU.sum() / 5)
+    assert M.scores_from_confusion(cm)["mean_iou"] == pytest.approx(IOU.sum() / 5)
+    # the segmentation chapter: absent skipped
+    seg = iou_from_confusion(cm)
+    np.testing.assert_array_equal(seg.per_class, M.jaccard_per_class(cm, zero_division=np.nan))
+    assert seg.miou == pytest.approx(IOU.mean())
+
+
 def test_confusion_matrices() -> None:
     raw, norm = M.confusion_matrices(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3, 4])
     assert raw.tolist()[:4] == [[2, 1, 0, 0, 0], [0, 2, 0, 0, 0], [1, 0, 2, 0, 0], [1, 1, 0, 0, 0]]

@@ -83,6 +83,18 @@ def test_abstract_repeats_table1_and_its_iou_gains_add_up() -> None:
     assert base.loc["unet", "f1"] == pytest.approx(88.48 - 6.41)
 
 
+def test_table3_rows_are_the_models_ablation_configurations() -> None:
+    """The paper's Table 3 keys and flags are the study's one list of ablation models."""
+    from marsutils import experiments
+    from marsutils.models import ABLATION_FLAGS, ABLATION_NAMES, MODEL_NAMES
+
+    t3 = P.table3()
+    assert tuple(t3.index) == ABLATION_NAMES == P.ABLATION_KEYS == experiments.ABLATION_MODELS
+    assert MODEL_NAMES[: len(ABLATION_NAMES)] == ABLATION_NAMES
+    for name, (attention, head) in ABLATION_FLAGS.items():
+        assert (t3.loc[name, "attention"], t3.loc[name, "segmentation_head"]) == (attention, head)
+
+
 def test_table3_last_row_is_the_headline() -> None:
     t3 = P.table3()
     assert list(t3.index) == list(P.ABLATION_KEYS)

@@ -65,7 +65,8 @@ def test_cache_round_trip_and_invalidation(model, inputs, tmp_path):
     assert not first.loaded_from_cache
     assert (tmp_path / "attributions.npz").is_file()
     meta = json.loads((tmp_path / "attributions.json").read_text())
-    assert meta["key"]["model_key"] == "ckpt-1" and meta["key"]["settings"]["n_steps"] == 2
+    identity = meta["identity"]
+    assert identity["model_key"] == "ckpt-1" and identity["settings"]["n_steps"] == 2
     assert not list(tmp_path.glob("*.tmp")), "no temporary file is left behind"
 
     again = cached_attribution_set(

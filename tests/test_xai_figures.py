@@ -19,9 +19,9 @@ from marsutils.xai.figures import (
     plot_consistency_tests,
     plot_faithfulness_curves,
     plot_randomization,
-    select_examples,
     show_figure,
 )
+from marsutils.xai.selection import select_images
 
 CLASSES = ["crater", "dune", "other"]
 
@@ -65,7 +65,7 @@ def test_explanation_grid_layout_and_titles():
         explanation_grid(images[:2], maps, y_true=[0, 1], y_pred=[0, 1])
 
 
-def test_select_examples_per_class_correct_and_wrong():
+def test_select_images_per_class_correct_and_wrong():
     predictions = pd.DataFrame(
         {
             "image": [f"i{k}" for k in range(9)],
@@ -73,16 +73,42 @@ def test_select_examples_per_class_correct_and_wrong():
             "y_pred": [0, 0, 1, 1, 1, 1, 0, 1, 2],
         }
     )
-    picked = select_examples(predictions, n_correct=1, n_wrong=1, seed=0)
+    picked = select_images(predictions, n_correct=1, n_wrong=1, seed=0)
     counts = picked.groupby(["y_true", "correct"]).size().to_dict()
     assert counts == {(0, True): 1, (0, False): 1, (1, True): 1, (2, True): 1, (2, False): 1}
     assert picked["y_true"].is_monotonic_increasing
-    two = select_examples(predictions, n_correct=5, n_wrong=0, classes=[1])
+    two = select_images(predictions, n_correct=5, n_wrong=0, classes=[1])
     assert two["image"].tolist() == ["i3", "i4", "i5"]
+    # identified by position alone, as the figures do
+    by_row = select_images(
+        predictions.drop(columns="image").assign(row=range(9)), n_correct=1, n_wrong=1, seed=0
+    )
+    assert by_row["row"].tolist() == [int(i[1:]) for i in picked["image"]]
     with pytest.raises(ValueError, match="y_pred"):
-        select_examples(predictions.drop(columns="y_pred"))
+        select_images(predictions.drop(columns="y_pred"), n_correct=1)
     with pytest.raises(ValueError, match="'image' or 'row'"):
-        select_examples(predictions.drop(columns="image"))
+        select_images(predictions.drop(columns="image"), n_correct=1)
+    with pytest.raises(ValueError, match="either n_images"):
+        select_images(predictions, 3, n_correct=1)
+    with pytest.raises(ValueError, match="either n_images"):
+        select_images(predictions)
+    with pytest.raises(ValueError, match=">= 0"):
+        select_images(predictions, n_wrong=-1)
+
+
+def test_both_modes_draw_from_the_same_per_class_order():
+    """The per-class examples of a seed are the first draws of the budget sample's classes."""
+    predictions = pd.DataFrame(
+        {
+            "image": [f"i{k:02d}" for k in range(40)],
+            "y_true": [k % 4 for k in range(40)],
+            "y_pred": [k % 4 if k % 3 else (k + 1) % 4 for k in range(40)],
+        }
+    )
+    for seed in range(4):
+        budget = select_images(predictions, 8, seed=seed)  # 2 per class, one of each kind
+        examples = select_images(predictions, n_correct=1, n_wrong=1, seed=seed)
+        assert set(budget["image"]) == set(examples["image"])
 
 
 def test_plots_return_figures():

@@ -19,7 +19,7 @@ from marsutils.models.backbones import (
     resnet50_backbone,
 )
 from marsutils.models.baselines import BASELINE_NAMES, SmpSegClassifier, build_baseline
-from marsutils.models.classifier import ABLATION_FLAGS, AttentionSegClassifier
+from marsutils.models.classifier import ABLATION_FLAGS, ABLATION_NAMES, AttentionSegClassifier
 from marsutils.models.cost import count_flops, count_parameters, model_cost
 from marsutils.models.factory import MODEL_NAMES, build_model
 from marsutils.models.heads import (
@@ -45,6 +45,7 @@ from marsutils.models.weights import (
 
 __all__ = [
     "ABLATION_FLAGS",
+    "ABLATION_NAMES",
     "BACKBONE_NAMES",
     "BASELINE_NAMES",
     "MODEL_NAMES",

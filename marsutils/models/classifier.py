@@ -31,7 +31,7 @@ from marsutils.models.attention import AttentiveBackbone
 from marsutils.models.backbones import Backbone
 from marsutils.models.heads import LinearScoreHead, ScorePooling, SegmentationHead, upsample_scores
 
-__all__ = ["ABLATION_FLAGS", "AttentionSegClassifier"]
+__all__ = ["ABLATION_FLAGS", "ABLATION_NAMES", "AttentionSegClassifier"]
 
 #: (attention, head) of each ablation configuration.
 ABLATION_FLAGS: dict[str, tuple[bool, bool]] = {
@@ -40,6 +40,9 @@ ABLATION_FLAGS: dict[str, tuple[bool, bool]] = {
     "attention": (True, False),
     "full": (True, True),
 }
+#: The ablation configurations (paper Table 3), in the order of the study: the one list of
+#: their names (:data:`marsutils.experiments.ABLATION_MODELS` is this tuple).
+ABLATION_NAMES: tuple[str, ...] = tuple(ABLATION_FLAGS)
 
 
 class AttentionSegClassifier(nn.Module):

@@ -9,14 +9,14 @@ from torch import nn
 
 from marsutils.models.backbones import BACKBONE_NAMES, build_backbone
 from marsutils.models.baselines import BASELINE_NAMES, build_baseline
-from marsutils.models.classifier import ABLATION_FLAGS, AttentionSegClassifier
+from marsutils.models.classifier import ABLATION_FLAGS, ABLATION_NAMES, AttentionSegClassifier
 from marsutils.models.heads import ScorePooling
 from marsutils.models.weights import resolve_weights
 
 __all__ = ["MODEL_NAMES", "build_model"]
 
 #: The ablation configurations (paper Table 3) then the two baselines.
-MODEL_NAMES: tuple[str, ...] = (*ABLATION_FLAGS, *BASELINE_NAMES)
+MODEL_NAMES: tuple[str, ...] = (*ABLATION_NAMES, *BASELINE_NAMES)
 
 
 def build_model(

@@ -27,7 +27,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from ..atomic import atomic_write, read_json, write_json
+from ..atomic import write_json
+from ..cache import CacheEntry
 from ..profiles import Profile
 from ..progress import progress_bar
 from ..rules import ALPHA, holm
@@ -390,8 +391,9 @@ class PointingStudy:
         }
 
 
-def _method_paths(cache_dir: Path, method: str) -> tuple[Path, Path]:
-    return cache_dir / f"{method}.json", cache_dir / f"{method}_examples.npz"
+def _method_entry(cache_dir: Path, method: str) -> CacheEntry:
+    """``<method>.json`` (identity, results per tolerance) and ``<method>_examples.npz``."""
+    return CacheEntry(cache_dir, method, arrays_suffix="_examples")
 
 
 def _pointing_from_dict(record: dict[str, Any]) -> PointingResult:
@@ -402,15 +404,12 @@ def _pointing_from_dict(record: dict[str, Any]) -> PointingResult:
 def _load_method(
     cache_dir: Path, method: str, identity: dict
 ) -> tuple[dict[int, PointingResult], np.ndarray] | None:
-    record_path, examples_path = _method_paths(cache_dir, method)
-    if not (record_path.is_file() and examples_path.is_file()):
+    cached = _method_entry(cache_dir, method).load(identity, arrays=("maps",))
+    if cached is None:
         return None
-    record = read_json(record_path)
-    if record.get("identity") != identity:
-        return None
+    record, arrays = cached
     results = {int(r["tolerance"]): _pointing_from_dict(r) for r in record["results"]}
-    with np.load(examples_path) as archive:
-        return results, archive["maps"]
+    return results, arrays["maps"]
 
 
 def _save_method(
@@ -420,16 +419,10 @@ def _save_method(
     results: dict[int, PointingResult],
     examples: np.ndarray,
 ) -> None:
-    record_path, examples_path = _method_paths(cache_dir, method)
-
-    def write_examples(path: Path) -> None:
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, maps=examples.astype(np.float32))
-
-    atomic_write(examples_path, write_examples)
-    write_json(
-        record_path,
-        {"identity": identity, "results": [r.to_dict() for r in results.values()]},
+    _method_entry(cache_dir, method).save(
+        identity,
+        {"maps": examples.astype(np.float32)},
+        {"results": [r.to_dict() for r in results.values()]},
     )
 
 

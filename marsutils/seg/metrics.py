@@ -3,7 +3,9 @@
 IoU of class ``c`` is ``TP / (TP + FP + FN)`` over all pixels seen, where pixels whose true label is
 ``ignore_index`` (unlabelled) are left out entirely, whatever was predicted there. A class that is
 neither present nor predicted has an undefined IoU (``nan``) and is skipped by the mean
-(``nanmean``); a class that is predicted but absent scores 0.
+(``nanmean``); a class that is predicted but absent scores 0. This is the *absent skipped*
+convention of :func:`marsutils.metrics.jaccard_per_class` (the classification chapters' image-level
+"mean IoU" counts such a class as 0 instead).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ..metrics import jaccard_per_class, mean_over_classes
 
 __all__ = ["IoUScores", "PixelIoU", "iou_from_confusion", "pixel_confusion_matrix", "pixel_iou"]
 
@@ -75,13 +79,24 @@ def pixel_confusion_matrix(
 
 
 def iou_from_confusion(confusion: np.ndarray) -> IoUScores:
-    """Per-class IoU and mIoU from a confusion matrix."""
+    """Per-class IoU and mIoU from a pixel confusion matrix, a class absent from truth and
+    prediction *skipped*.
+
+    Parameters
+    ----------
+    confusion : array-like of int, shape (K, K)
+        Pixel counts, rows true class, columns predicted class.
+
+    Returns
+    -------
+    IoUScores
+        ``per_class`` is :func:`marsutils.metrics.jaccard_per_class` with ``zero_division=nan``
+        (the project's one IoU definition; NaN for a class neither present nor predicted) and
+        ``miou`` its mean over the defined classes (:func:`marsutils.metrics.mean_over_classes`).
+    """
     confusion = np.asarray(confusion, dtype=np.int64)
-    tp = np.diag(confusion).astype(np.float64)
-    union = confusion.sum(axis=0) + confusion.sum(axis=1) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(union > 0, tp / union, np.nan)
-    miou = float(np.nanmean(per_class)) if np.isfinite(per_class).any() else float("nan")
+    per_class = jaccard_per_class(confusion, zero_division=np.nan)
+    miou = float(mean_over_classes(per_class))
     return IoUScores(per_class=per_class, miou=miou, confusion=confusion)
 
 

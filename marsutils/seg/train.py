@@ -17,13 +17,10 @@ and predicted masks), so an interrupted study continues where it stopped and a r
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +30,8 @@ import torch.nn.functional as nnf
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..atomic import atomic_write, read_json, write_json
+from ..atomic import json_records, write_json
+from ..cache import CacheEntry, normalize_identity
 from ..progress import progress_bar
 from ..train.runtime import (
     autocast,
@@ -45,7 +43,7 @@ from ..train.runtime import (
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
-from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_iou
+from .metrics import IoUScores, iou_from_confusion, pixel_iou
 from .tiles import SegTile, load_tiles
 
 __all__ = [
@@ -152,30 +150,16 @@ def predict_tiles(
 
 
 def evaluate_segmentation(
-    model: nn.Module,
-    tiles: Sequence[SegTile],
-    *,
-    image_size: int | None = None,
-    batch_size: int = 4,
-    device: str | torch.device | None = "cpu",
-    forward: DenseForward | None = None,
-    num_classes: int = NUM_CLASSES,
-    precision: str | None = None,
+    model: nn.Module, tiles: Sequence[SegTile], **predict_kwargs: Any
 ) -> IoUScores:
-    """Pixel IoU of ``model`` on whole ``tiles`` (unlabelled pixels ignored)."""
-    predictions, targets = predict_tiles(
-        model,
-        tiles,
-        image_size=image_size,
-        batch_size=batch_size,
-        device=device,
-        forward=forward,
-        num_classes=num_classes,
-        precision=precision,
-    )
-    meter = PixelIoU(num_classes, ignore_index=IGNORE_INDEX)
-    meter.update(targets, predictions)
-    return meter.compute()
+    """Pixel IoU of ``model`` on whole ``tiles`` (unlabelled pixels ignored).
+
+    ``predict_kwargs`` are those of :func:`predict_tiles` (``image_size``, ``batch_size``,
+    ``device``, ``forward``, ``num_classes``, ``precision``).
+    """
+    predictions, targets = predict_tiles(model, tiles, **predict_kwargs)
+    num_classes = predict_kwargs.get("num_classes", NUM_CLASSES)
+    return pixel_iou(targets, predictions, num_classes=num_classes, ignore_index=IGNORE_INDEX)
 
 
 def _train_one_epoch(
@@ -317,8 +301,8 @@ class CrossValidation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (NaN written as null)."""
         return {
-            "per_fold": _records(self.per_fold),
-            "summary": _records(self.summary),
+            "per_fold": json_records(self.per_fold),
+            "summary": json_records(self.summary),
             "pooled": self.pooled.as_dict(CLASS_NAMES),
             "folds": self.folds,
             "fits": [fit.to_dict() for fit in self.fits],
@@ -327,13 +311,6 @@ class CrossValidation:
     def save(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` atomically as JSON."""
         write_json(path, self.to_dict())
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]
 
 
 def _summarise(per_fold: pd.DataFrame) -> pd.DataFrame:
@@ -361,41 +338,30 @@ def _fold_identity(
         "train": [t.stem for t in train],
         "val": [t.stem for t in val],
     }
-    return json.loads(json.dumps(identity, default=str))
+    return normalize_identity(identity)
 
 
-def _fold_paths(cache_dir: str | os.PathLike, k: int) -> tuple[Path, Path]:
-    folder = Path(cache_dir)
-    return folder / f"fold{k}.json", folder / f"fold{k}_predictions.npz"
+def _fold_entry(cache_dir: str | os.PathLike, k: int) -> CacheEntry:
+    """Fold ``k``'s entry: ``fold{k}.json`` (identity, IoU, history) and
+    ``fold{k}_predictions.npz``."""
+    return CacheEntry(cache_dir, f"fold{k}", arrays_suffix="_predictions")
 
 
 def _save_fold(cache_dir: str | os.PathLike, k: int, identity: dict, fit: SegFit) -> None:
-    """Predictions first, then the JSON record: a fold counts as done once its JSON exists."""
-    record_path, predictions_path = _fold_paths(cache_dir, k)
-
-    def write_predictions(path: Path) -> None:
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, predictions=fit.predictions)
-
-    atomic_write(predictions_path, write_predictions)
-    write_json(record_path, {"identity": identity, **fit.to_dict()})
+    _fold_entry(cache_dir, k).save(identity, {"predictions": fit.predictions}, fit.to_dict())
 
 
 def _load_fold(cache_dir: str | os.PathLike, k: int, identity: dict) -> SegFit | None:
     """The cached fold ``k`` if it was made with exactly ``identity``, else None."""
-    record_path, predictions_path = _fold_paths(cache_dir, k)
-    if not (record_path.is_file() and predictions_path.is_file()):
+    cached = _fold_entry(cache_dir, k).load(identity, arrays=("predictions",))
+    if cached is None:
         return None
-    record = read_json(record_path)
-    if record.get("identity") != identity:
-        return None
-    with np.load(predictions_path) as archive:
-        predictions = archive["predictions"]
+    record, arrays = cached
     return SegFit(
         history=record["history"],
         iou=iou_from_confusion(np.asarray(record["confusion"], dtype=np.int64)),
         seconds=float(record["seconds"]),
-        predictions=predictions,
+        predictions=arrays["predictions"],
         cached=True,
     )
 

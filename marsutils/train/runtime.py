@@ -73,6 +73,8 @@ __all__ = [
     "comparison_tolerance",
     "probe_key",
     "probe_training_speed",
+    "time_interleaved_steps",
+    "training_step",
     "policy_cache_path",
     "to_channels_last",
     "seed_everything",
@@ -376,38 +378,107 @@ def probe_training_speed(
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch_size, 3, image_size, image_size, generator=generator)
     x = x.to(device).contiguous(memory_format=torch.channels_last)
-    steps = {}
+    target = torch.zeros(batch_size, dtype=torch.long, device=device)
     try:
-        for name in candidates:
-            net = copy.deepcopy(model).to(device=device, memory_format=torch.channels_last)
-            net.train()
-            optimizer = torch.optim.AdamW(net.parameters(), lr=1e-5)
-            scaler = torch.amp.GradScaler(device.type, enabled=name == "fp16")
-
-            def step(net=net, optimizer=optimizer, scaler=scaler, name=name) -> None:
-                with autocast(device, name):
-                    logits = net(x)
-                target = torch.zeros(len(x), dtype=torch.long, device=device)
-                loss = torch.nn.functional.cross_entropy(logits.float(), target)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-
-            for _ in range(warmup):
-                step()
-            steps[name] = step
-        seconds: dict[str, list[float]] = {name: [] for name in candidates}
-        for _ in range(max(1, rounds)):
-            for name, step in steps.items():
-                start = time.perf_counter()
-                step()
-                seconds[name].append(time.perf_counter() - start)
+        steps = {
+            name: training_step(copy.deepcopy(model), x, target, name, device)
+            for name in candidates
+        }
+        seconds = time_interleaved_steps(steps, rounds=max(1, rounds), warmup=warmup)
     finally:
         torch.set_rng_state(rng_state)
     return {name: batch_size / min(s) for name, s in seconds.items()}
+
+
+def training_step(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    precision: str,
+    device: torch.device,
+) -> Callable[[], None]:
+    """One AdamW step (lr 1e-5, cross-entropy) of ``model`` on the fixed batch ``(x, y)``.
+
+    What the precision probe (:func:`probe_training_speed`) and ``benchmarks/precision.py`` time:
+    ``model`` is moved to ``device`` in channels-last and train mode (in place); the forward runs
+    under :func:`autocast` in ``precision``; fp16 gets a gradient scaler; on CUDA the step waits
+    for the device, so that its wall time is the step's.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place (pass a copy to keep the original).
+    x : torch.Tensor, shape (B, 3, H, W)
+        The images, already on ``device``.
+    y : torch.Tensor of int64, shape (B,)
+        Class ids, on ``device``.
+    precision : {"fp32", "bf16", "fp16"}
+    device : torch.device
+
+    Returns
+    -------
+    callable
+        ``step()`` runs one training step.
+    """
+    net = model.to(device=device, memory_format=torch.channels_last).train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-5)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+    def step() -> None:
+        with autocast(device, precision):
+            logits = net(x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return step
+
+
+def time_interleaved_steps(
+    steps: Mapping[str, Callable[[], object]], *, rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """Wall seconds of every run of each step, the steps alternating within each round.
+
+    Each step first runs ``warmup`` times untimed; then ``rounds`` rounds time one run of every
+    step in turn, so that load changes on a shared machine affect all alike. The project's one
+    side-by-side timing loop (:func:`marsutils.efficiency.time_interleaved`, the precision probe
+    and the benchmarks use it).
+
+    Parameters
+    ----------
+    steps : mapping of str to callable
+        Name to a no-argument callable.
+    rounds : int
+        Timed rounds (>= 1).
+    warmup : int
+        Untimed runs of each step first (>= 0).
+
+    Returns
+    -------
+    dict of str to list of float
+        ``rounds`` durations in seconds per name (:func:`time.perf_counter`).
+
+    Raises
+    ------
+    ValueError
+        If ``rounds < 1`` or ``warmup < 0``.
+    """
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"need rounds (repeats) >= 1 and warmup >= 0; got {rounds}, {warmup}")
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
 
 
 def amp_dtype(precision: str) -> torch.dtype | None:

@@ -52,7 +52,6 @@ from marsutils.xai.figures import (
     plot_consistency_tests,
     plot_faithfulness_curves,
     plot_randomization,
-    select_examples,
     show_figure,
 )
 from marsutils.xai.methods import METHOD_LABELS, METHODS, AttributionSettings, explain
@@ -101,7 +100,6 @@ __all__ = [
     "random_top_k_iou",
     "randomization_check",
     "reduce_attributions",
-    "select_examples",
     "select_images",
     "sensitivity_scores",
     "show_figure",

@@ -1,9 +1,9 @@
 """Compute the explanation maps of a set of images once, save them, and reload them later.
 
-A cache entry is ``<name>.npz`` (the arrays, written atomically) plus ``<name>.json`` (written
-after it, so its presence marks a complete entry) holding the *key*: the caller's ``model_key``
-(the checkpoint's identity, e.g. its file hash), the :class:`AttributionSettings` identity, the
-image ids, a SHA-1 of the input tensor and the requested targets. Any difference recomputes.
+A cache entry is a :class:`marsutils.cache.CacheEntry`: ``<name>.npz`` (the arrays) plus
+``<name>.json`` holding the *identity*: the cache format, the caller's ``model_key`` (the
+checkpoint's identity, e.g. its file hash), the :class:`AttributionSettings` identity, the image
+ids, a SHA-1 of the input tensor and the requested targets. Any difference recomputes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from marsutils.atomic import atomic_write, read_json, write_json
+from marsutils.atomic import write_npz
+from marsutils.cache import CacheEntry
 from marsutils.xai.attribution import check_inputs, eval_mode
 from marsutils.xai.methods import AttributionSettings, explain_with_delta
 
@@ -30,7 +31,9 @@ __all__ = [
     "inputs_digest",
 ]
 
-CACHE_FORMAT = 1
+#: Version of the cache entry; 2: the key is stored as ``"identity"`` (:mod:`marsutils.cache`).
+CACHE_FORMAT = 2
+_REQUIRED_ARRAYS = ("image_ids", "targets", "y_pred", "probabilities")
 
 
 @dataclass
@@ -73,8 +76,8 @@ class AttributionSet:
         gap = np.abs(self.output_gaps[method])
         return np.abs(self.deltas[method]) / np.maximum(gap, 1e-12)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the arrays to ``path`` (an ``.npz``) atomically."""
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The named arrays of the set (the form :meth:`from_arrays` reads and the cache stores)."""
         arrays: dict[str, np.ndarray] = {
             "image_ids": np.asarray(self.image_ids, dtype=str),
             "targets": self.targets,
@@ -87,12 +90,38 @@ class AttributionSet:
             ("gap", self.output_gaps),
         ):
             arrays.update({f"{prefix}__{method}": values for method, values in group.items()})
+        return arrays
 
-        def write(tmp: Path) -> None:
-            with tmp.open("wb") as handle:
-                np.savez_compressed(handle, **arrays)
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: Mapping[str, np.ndarray],
+        settings: AttributionSettings,
+        seconds: float = 0.0,
+        loaded_from_cache: bool = True,
+    ) -> AttributionSet:
+        """The set whose :meth:`to_arrays` gave ``arrays``."""
+        groups: dict[str, dict[str, np.ndarray]] = {"map": {}, "delta": {}, "gap": {}}
+        for key, values in arrays.items():
+            prefix, _, method = key.partition("__")
+            if method:
+                groups[prefix][method] = values
+        return cls(
+            image_ids=[str(v) for v in arrays["image_ids"]],
+            targets=arrays["targets"],
+            y_pred=arrays["y_pred"],
+            probabilities=arrays["probabilities"],
+            maps=groups["map"],
+            deltas=groups["delta"],
+            output_gaps=groups["gap"],
+            settings=settings,
+            seconds=seconds,
+            loaded_from_cache=loaded_from_cache,
+        )
 
-        return atomic_write(path, write)
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the arrays to ``path`` (an ``.npz``) atomically."""
+        return write_npz(path, self.to_arrays())
 
     @classmethod
     def load(
@@ -100,23 +129,7 @@ class AttributionSet:
     ) -> AttributionSet:
         """Read a set written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
-            groups: dict[str, dict[str, np.ndarray]] = {"map": {}, "delta": {}, "gap": {}}
-            for key in data.files:
-                prefix, _, method = key.partition("__")
-                if method:
-                    groups[prefix][method] = data[key]
-            return cls(
-                image_ids=[str(v) for v in data["image_ids"]],
-                targets=data["targets"],
-                y_pred=data["y_pred"],
-                probabilities=data["probabilities"],
-                maps=groups["map"],
-                deltas=groups["delta"],
-                output_gaps=groups["gap"],
-                settings=settings,
-                seconds=seconds,
-                loaded_from_cache=True,
-            )
+            return cls.from_arrays({key: data[key] for key in data.files}, settings, seconds)
 
 
 def inputs_digest(inputs: Tensor) -> str:
@@ -206,12 +219,11 @@ def cached_attribution_set(
         "inputs_sha1": inputs_digest(inputs),
         "targets": "predicted" if targets is None else [int(t) for t in targets],
     }
-    folder = Path(cache_dir)
-    arrays, meta = folder / f"{name}.npz", folder / f"{name}.json"
-    if meta.is_file() and arrays.is_file():
-        stored = read_json(meta)
-        if stored.get("key") == key:
-            return AttributionSet.load(arrays, settings, seconds=float(stored.get("seconds", 0)))
+    entry = CacheEntry(cache_dir, name)
+    cached = entry.load(key, arrays=_REQUIRED_ARRAYS)
+    if cached is not None:
+        record, arrays = cached
+        return AttributionSet.from_arrays(arrays, settings, float(record.get("seconds", 0)))
     result = compute_attribution_set(
         model,
         inputs,
@@ -220,8 +232,5 @@ def cached_attribution_set(
         settings=settings,
         batch_size=batch_size,
     )
-    if meta.exists():
-        meta.unlink()
-    result.save(arrays)
-    write_json(meta, {"key": key, "seconds": result.seconds})
+    entry.save(key, result.to_arrays(), {"seconds": result.seconds})
     return result

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD
 from marsutils.xai.methods import METHOD_LABELS
+from marsutils.xai.selection import select_images
 
 __all__ = [
     "class_examples_figure",
@@ -32,7 +33,6 @@ __all__ = [
     "plot_consistency_tests",
     "plot_faithfulness_curves",
     "plot_randomization",
-    "select_examples",
 ]
 
 
@@ -160,41 +160,6 @@ def explanation_grid(
     return fig
 
 
-def select_examples(
-    predictions: pd.DataFrame,
-    *,
-    n_correct: int = 1,
-    n_wrong: int = 1,
-    classes: Sequence[int] | None = None,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """For every true class, up to ``n_correct`` correct and ``n_wrong`` misclassified rows.
-
-    ``predictions`` needs ``y_true`` and ``y_pred`` and an identifying ``image`` or ``row``
-    column. Rows are drawn at random with ``seed``; a class with too few of a kind gives what it
-    has. The result keeps all columns, adds ``correct``, and is ordered by class, correct first.
-    """
-    missing = {"y_true", "y_pred"} - set(predictions.columns)
-    if missing:
-        raise ValueError(f"predictions table lacks column(s) {sorted(missing)}")
-    if not {"image", "row"} & set(predictions.columns):
-        raise ValueError("predictions table needs an 'image' or 'row' column to identify images")
-    table = predictions.assign(correct=predictions["y_true"] == predictions["y_pred"])
-    wanted = sorted(table["y_true"].unique()) if classes is None else list(classes)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for cls in wanted:
-        of_class = table[table["y_true"] == cls]
-        for is_correct, count in ((True, n_correct), (False, n_wrong)):
-            pool = of_class[of_class["correct"] == is_correct]
-            if count > 0 and len(pool):
-                picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
-                parts.append(pool.iloc[np.sort(picks)])
-    if not parts:
-        return table.iloc[:0]
-    return pd.concat(parts)
-
-
 def plot_faithfulness_curves(
     curves: Mapping[str, Mapping[str, np.ndarray]],
     fractions: np.ndarray,
@@ -261,9 +226,10 @@ def class_examples_figure(
 
     The rows are: the correct example, its map for every method in ``maps``, then the same for a
     misclassified example of that class (true class = the column). The examples are drawn with
-    :func:`select_examples` (``seed``); a class with no example of a kind shows an empty panel
-    saying so. Methods in ``overlay`` are drawn over the image at opacity ``alpha`` (the paper's
-    Figure 3 style), the others as a heat map alone after :func:`display_scale` (its Figure 4).
+    :func:`~marsutils.xai.selection.select_images` (``seed``); a class with no example of a kind
+    shows an empty panel saying so. Methods in ``overlay`` are drawn over the image at opacity
+    ``alpha`` (the paper's Figure 3 style), the others as a heat map alone after
+    :func:`display_scale` (its Figure 4).
     """
     images = np.asarray(images)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -274,7 +240,7 @@ def class_examples_figure(
         if len(values) != n:
             raise ValueError(f"maps[{method!r}] has {len(values)} maps for {n} images")
     table = pd.DataFrame({"row": np.arange(n), "y_true": y_true, "y_pred": y_pred})
-    picked = select_examples(table, n_correct=1, n_wrong=1, seed=seed)
+    picked = select_images(table, n_correct=1, n_wrong=1, seed=seed)
     classes = sorted(set(y_true.tolist()))
     methods = list(maps)
     per_outcome = 1 + len(methods)

@@ -82,10 +82,7 @@ def infidelity_scores(
                 n_perturb_samples=n_perturb_samples,
                 normalize=True,
             )
-            rows += [
-                {"image": i, "method": method, "infidelity": float(s)}
-                for i, s in zip(ids, scores.detach().cpu(), strict=True)
-            ]
+            rows += _score_rows(ids, method, "infidelity", scores)
     return pd.DataFrame(rows)
 
 
@@ -122,8 +119,13 @@ def sensitivity_scores(
                 n_perturb_samples=n_perturb_samples,
                 target=targets,
             )
-        rows += [
-            {"image": i, "method": method, "sensitivity": float(s)}
-            for i, s in zip(ids, scores.detach().cpu(), strict=True)
-        ]
+        rows += _score_rows(ids, method, "sensitivity", scores)
     return pd.DataFrame(rows)
+
+
+def _score_rows(ids: Sequence[str], method: str, column: str, scores: Tensor) -> list[dict]:
+    """One row ``{"image", "method", column}`` per image."""
+    return [
+        {"image": i, "method": method, column: float(s)}
+        for i, s in zip(ids, scores.detach().cpu(), strict=True)
+    ]
