@@ -106,6 +106,24 @@ def test_every_module_imports_only_downward():
     assert not problems, "upward or undeclared imports:\n" + "\n".join(problems)
 
 
+def test_figures_are_built_without_pyplot():
+    """Every plot is a pyplot-free ``Figure``: no module of the figures layer imports pyplot."""
+    offenders = []
+    for module, (source, _) in package_modules().items():
+        if layer_of(module) != 4:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            if any(name.startswith("matplotlib.pyplot") for name in names):
+                offenders.append(f"{module}:{node.lineno}")
+    assert not offenders, f"pyplot imported by the figures layer: {offenders}"
+
+
 def test_every_declared_layer_names_an_existing_module():
     modules = set(package_modules())
     stale = sorted(name for name in LAYERS if f"marsutils.{name}" not in modules)
