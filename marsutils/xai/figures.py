@@ -23,6 +23,7 @@ __all__ = [
     "class_examples_figure",
     "display_scale",
     "draw_explanation",
+    "explanation_panel",
     "explanation_grid",
     "plot_consistency",
     "plot_consistency_tests",
@@ -67,6 +68,31 @@ def draw_explanation(
     if title:
         ax.set_title(title, fontsize=8)
     ax.set_axis_off()
+
+
+def explanation_panel(
+    image: np.ndarray | None,
+    heatmap: np.ndarray | None = None,
+    *,
+    alpha: float = 0.5,
+    title: str | None = None,
+    panel_size: float = 4.0,
+    empty_text: str = "no image matches the filters",
+) -> Figure:
+    """One image with its heat map (:func:`draw_explanation`) as a figure of its own.
+
+    ``image`` is ``(H, W)`` (``[0, 1]`` floats or uint8), ``heatmap`` ``(H, W)`` or None (the image
+    alone); ``panel_size`` is the width in inches. With ``image=None`` the panel shows
+    ``empty_text`` instead (the live explorer's empty selection).
+    """
+    fig = Figure(figsize=(panel_size, panel_size + 0.5), layout="constrained")
+    ax = fig.subplots()
+    if image is None:
+        ax.text(0.5, 0.5, empty_text, ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    draw_explanation(ax, image, heatmap, alpha=alpha, title=title)
+    return fig
 
 
 def _label(y: int, class_names: Sequence[str] | None) -> str:
