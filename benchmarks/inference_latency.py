@@ -3,7 +3,7 @@
 For each backbone: parameters, GMACs at 224, batch-1 latency and batch-32 throughput (medians of
 ``--repeats`` interleaved runs after ``--warmup`` untimed ones), then the paper's Table 2 for
 comparison. The measurement is the efficiency chapter's own
-(:func:`marsutils.efficiency_report.efficiency_table`, that is
+(:func:`marsutils.efficiency.efficiency_table`, that is
 :func:`marsutils.efficiency.measure_speed`, with the same columns); ``--precision`` (or
 ``$MARS_PRECISION``) sets the optimised path's precision. The last line printed is the
 optimised/plain speed ratio. Heavy: run it alone,
@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 
 from marsutils.atomic import json_records, write_json
-from marsutils.efficiency import OPTIMISATION_METHODS
-from marsutils.efficiency_report import TimingPlan, efficiency_table, paper_comparison
+from marsutils.efficiency import OPTIMISATION_METHODS, TimingPlan, efficiency_table
+from marsutils.efficiency_report import paper_comparison
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES
 from marsutils.paper import EFFICIENCY
 from marsutils.train.runtime import PRECISIONS

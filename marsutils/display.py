@@ -1,7 +1,8 @@
 """Numbered, captioned figures and tables for the book, readable in JupyterLab too.
 
 Every figure and table of a chapter is shown through :func:`show_table` or
-:func:`show_figure_file`. Each emits one display bundle with two views of the same content:
+:func:`show_figure_file` (an uncaptioned figure object through :func:`show_figure`). Each emits
+one display bundle with two views of the same content:
 
 * ``text/html``: a ``<table>`` with a ``<caption>``, or a ``<figure>`` with the image inlined and a
   ``<figcaption>``. JupyterLab and classic Jupyter pick this view.
@@ -22,12 +23,17 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "decimals_for_interval",
@@ -39,6 +45,7 @@ __all__ = [
     "figure_bundle",
     "show_table",
     "show_figure_file",
+    "show_figure",
 ]
 
 _LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -345,3 +352,35 @@ def show_table(
 def show_figure_file(path: str | Path, *, name: str, caption: str) -> None:
     """Display a numbered, captioned figure (arguments as in :func:`figure_bundle`)."""
     _display(figure_bundle(path, name=name, caption=caption))
+
+
+def show_figure(fig: Figure, *, dpi: int = 100, image_format: str = "png") -> None:
+    """Display ``fig`` in a notebook as a PNG or JPEG image, uncaptioned.
+
+    The book's figures are built without pyplot (see :mod:`marsutils.layers`), so no notebook
+    backend knows how to show them; this renders the image itself, which works in any kernel and
+    in the static book. JPEG keeps grids of speckled heat maps several times smaller than PNG;
+    keep PNG for line plots.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to show.
+    dpi : int, default=100
+        Resolution of the rendered image, in dots per inch.
+    image_format : {"png", "jpeg"}, default="png"
+        The image format.
+
+    Raises
+    ------
+    ValueError
+        For another ``image_format``.
+    """
+    from IPython.display import Image, display
+
+    if image_format not in ("png", "jpeg"):
+        raise ValueError(f"image_format must be 'png' or 'jpeg'; got {image_format!r}")
+    buffer = io.BytesIO()
+    options = {"pil_kwargs": {"quality": 85}} if image_format == "jpeg" else {}
+    fig.savefig(buffer, format=image_format, dpi=dpi, bbox_inches="tight", **options)
+    display(Image(data=buffer.getvalue(), format=image_format))

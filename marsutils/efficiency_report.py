@@ -1,13 +1,15 @@
-"""The efficiency chapter's table: every model's size and CPU speed, and the paper's Table 2.
+"""The efficiency chapter's study: what each profile times, the paper's Table 2, the verdict.
 
-For every model of :data:`~marsutils.models.MODEL_NAMES` and every backbone (built with
-``weights="none"``: weights do not change the cost) :func:`efficiency_table` gives one row with
-the parameter count, GFLOPs and GMACs at 224 x 224, and, for the models its :class:`TimingPlan`
-selects, the batch-1 latency and batch-32 throughput of the plain fp32 eager path and of the
-optimised CPU path of :mod:`marsutils.efficiency`, with their ratio. The timing is
-:func:`marsutils.efficiency.measure_speed` (the one measurement; its columns are
-:data:`marsutils.efficiency.SPEED_COLUMNS`), in the precision of
-:func:`marsutils.train.runtime.resolve_precision` (``$MARS_PRECISION`` forces one).
+The measurement is the library's: :func:`marsutils.efficiency.efficiency_table` gives, for every
+model of :data:`~marsutils.models.MODEL_NAMES` and every backbone (built with
+``weights="none"``: weights do not change the cost), one row with the parameter count, GFLOPs and
+GMACs at 224 x 224, and, for the models a :class:`~marsutils.efficiency.TimingPlan` selects, the
+batch-1 latency and batch-32 throughput of the plain fp32 eager path and of the optimised CPU
+path, with their ratio (:func:`marsutils.efficiency.measure_speed`, in the precision of
+:func:`marsutils.train.runtime.resolve_precision`; ``$MARS_PRECISION`` forces one). Its figure is
+:func:`marsutils.plots.plot_latency_bars`. This module is the chapter's part (study layer of
+:mod:`marsutils.layers`): the plan per profile, the display tables, the comparison with the paper,
+the verdict sentences and the written record.
 
 Timing every model at 224 px costs minutes per repeat on 2 CPU cores, so :func:`timing_plan`
 decides, per profile, what is timed (see :data:`TIMING_SELECTIONS`):
@@ -25,67 +27,38 @@ are NaN, never estimated. Parameters and FLOPs are always counted at 224 px for 
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 
 from marsutils import rules
 from marsutils.atomic import atomic_write, json_records, write_json
-from marsutils.efficiency import SPEED_COLUMNS, compare_efficiency_with_paper, measure_speed
-from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
+from marsutils.efficiency import (
+    BACKBONE_LABELS,
+    COST_IMAGE_SIZE,
+    DETAIL_COLUMNS,
+    RESULT_COLUMNS,
+    TimingPlan,
+    compare_efficiency_with_paper,
+)
+from marsutils.models import MODEL_NAMES
 from marsutils.paper import EFFICIENCY
 from marsutils.profiles import Profile
 
 __all__ = [
-    "COST_IMAGE_SIZE",
-    "RESULT_COLUMNS",
     "TIMING_SELECTIONS",
-    "TimingPlan",
     "timing_plan",
-    "efficiency_table",
     "size_table",
     "speed_table",
     "paper_comparison",
     "efficiency_verdict",
-    "plot_latency_bars",
     "write_efficiency_results",
 ]
-
-#: Input size of the parameter/FLOP counts, and of the paper's Table 2.
-COST_IMAGE_SIZE = 224
-
-#: The result columns, in this order, then the timing details.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "backbone",
-    "model",
-    "params",
-    "gflops",
-    "gmacs",
-    *SPEED_COLUMNS[:6],  # latency, throughput and speed-up, plain and optimised
-)
-_DETAIL_COLUMNS: tuple[str, ...] = (
-    "latency_ms_plain_min",
-    "latency_ms_optimised_min",
-    "timing_image_size",
-    "latency_repeats",
-    "throughput_repeats",
-    "precision",
-    "method",
-    "steps",
-    "max_abs_diff",
-    "max_prob_diff",
-    "top1_agreement",
-    "threads",
-    "loadavg_1min",
-)
 
 #: What each profile times: image size, models timed at batch 1 and at batch 32, and the cap on
 #: the number of batch-32 repeats (None: ``profile.timing_repeats``).
@@ -123,44 +96,6 @@ TIMING_SELECTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class TimingPlan:
-    """What is timed, at which size, how often.
-
-    ``latency_models`` get the batch-``latency_batch`` latency (median of ``latency_repeats``),
-    ``throughput_models`` the batch-``throughput_batch`` throughput (median of
-    ``throughput_repeats``), both after ``warmup`` untimed runs of each path.
-    """
-
-    image_size: int
-    latency_models: tuple[str, ...]
-    throughput_models: tuple[str, ...]
-    latency_repeats: int
-    throughput_repeats: int
-    warmup: int = 2
-    latency_batch: int = 1
-    throughput_batch: int = 32
-
-    def __post_init__(self) -> None:
-        if self.image_size < 32:
-            raise ValueError(f"image_size must be >= 32; got {self.image_size}")
-        if min(self.latency_repeats, self.throughput_repeats, self.latency_batch) < 1:
-            raise ValueError("repeats and batch sizes must be >= 1")
-        if self.warmup < 0:
-            raise ValueError(f"warmup must be >= 0; got {self.warmup}")
-        unknown = (set(self.latency_models) | set(self.throughput_models)) - set(MODEL_NAMES)
-        if unknown:
-            raise ValueError(f"unknown model(s) {sorted(unknown)}; valid choices: {MODEL_NAMES}")
-
-    def timed(self, model: str) -> tuple[bool, bool]:
-        """Whether ``model`` gets its latency and its throughput timed."""
-        return model in self.latency_models, model in self.throughput_models
-
-    def as_dict(self) -> dict[str, Any]:
-        """All fields, for the JSON record."""
-        return dataclasses.asdict(self)
-
-
 def timing_plan(profile: Profile) -> TimingPlan:
     """The :class:`TimingPlan` of ``profile`` (from :data:`TIMING_SELECTIONS` and its repeats)."""
     if profile.name not in TIMING_SELECTIONS:
@@ -177,83 +112,6 @@ def timing_plan(profile: Profile) -> TimingPlan:
         latency_repeats=repeats,
         throughput_repeats=repeats if cap is None else min(repeats, cap),
     )
-
-
-def efficiency_table(
-    plan: TimingPlan,
-    *,
-    backbones: Sequence[str] | None = None,
-    models: Sequence[str] | None = None,
-    cost_image_size: int = COST_IMAGE_SIZE,
-    seed: int = 0,
-    precision: str | None = None,
-    method: str = "auto",
-    progress: Callable[[str], None] | None = print,
-) -> pd.DataFrame:
-    """One row per (backbone, model): :data:`RESULT_COLUMNS`, then timing details.
-
-    Args:
-        plan: what to time (:func:`timing_plan`).
-        backbones: default: every backbone of :data:`~marsutils.models.BACKBONE_NAMES`.
-        models: default: every model of :data:`~marsutils.models.MODEL_NAMES`.
-        cost_image_size: input size of the parameter and FLOP counts.
-        seed: seeds the random weights and the random input images.
-        precision: of the optimised path (None: ``$MARS_PRECISION``, then auto; see
-            :func:`marsutils.train.runtime.resolve_precision`).
-        method: the optimised path's folding method
-            (:data:`marsutils.efficiency.OPTIMISATION_METHODS`).
-        progress: called with one line per model (None: silent).
-
-    The ``latency_seconds`` and ``throughput_seconds`` columns hold every timed run.
-    """
-    rows = []
-    for backbone in BACKBONE_NAMES if backbones is None else backbones:
-        for name in MODEL_NAMES if models is None else models:
-            torch.manual_seed(seed)
-            model = build_model(name, backbone=backbone, weights="none").eval()
-            cost = model_cost(model, cost_image_size)
-            latency, throughput = plan.timed(name)
-            speed = measure_speed(
-                model,
-                image_size=plan.image_size,
-                latency=latency,
-                throughput=throughput,
-                latency_batch=plan.latency_batch,
-                throughput_batch=plan.throughput_batch,
-                latency_repeats=plan.latency_repeats,
-                throughput_repeats=plan.throughput_repeats,
-                warmup=plan.warmup,
-                throughput_warmup=min(plan.warmup, 1),
-                precision=precision,
-                method=method,
-                seed=seed,
-            )
-            rows.append(
-                {
-                    "backbone": backbone,
-                    "model": name,
-                    "params": cost["params"],
-                    "gflops": cost["gflops"],
-                    "gmacs": cost["gmacs"],
-                    **speed,
-                }
-            )
-            if progress is not None:
-                progress(_progress_line(rows[-1]))
-    table = pd.DataFrame(rows)
-    extra = [c for c in table.columns if c not in RESULT_COLUMNS + _DETAIL_COLUMNS]
-    return table[[*RESULT_COLUMNS, *_DETAIL_COLUMNS, *extra]]
-
-
-def _progress_line(row: dict[str, Any]) -> str:
-    text = f"{row['backbone']}/{row['model']}: {row['params'] / 1e6:.2f}M params"
-    text += f", {row['gmacs']:.2f} GMACs"
-    if not np.isnan(row["latency_ms_plain"]):
-        text += f"; latency {row['latency_ms_plain']:.1f} -> {row['latency_ms_optimised']:.1f} ms"
-    if not np.isnan(row["throughput_plain"]):
-        plain, fast = row["throughput_plain"], row["throughput_optimised"]
-        text += f"; throughput {plain:.1f} -> {fast:.1f} img/s"
-    return text
 
 
 def size_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -319,9 +177,6 @@ def _full_row(table: pd.DataFrame, backbone: str) -> pd.Series:
     return rows.iloc[0]
 
 
-_BACKBONE_LABELS = {"resnet50": "ResNet-50", "efficientnet_lite0": "EfficientNet-Lite0"}
-
-
 def efficiency_verdict(
     table: pd.DataFrame, *, gpu_available: bool, cpu_count: int | None = None
 ) -> list[str]:
@@ -362,7 +217,7 @@ def efficiency_verdict(
     )
     for backbone in ("resnet50", "efficientnet_lite0"):
         row = _full_row(table, backbone)
-        label = _BACKBONE_LABELS.get(backbone, backbone)
+        label = BACKBONE_LABELS.get(backbone, backbone)
         ms = row["latency_ms_optimised"]
         if np.isnan(ms):
             sentences.append(f"CPU latency of the full {label} model: not timed in this profile.")
@@ -397,39 +252,6 @@ def efficiency_verdict(
     return sentences
 
 
-def plot_latency_bars(table: pd.DataFrame) -> Figure:
-    """Batch-1 latency per model, plain vs optimised, one panel per backbone.
-
-    Models not timed show no bar but a "not timed" label; the paper's 25-30 ms/image band is
-    drawn when the timing was at 224 px.
-    """
-    backbones = list(dict.fromkeys(table["backbone"]))
-    fig = Figure(figsize=(4.2 * len(backbones), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(backbones), squeeze=False)[0]
-    low = float(EFFICIENCY["latency_ms_low"].value)
-    high = float(EFFICIENCY["latency_ms_high"].value)
-    for ax, backbone in zip(axes, backbones, strict=True):
-        rows = table[table["backbone"] == backbone].reset_index(drop=True)
-        x = np.arange(len(rows))
-        for offset, column, label, color in (
-            (-0.2, "latency_ms_plain", "plain fp32 eager", "#bbbbbb"),
-            (0.2, "latency_ms_optimised", "optimised", "#1f77b4"),
-        ):
-            ax.bar(x + offset, rows[column].to_numpy(float), 0.4, label=label, color=color)
-        for position in x[rows["latency_ms_optimised"].isna().to_numpy()]:
-            ax.text(position, 0, " not timed", rotation=90, ha="center", va="bottom", fontsize=8,
-                    color="#777777")  # fmt: skip
-        sizes = set(rows["timing_image_size"].dropna().astype(int))
-        if sizes == {COST_IMAGE_SIZE}:
-            ax.axhspan(low, high, color="#d62728", alpha=0.15, label="paper (GPU)")
-        ax.set_xticks(x, rows["model"], rotation=30, ha="right")
-        size_text = ", ".join(f"{s} px" for s in sorted(sizes)) or "not timed"
-        ax.set_title(f"{_BACKBONE_LABELS.get(backbone, backbone)} ({size_text})", fontsize=10)
-        ax.set_ylabel("ms per image, batch 1 (CPU)")
-        ax.legend(fontsize=8)
-    return fig
-
-
 def write_efficiency_results(
     table: pd.DataFrame,
     results_dir: str | os.PathLike,
@@ -444,7 +266,7 @@ def write_efficiency_results(
     ``verdict`` sentences and ``extra``) atomically.
     """
     folder = Path(results_dir)
-    csv_columns = [*RESULT_COLUMNS, *_DETAIL_COLUMNS]
+    csv_columns = [*RESULT_COLUMNS, *DETAIL_COLUMNS]
     csv_path = atomic_write(
         folder / "efficiency.csv", lambda p: table[csv_columns].to_csv(p, index=False)
     )

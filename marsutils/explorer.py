@@ -272,7 +272,7 @@ def build_explorer_html(
     ----------
     images : ndarray, shape (N, H, W)
         Grayscale display images, ``[0, 1]`` floats or uint8 (see
-        :func:`~marsutils.xai.figures.denormalize`).
+        :func:`~marsutils.xai.attribution.denormalize`).
     y_true, y_pred : array-like of int, shape (N,)
         True and predicted classes.
     class_names : sequence of str, length K

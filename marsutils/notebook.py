@@ -117,7 +117,7 @@ class NotebookContext:
         """
         import matplotlib.pyplot as plt
 
-        from .xai.figures import show_figure
+        from .display import show_figure
 
         if image_format not in ("png", "jpeg"):
             raise ValueError(f"image_format must be 'png' or 'jpeg'; got {image_format!r}")

@@ -1,4 +1,4 @@
-"""Figures of the evaluation: confusion matrices, ours-vs-paper bars, training curves.
+"""Figures of the evaluation: confusion matrices, ours-vs-paper bars, training curves, latency.
 
 Every plot function returns a :class:`matplotlib.figure.Figure` built without pyplot (no global
 figure state, so a notebook shows it once, when it is the cell's value). :func:`save_figure`
@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from marsutils.atomic import atomic_write
 from marsutils.compare import compare_with_paper
+from marsutils.paper import EFFICIENCY
 
 __all__ = [
     "plot_confusion_matrix",
@@ -32,6 +33,7 @@ __all__ = [
     "plot_training_curves",
     "plot_learning_curves",
     "plot_comparison_bars",
+    "plot_latency_bars",
     "save_figure",
 ]
 
@@ -331,6 +333,49 @@ def plot_learning_curves(
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# efficiency (the paper's Table 2)
+# --------------------------------------------------------------------------------------------
+
+
+def plot_latency_bars(table: pd.DataFrame) -> Figure:
+    """Batch-1 latency per model, plain vs optimised, one panel per backbone.
+
+    Models not timed show no bar but a "not timed" label; the paper's 25-30 ms/image band is
+    drawn when the timing was at 224 px.
+
+    ``table`` is :func:`marsutils.efficiency.efficiency_table` (columns ``backbone``, ``model``,
+    ``latency_ms_plain``, ``latency_ms_optimised``, ``timing_image_size``).
+    """
+    from marsutils.efficiency import BACKBONE_LABELS, COST_IMAGE_SIZE  # torch: loaded only here
+
+    backbones = list(dict.fromkeys(table["backbone"]))
+    fig = Figure(figsize=(4.2 * len(backbones), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(backbones), squeeze=False)[0]
+    low = float(EFFICIENCY["latency_ms_low"].value)
+    high = float(EFFICIENCY["latency_ms_high"].value)
+    for ax, backbone in zip(axes, backbones, strict=True):
+        rows = table[table["backbone"] == backbone].reset_index(drop=True)
+        x = np.arange(len(rows))
+        for offset, column, label, color in (
+            (-0.2, "latency_ms_plain", "plain fp32 eager", "#bbbbbb"),
+            (0.2, "latency_ms_optimised", "optimised", "#1f77b4"),
+        ):
+            ax.bar(x + offset, rows[column].to_numpy(float), 0.4, label=label, color=color)
+        for position in x[rows["latency_ms_optimised"].isna().to_numpy()]:
+            ax.text(position, 0, " not timed", rotation=90, ha="center", va="bottom", fontsize=8,
+                    color="#777777")  # fmt: skip
+        sizes = set(rows["timing_image_size"].dropna().astype(int))
+        if sizes == {COST_IMAGE_SIZE}:
+            ax.axhspan(low, high, color="#d62728", alpha=0.15, label="paper (GPU)")
+        ax.set_xticks(x, rows["model"], rotation=30, ha="right")
+        size_text = ", ".join(f"{s} px" for s in sorted(sizes)) or "not timed"
+        ax.set_title(f"{BACKBONE_LABELS.get(backbone, backbone)} ({size_text})", fontsize=10)
+        ax.set_ylabel("ms per image, batch 1 (CPU)")
+        ax.legend(fontsize=8)
     return fig
 
 

@@ -27,7 +27,11 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from marsutils.xai.cache import AttributionSet
-from marsutils.xai.figures import display_scale, draw_explanation, explanation_grid
+from marsutils.xai.figures import (
+    display_scale,
+    explanation_grid,
+    explanation_panel,
+)
 from marsutils.xai.methods import METHOD_LABELS, AttributionSettings, explain
 from marsutils.xai.selection import select_images
 
@@ -196,15 +200,11 @@ class XAIExplorer:
 
     # --- drawing ---------------------------------------------------------------------------------
     def figure(self) -> Figure:
-        """The current view as a matplotlib figure."""
-        fig = Figure(figsize=(self.panel_size, self.panel_size + 0.5), layout="constrained")
-        ax = fig.subplots()
+        """The current view as a figure (:func:`~marsutils.xai.figures.explanation_panel`)."""
         index = self.image_select.value
         if index is None:
-            ax.text(0.5, 0.5, "no image matches the filters", ha="center", va="center")
-            ax.set_axis_off()
             self.status.value = "No image matches the filters."
-            return fig
+            return explanation_panel(None, panel_size=self.panel_size)
         target, method = int(self.target_select.value), self.method_select.value
         heat = self.heatmap(index, target, method)
         if heat is None:
@@ -220,8 +220,10 @@ class XAIExplorer:
             f"{self._image_label(index)}\n{METHOD_LABELS.get(method, method)} "
             f"for class {self.class_names[target]}"
         )
-        draw_explanation(ax, self.images[index], heat, alpha=self.opacity.value, title=title)
-        return fig
+        return explanation_panel(
+            self.images[index], heat, alpha=self.opacity.value, title=title,
+            panel_size=self.panel_size,
+        )  # fmt: skip
 
     def render(self) -> bytes:
         """Redraw the picture; returns the PNG bytes now shown."""

@@ -7,12 +7,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 from marsutils.display import (
     decimals_for_interval,
     figure_bundle,
     format_p_value,
     markdown_table,
+    show_figure,
     table_bundle,
 )
 
@@ -150,3 +152,18 @@ def test_merge_intervals_rounds_each_estimate_to_its_interval():
     assert out["mean [95% CI]"].tolist() == ["0.123 [0.050, 0.200]", "0.00 [-0.20, 0.20]"]
     assert out["auc [95% CI]"].tolist() == ["0.50 [0.40, 0.60]", "0.600"]
     assert out["n_families"].tolist() == ["4", "6"]  # whole-number floats print as integers
+
+
+def test_show_figure_displays_a_png(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    fig = Figure(figsize=(1, 1))
+    fig.subplots().plot([0, 1])
+    show_figure(fig)
+    assert isinstance(shown[0], IPython.display.Image) and shown[0].data.startswith(b"\x89PNG")
+    show_figure(fig, image_format="jpeg")
+    assert shown[1].data.startswith(b"\xff\xd8") and shown[1].format == "jpeg"
+    with pytest.raises(ValueError, match="image_format"):
+        show_figure(fig, image_format="gif")

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marsutils import efficiency as E
 from marsutils import efficiency_report as R
+from marsutils import plots
 from marsutils.models import MODEL_NAMES, build_model, count_parameters
 from marsutils.profiles import get_profile
 from marsutils.train.runtime import comparison_tolerance
@@ -17,11 +19,11 @@ from marsutils.train.runtime import comparison_tolerance
 
 def test_timing_plan_follows_the_profile() -> None:
     smoke = R.timing_plan(get_profile("smoke"))
-    assert smoke.image_size < R.COST_IMAGE_SIZE
+    assert smoke.image_size < E.COST_IMAGE_SIZE
     assert smoke.latency_models == smoke.throughput_models == ("full",)
     assert smoke.latency_repeats == smoke.throughput_repeats == get_profile("smoke").timing_repeats
     quick = R.timing_plan(get_profile("quick"))
-    assert quick.image_size == R.COST_IMAGE_SIZE
+    assert quick.image_size == E.COST_IMAGE_SIZE
     assert quick.latency_models == MODEL_NAMES and quick.throughput_models == ("full",)
     quick_repeats = get_profile("quick").timing_repeats
     assert quick.latency_repeats == quick_repeats and quick.throughput_repeats == min(
@@ -43,15 +45,15 @@ def test_timing_plan_follows_the_profile() -> None:
 
 def test_timing_plan_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match=r"unknown model\(s\) \['resnet'\]"):
-        R.TimingPlan(96, ("resnet",), (), latency_repeats=1, throughput_repeats=1)
+        E.TimingPlan(96, ("resnet",), (), latency_repeats=1, throughput_repeats=1)
     with pytest.raises(ValueError, match="image_size"):
-        R.TimingPlan(16, ("full",), (), latency_repeats=1, throughput_repeats=1)
+        E.TimingPlan(16, ("full",), (), latency_repeats=1, throughput_repeats=1)
     with pytest.raises(ValueError, match="repeats"):
-        R.TimingPlan(64, ("full",), (), latency_repeats=0, throughput_repeats=1)
+        E.TimingPlan(64, ("full",), (), latency_repeats=0, throughput_repeats=1)
 
 
 def test_efficiency_table_measures_what_the_plan_selects(tmp_path, forced_precision) -> None:
-    plan = R.TimingPlan(
+    plan = E.TimingPlan(
         image_size=32,
         latency_models=("full",),
         throughput_models=("full",),
@@ -61,20 +63,20 @@ def test_efficiency_table_measures_what_the_plan_selects(tmp_path, forced_precis
         throughput_batch=2,
     )
     lines: list[str] = []
-    table = R.efficiency_table(
+    table = E.efficiency_table(
         plan,
         backbones=("efficientnet_lite0",),
         models=("plain", "full"),
         cost_image_size=64,
         progress=lines.append,
     )
-    assert list(table.columns[: len(R.RESULT_COLUMNS)]) == list(R.RESULT_COLUMNS)
+    assert list(table.columns[: len(E.RESULT_COLUMNS)]) == list(E.RESULT_COLUMNS)
     assert len(lines) == 2 and "latency" not in lines[0] and "latency" in lines[1]
     plain, full = table.iloc[0], table.iloc[1]
     assert plain["params"] == count_parameters(build_model("plain", weights="none"))
     assert full["gmacs"] == pytest.approx(full["gflops"] / 2)
     assert full["gflops"] > plain["gflops"] > 0  # the head's 1x1 convolutions cost FLOPs
-    speed_columns = list(R.RESULT_COLUMNS[5:])
+    speed_columns = list(E.RESULT_COLUMNS[5:])
     assert plain[speed_columns].isna().all()
     assert (full[speed_columns] > 0).all()
     assert full["speedup_latency"] == pytest.approx(
@@ -111,7 +113,7 @@ def test_efficiency_table_measures_what_the_plan_selects(tmp_path, forced_precis
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["efficiency.csv", "efficiency.json"]
     read = pd.read_csv(csv_path)
-    assert list(read.columns[: len(R.RESULT_COLUMNS)]) == list(R.RESULT_COLUMNS)
+    assert list(read.columns[: len(E.RESULT_COLUMNS)]) == list(E.RESULT_COLUMNS)
     assert read["latency_ms_plain"].isna().tolist() == [True, False]
     assert read["precision"].tolist()[1] == forced_precision
     record = json.loads(json_path.read_text())
@@ -194,13 +196,13 @@ def test_latency_bars() -> None:
     table = pd.concat(
         [_table(), _table().assign(model="plain", latency_ms_plain=math.nan)], ignore_index=True
     )
-    fig = R.plot_latency_bars(table)
+    fig = plots.plot_latency_bars(table)
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == ["ResNet-50 (224 px)", "EfficientNet-Lite0 (224 px)"]
     heights = [patch.get_height() for patch in axes[0].patches if patch.get_width() < 1]
     # plain bars (full, then the untimed "plain" model: empty), then optimised bars
     np.testing.assert_array_equal(heights, [80.0, np.nan, 40.0, 40.0])
     assert any("paper" in t.get_text() for t in axes[0].get_legend().get_texts())
-    fig96 = R.plot_latency_bars(_table(resnet50={"timing_image_size": 96.0}))
+    fig96 = plots.plot_latency_bars(_table(resnet50={"timing_image_size": 96.0}))
     legend = [t.get_text() for t in fig96.get_axes()[0].get_legend().get_texts()]
     assert not any("paper" in t for t in legend)

@@ -85,3 +85,30 @@ def test_save_figure_writes_png_and_svg(tmp_path, evaluation: dict) -> None:
     ]
     with pytest.raises(ValueError, match="stem"):
         plots.save_figure(fig, tmp_path, "confusion.png")
+
+
+def test_data_chapter_figures_are_built_without_pyplot():
+    import matplotlib.pyplot as plt
+
+    from marsutils import dataviz
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8)
+    labels = np.repeat([0, 1, 2], 4)
+    families = np.repeat([0, 1, 2, 3], 3)
+    before = plt.get_fignums()
+    counts = dataviz.class_count_figure(labels, ("a", "b", "c"))
+    grid = dataviz.sample_grid(images, labels, ("a", "b", "c"), per_class=2)
+    twins = dataviz.twin_family_figure(images, families, n_families=2)
+    assert plt.get_fignums() == before  # none of them is registered with pyplot
+    assert all(isinstance(fig, Figure) for fig in (counts, grid, twins))
+    assert counts.axes[0].get_title() == "Images per class"
+    assert len(grid.axes) == 3 * 2 and len(twins.axes) == 2 * 3
+    assert [ax.get_title(loc="left") for ax in grid.axes[::2]] == ["a", "b", "c"]
+
+
+def test_leakage_table_in_percent():
+    from marsutils.data.report import leakage_table
+
+    table = leakage_table([{"split": "random", "test_with_twin_in_train": 0.6111}])
+    assert table.loc["random", "test with twin in train (%)"] == 61.1

@@ -15,6 +15,7 @@ from marsutils.models import build_model
 from marsutils.profiles import ProfileError, get_profile
 from marsutils.seg import experiment
 from marsutils.seg import figures as segfig
+from marsutils.seg.classes import class_share_table, example_tiles
 from marsutils.seg.experiment import (
     PointingStudy,
     run_pointing_study,
@@ -163,13 +164,13 @@ def test_against_control_counts_discordant_tiles() -> None:
 
 def test_tables_and_figures() -> None:
     tiles = crater_tiles(3)
-    shares = segfig.class_share_table(tiles)
+    shares = class_share_table(tiles)
     assert shares["pixels"].sum() == 3 * SIZE * SIZE
     assert shares["share_%"].sum() == pytest.approx(100)
     assert shares.loc["crater", "tiles"] == 3 and shares.loc["alluvial fan", "tiles"] == 0
     rich = crater_tiles(3)
     rich[2].mask[40:, 40:] = 4  # the only tile with four classes
-    assert segfig.example_tiles(rich, 1)[0].stem == "t_2"
+    assert example_tiles(rich, 1)[0].stem == "t_2"
     fig = segfig.tile_gallery(tiles, n=2)
     assert len(fig.axes) == 4
     prediction = {"a": np.zeros((SIZE, SIZE), np.uint8), "b": np.ones((SIZE, SIZE), np.uint8)}

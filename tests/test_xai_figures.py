@@ -8,18 +8,16 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD
+from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD, denormalize
 from marsutils.xai.consistency import consistency_table, summarize_consistency
 from marsutils.xai.figures import (
     class_examples_figure,
-    denormalize,
     display_scale,
     explanation_grid,
     plot_consistency,
     plot_consistency_tests,
     plot_faithfulness_curves,
     plot_randomization,
-    show_figure,
 )
 from marsutils.xai.selection import select_images
 
@@ -193,18 +191,3 @@ def test_randomization_and_consistency_test_plots():
     chance_line = left.lines[-1]
     np.testing.assert_allclose(chance_line.get_ydata(), [0.05 / 1.95, 0.1 / 1.9])
     assert right.get_xticklabels()[0].get_text().startswith("Grad-CAM")
-
-
-def test_show_figure_displays_a_png(monkeypatch):
-    import IPython.display
-
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
-    fig = Figure(figsize=(1, 1))
-    fig.subplots().plot([0, 1])
-    show_figure(fig)
-    assert isinstance(shown[0], IPython.display.Image) and shown[0].data.startswith(b"\x89PNG")
-    show_figure(fig, image_format="jpeg")
-    assert shown[1].data.startswith(b"\xff\xd8") and shown[1].format == "jpeg"
-    with pytest.raises(ValueError, match="image_format"):
-        show_figure(fig, image_format="gif")

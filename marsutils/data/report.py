@@ -10,7 +10,7 @@ import pandas as pd
 from .prepare import prepare_data
 from .splits import leakage_report
 
-__all__ = ["family_summary", "data_report", "format_report"]
+__all__ = ["family_summary", "data_report", "format_report", "leakage_table"]
 
 
 def family_summary(families: np.ndarray) -> dict[str, float | int]:
@@ -95,3 +95,17 @@ def format_report(report: dict) -> str:
             f"{100 * leak['val_with_twin_in_train']:>9.1f}%"
         )
     return "\n".join(lines)
+
+
+def leakage_table(reports: list[dict]) -> pd.DataFrame:
+    """The leakage reports of several splits as one table (percentages)."""
+    frame = pd.DataFrame(reports).set_index("split")
+    for col in [c for c in frame.columns if c.endswith(("_in_train", "_in_val"))]:
+        frame[col] = (100 * frame[col]).round(1)
+    return frame.rename(
+        columns={
+            "test_with_twin_in_train": "test with twin in train (%)",
+            "val_with_twin_in_train": "val with twin in train (%)",
+            "test_with_twin_in_val": "test with twin in val (%)",
+        }
+    )

@@ -8,23 +8,23 @@
 * :mod:`.train` fits and cross-validates dense models.
 * :mod:`.pointing` scores saliency peaks against crater regions; :mod:`.windows` produces
   tile-sized saliency from a 227x227 classifier.
-* :mod:`.experiment` runs the chapter's two studies (resumable, profile-driven);
-  :mod:`.figures` draws them (imported on its own, so this package does not load matplotlib).
+* :mod:`.classes` also gives the chapter's class shares and its example tiles.
+
+Importing this package loads only its library modules (layer 2 of :mod:`marsutils.layers`). The
+chapter's study, :mod:`.experiment` (the two studies, resumable, profile-driven), and its
+figures, :mod:`.figures`, are imported on their own.
 """
 
-from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, NUM_CLASSES, to_model_targets
-from .dataset import SegCropDataset, SegTileDataset
-from .experiment import (
-    POINTING_LABELS,
-    POINTING_METHODS,
-    SEG_MODEL_LABELS,
-    SEG_MODELS,
-    PointingStudy,
-    SegStudy,
-    run_pointing_study,
-    run_seg_study,
-    select_tiles,
+from .classes import (
+    CLASS_NAMES,
+    CRATER_MASK_ID,
+    IGNORE_INDEX,
+    NUM_CLASSES,
+    class_share_table,
+    example_tiles,
+    to_model_targets,
 )
+from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
 from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_confusion_matrix, pixel_iou
 from .pointing import PointingResult, edge_map, pointing_game, saliency_peaks, target_regions
@@ -44,22 +44,18 @@ __all__ = [
     "CRATER_MASK_ID",
     "IGNORE_INDEX",
     "NUM_CLASSES",
-    "POINTING_LABELS",
-    "POINTING_METHODS",
-    "SEG_MODELS",
-    "SEG_MODEL_LABELS",
     "CrossValidation",
     "IoUScores",
     "PixelIoU",
     "PointingResult",
-    "PointingStudy",
     "SegCropDataset",
     "SegFit",
-    "SegStudy",
     "SegTile",
     "SegTileDataset",
+    "class_share_table",
     "cross_validate",
     "edge_map",
+    "example_tiles",
     "evaluate_segmentation",
     "fit_segmentation",
     "iou_from_confusion",
@@ -71,10 +67,7 @@ __all__ = [
     "pointing_game",
     "predict_tiles",
     "rasterize_polygons",
-    "run_pointing_study",
-    "run_seg_study",
     "saliency_peaks",
-    "select_tiles",
     "target_regions",
     "tile_folds",
     "tile_saliency",

@@ -22,7 +22,12 @@ boulder pixel, should one appear, is ignored as well.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
+
+from .tiles import SegTile
 
 __all__ = [
     "CLASS_NAMES",
@@ -30,6 +35,8 @@ __all__ = [
     "IGNORE_INDEX",
     "MASK_TO_MODEL",
     "NUM_CLASSES",
+    "class_share_table",
+    "example_tiles",
     "to_model_targets",
 ]
 
@@ -44,6 +51,8 @@ CRATER_MASK_ID = 1
 #: Lookup table from mask value (0..255) to model target; unknown values map to IGNORE_INDEX.
 MASK_TO_MODEL = np.full(256, IGNORE_INDEX, dtype=np.uint8)
 MASK_TO_MODEL[1:5] = np.arange(NUM_CLASSES, dtype=np.uint8)
+#: Names of the mask ids 0..5 of ``classes.csv``, as the chapter's class-share table shows them.
+_MASK_NAMES = ("unlabelled", *CLASS_NAMES, "boulders")
 
 
 def to_model_targets(mask: np.ndarray) -> np.ndarray:
@@ -52,3 +61,30 @@ def to_model_targets(mask: np.ndarray) -> np.ndarray:
     if mask.dtype != np.uint8:
         raise TypeError(f"mask must be uint8 class ids, got dtype {mask.dtype}.")
     return MASK_TO_MODEL[mask]
+
+
+def class_share_table(tiles: Sequence[SegTile]) -> pd.DataFrame:
+    """Per mask class (unlabelled included): pixels, share of all pixels (%), tiles holding it."""
+    masks = np.stack([t.mask for t in tiles])
+    counts = np.bincount(masks.reshape(-1), minlength=len(_MASK_NAMES))[: len(_MASK_NAMES)]
+    present = [(masks == k).any(axis=(1, 2)).sum() for k in range(len(_MASK_NAMES))]
+    return pd.DataFrame(
+        {
+            "pixels": counts,
+            "share_%": 100 * counts / masks.size,
+            "tiles": present,
+        },
+        index=pd.Index(_MASK_NAMES, name="class"),
+    )
+
+
+def example_tiles(tiles: Sequence[SegTile], n: int) -> list[SegTile]:
+    """``n`` tiles showing the most classes (ties: the larger labelled share), in stem order."""
+
+    def richness(tile: SegTile) -> tuple[int, float]:
+        labelled = to_model_targets(tile.mask)
+        present = len(set(np.unique(labelled).tolist()) - {IGNORE_INDEX})
+        return present, float(np.mean(labelled != IGNORE_INDEX))
+
+    ranked = sorted(range(len(tiles)), key=lambda i: richness(tiles[i]), reverse=True)
+    return [tiles[i] for i in sorted(ranked[:n])]

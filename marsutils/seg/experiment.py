@@ -29,10 +29,12 @@ from torch import nn
 
 from ..atomic import write_json
 from ..cache import CacheEntry
+from ..models import build_model
 from ..profiles import Profile
 from ..progress import progress_bar
 from ..rules import ALPHA, holm
 from ..train.runtime import resolve_device
+from ..xai import AttributionSettings, explain
 from .classes import CLASS_NAMES, CRATER_MASK_ID, NUM_CLASSES
 from .folds import tile_folds
 from .pointing import PointingResult, edge_map, pointing_game, target_regions
@@ -212,8 +214,6 @@ def run_seg_study(
     :func:`~marsutils.seg.train.fit_segmentation` on the same ``profile.seg_folds`` folds by tile.
     The study is written to ``run_dir/results/seg_study.json``.
     """
-    from ..models import build_model
-
     run_dir = Path(run_dir)
     all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
     chosen = select_tiles(all_tiles, profile.seg_max_tiles)
@@ -437,8 +437,6 @@ def _saliency(
     """Tile-sized maps of one method: the edge control, or an xai method through the windows."""
     if method == "edges":
         return edge_map(images, sigma=EDGE_SIGMA)
-    from ..xai import AttributionSettings, explain
-
     settings = AttributionSettings(n_steps=profile.ig_steps, internal_batch_size=64)
 
     def attribute(batch: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,9 @@
-"""Tables and figures of the segmentation chapter.
+"""Figures of the segmentation chapter (figures layer of :mod:`marsutils.layers`).
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot (seaborn draws on
+its axes); the caller saves or shows it. The chapter's tables and its choice of example tiles
+live in the library (:func:`marsutils.seg.classes.class_share_table`,
+:func:`marsutils.seg.classes.example_tiles`).
 
 Class colours follow the legend of the dataset's README (``classes.csv`` column ``readme_rgb``):
 crater yellow, rough red, smooth green, alluvial fan blue; unlabelled pixels are left uncoloured.
@@ -8,21 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, to_model_targets
+from .classes import CLASS_NAMES, CRATER_MASK_ID, IGNORE_INDEX, example_tiles, to_model_targets
 from .pointing import saliency_peaks, target_regions
 from .tiles import SegTile
 
 __all__ = [
     "CLASS_COLORS",
-    "class_share_table",
-    "example_tiles",
     "iou_figure",
     "pointing_figure",
     "prediction_figure",
@@ -37,25 +41,9 @@ CLASS_COLORS: tuple[tuple[float, float, float], ...] = (
     (0.0, 0.3, 1.0),
 )
 _CLASS_CMAP = ListedColormap(CLASS_COLORS)
-_MASK_NAMES = ("unlabelled", *CLASS_NAMES, "boulders")
 
 
-def class_share_table(tiles: Sequence[SegTile]) -> pd.DataFrame:
-    """Per mask class (unlabelled included): pixels, share of all pixels (%), tiles holding it."""
-    masks = np.stack([t.mask for t in tiles])
-    counts = np.bincount(masks.reshape(-1), minlength=len(_MASK_NAMES))[: len(_MASK_NAMES)]
-    present = [(masks == k).any(axis=(1, 2)).sum() for k in range(len(_MASK_NAMES))]
-    return pd.DataFrame(
-        {
-            "pixels": counts,
-            "share_%": 100 * counts / masks.size,
-            "tiles": present,
-        },
-        index=pd.Index(_MASK_NAMES, name="class"),
-    )
-
-
-def _overlay(ax: plt.Axes, image: np.ndarray, targets: np.ndarray, alpha: float = 0.45) -> None:
+def _overlay(ax: Axes, image: np.ndarray, targets: np.ndarray, alpha: float = 0.45) -> None:
     """Grayscale image with model class ids coloured on top (IGNORE_INDEX left transparent)."""
     ax.imshow(image, cmap="gray", vmin=0, vmax=255)
     shown = np.ma.masked_equal(targets.astype(np.int16), IGNORE_INDEX)
@@ -63,29 +51,18 @@ def _overlay(ax: plt.Axes, image: np.ndarray, targets: np.ndarray, alpha: float 
     ax.set_axis_off()
 
 
-def _legend(fig: plt.Figure, unlabelled: bool = True) -> None:
+def _legend(fig: Figure, unlabelled: bool = True) -> None:
     handles = [Patch(color=c, label=n) for c, n in zip(CLASS_COLORS, CLASS_NAMES, strict=True)]
     if unlabelled:
         handles.append(Patch(facecolor="none", edgecolor="0.5", label="unlabelled (ignored)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=8)
 
 
-def example_tiles(tiles: Sequence[SegTile], n: int) -> list[SegTile]:
-    """``n`` tiles showing the most classes (ties: the larger labelled share), in stem order."""
-
-    def richness(tile: SegTile) -> tuple[int, float]:
-        labelled = to_model_targets(tile.mask)
-        present = len(set(np.unique(labelled).tolist()) - {IGNORE_INDEX})
-        return present, float(np.mean(labelled != IGNORE_INDEX))
-
-    ranked = sorted(range(len(tiles)), key=lambda i: richness(tiles[i]), reverse=True)
-    return [tiles[i] for i in sorted(ranked[:n])]
-
-
-def tile_gallery(tiles: Sequence[SegTile], n: int = 4) -> plt.Figure:
+def tile_gallery(tiles: Sequence[SegTile], n: int = 4) -> Figure:
     """``n`` example tiles (:func:`example_tiles`): the image above, its mask overlaid below."""
     chosen = example_tiles(tiles, n)
-    fig, axes = plt.subplots(2, len(chosen), figsize=(2.4 * len(chosen), 5.2), squeeze=False)
+    fig = Figure(figsize=(2.4 * len(chosen), 5.2))
+    axes = fig.subplots(2, len(chosen), squeeze=False)
     for j, tile in enumerate(chosen):
         axes[0, j].imshow(tile.image, cmap="gray", vmin=0, vmax=255)
         axes[0, j].set_axis_off()
@@ -96,14 +73,15 @@ def tile_gallery(tiles: Sequence[SegTile], n: int = 4) -> plt.Figure:
     return fig
 
 
-def iou_figure(per_fold: pd.DataFrame) -> plt.Figure:
+def iou_figure(per_fold: pd.DataFrame) -> Figure:
     """Held-out IoU per class and model: bars at the fold mean, one dot per fold.
 
     ``per_fold`` is :meth:`marsutils.seg.experiment.SegStudy.per_fold` (columns ``model``,
     ``fold``, ``class``, ``iou``); classes undefined in a fold (NaN) are left out of that fold.
     """
     frame = per_fold.dropna(subset=["iou"])
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig = Figure(figsize=(7.5, 3.4))
+    ax = fig.subplots()
     sns.barplot(frame, x="class", y="iou", hue="model", errorbar=None, alpha=0.75, ax=ax)
     sns.stripplot(
         frame,
@@ -125,10 +103,11 @@ def iou_figure(per_fold: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def prediction_figure(tile: SegTile, predictions: Mapping[str, np.ndarray]) -> plt.Figure:
+def prediction_figure(tile: SegTile, predictions: Mapping[str, np.ndarray]) -> Figure:
     """The tile, its ground truth and each model's out-of-fold prediction (model class ids)."""
     panels = 2 + len(predictions)
-    fig, axes = plt.subplots(1, panels, figsize=(2.5 * panels, 3.1))
+    fig = Figure(figsize=(2.5 * panels, 3.1))
+    axes = fig.subplots(1, panels)
     axes[0].imshow(tile.image, cmap="gray", vmin=0, vmax=255)
     axes[0].set_axis_off()
     axes[0].set_title(f"tile {tile.stem}", fontsize=9)
@@ -148,7 +127,7 @@ def pointing_figure(
     labels: Mapping[str, str] | None = None,
     *,
     source: str = "polygons",
-) -> plt.Figure:
+) -> Figure:
     """One row per tile: the crater outline, then each method's saliency with its peak.
 
     ``maps[method]`` is ``(len(tiles), H, W)``; the crater region comes from
@@ -157,12 +136,8 @@ def pointing_figure(
     """
     regions = target_regions(tiles, CRATER_MASK_ID, source=source)
     methods = list(maps)
-    fig, axes = plt.subplots(
-        len(tiles),
-        1 + len(methods),
-        figsize=(2.4 * (1 + len(methods)), 2.4 * len(tiles)),
-        squeeze=False,
-    )
+    fig = Figure(figsize=(2.4 * (1 + len(methods)), 2.4 * len(tiles)))
+    axes = fig.subplots(len(tiles), 1 + len(methods), squeeze=False)
     for i, tile in enumerate(tiles):
         crater = regions[i]
         axes[i, 0].imshow(tile.image, cmap="gray", vmin=0, vmax=255)

@@ -10,10 +10,14 @@
 * :mod:`~marsutils.xai.evaluation`: all the measurements of a computed set in one call;
 * :mod:`~marsutils.xai.selection`: which test images to explain;
 * :mod:`~marsutils.xai.stats`: bootstrap intervals over images for the measurements;
-* :mod:`~marsutils.xai.figures`: the figures;
+
+Imported with this package (the library layer of :mod:`marsutils.layers`) are only the modules
+above. The chapter's study modules and its figures are imported on their own:
+
 * :mod:`~marsutils.xai.report`: the explainability chapter's glue (model, inputs, tables);
 * :mod:`~marsutils.xai.record`: its tested numbers and JSON record;
-* :mod:`~marsutils.xai.verdicts`: sentences generated from that record.
+* :mod:`~marsutils.xai.verdicts`: sentences generated from that record;
+* :mod:`~marsutils.xai.figures`: the figures (figures layer).
 """
 
 from marsutils.xai.attribution import (
@@ -22,6 +26,7 @@ from marsutils.xai.attribution import (
     IGResult,
     black_baseline,
     blur_baseline,
+    denormalize,
     grad_cam,
     integrated_gradients,
     normalize_per_image,
@@ -44,16 +49,6 @@ from marsutils.xai.faithfulness import (
     deletion_insertion,
     perturbation_curves,
 )
-from marsutils.xai.figures import (
-    class_examples_figure,
-    denormalize,
-    explanation_grid,
-    plot_consistency,
-    plot_consistency_tests,
-    plot_faithfulness_curves,
-    plot_randomization,
-    show_figure,
-)
 from marsutils.xai.methods import METHOD_LABELS, METHODS, AttributionSettings, explain
 from marsutils.xai.robustness import infidelity_scores, sensitivity_scores
 from marsutils.xai.sanity import randomization_check, summarize_randomization
@@ -75,7 +70,6 @@ __all__ = [
     "bootstrap_mean",
     "cached_attribution_set",
     "chance_top_k_iou",
-    "class_examples_figure",
     "completeness_table",
     "compute_attribution_set",
     "consistency_table",
@@ -85,7 +79,6 @@ __all__ = [
     "denormalize",
     "evaluate_explanations",
     "explain",
-    "explanation_grid",
     "faithfulness_tests",
     "grad_cam",
     "infidelity_scores",
@@ -93,16 +86,11 @@ __all__ = [
     "mismatched_consistency_table",
     "normalize_per_image",
     "perturbation_curves",
-    "plot_consistency",
-    "plot_consistency_tests",
-    "plot_faithfulness_curves",
-    "plot_randomization",
     "random_top_k_iou",
     "randomization_check",
     "reduce_attributions",
     "select_images",
     "sensitivity_scores",
-    "show_figure",
     "spearman_maps",
     "summarize_consistency",
     "summarize_randomization",

@@ -38,6 +38,7 @@ __all__ = [
     "IMAGENET_STD",
     "IGResult",
     "black_baseline",
+    "denormalize",
     "blur_baseline",
     "eval_mode",
     "grad_cam",
@@ -300,3 +301,17 @@ def integrated_gradients(
         relative_delta=relative,
         target=targets,
     )
+
+
+def denormalize(
+    inputs: np.ndarray | object,
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> np.ndarray:
+    """Normalised ``(N, 3, H, W)`` inputs back to grayscale ``(N, H, W)`` images in ``[0, 1]``."""
+    values = np.asarray(inputs.detach().cpu() if hasattr(inputs, "detach") else inputs, float)
+    if values.ndim != 4 or values.shape[1] != 3:
+        raise ValueError(f"inputs must be (N, 3, H, W); got shape {values.shape}")
+    pixels = values * np.asarray(std).reshape(1, 3, 1, 1) + np.asarray(mean).reshape(1, 3, 1, 1)
+    return pixels.mean(axis=1).clip(0.0, 1.0)

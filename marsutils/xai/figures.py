@@ -10,7 +10,6 @@ so :func:`display_scale` divides each map by its 99th percentile of ``|value|`` 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
@@ -18,53 +17,20 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD
 from marsutils.xai.methods import METHOD_LABELS
 from marsutils.xai.selection import select_images
 
 __all__ = [
     "class_examples_figure",
-    "denormalize",
     "display_scale",
-    "show_figure",
     "draw_explanation",
+    "explanation_panel",
     "explanation_grid",
     "plot_consistency",
     "plot_consistency_tests",
     "plot_faithfulness_curves",
     "plot_randomization",
 ]
-
-
-def show_figure(fig: Figure, *, dpi: int = 100, image_format: str = "png") -> None:
-    """Display ``fig`` in a notebook as a PNG or JPEG image.
-
-    The figures here are built without pyplot, so no notebook backend knows how to show them;
-    this renders the image itself, which works in any kernel and in the static book. JPEG keeps
-    grids of speckled heat maps several times smaller than PNG; keep PNG for line plots.
-    """
-    from IPython.display import Image, display
-
-    if image_format not in ("png", "jpeg"):
-        raise ValueError(f"image_format must be 'png' or 'jpeg'; got {image_format!r}")
-    buffer = io.BytesIO()
-    options = {"pil_kwargs": {"quality": 85}} if image_format == "jpeg" else {}
-    fig.savefig(buffer, format=image_format, dpi=dpi, bbox_inches="tight", **options)
-    display(Image(data=buffer.getvalue(), format=image_format))
-
-
-def denormalize(
-    inputs: np.ndarray | object,
-    *,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> np.ndarray:
-    """Normalised ``(N, 3, H, W)`` inputs back to grayscale ``(N, H, W)`` images in ``[0, 1]``."""
-    values = np.asarray(inputs.detach().cpu() if hasattr(inputs, "detach") else inputs, float)
-    if values.ndim != 4 or values.shape[1] != 3:
-        raise ValueError(f"inputs must be (N, 3, H, W); got shape {values.shape}")
-    pixels = values * np.asarray(std).reshape(1, 3, 1, 1) + np.asarray(mean).reshape(1, 3, 1, 1)
-    return pixels.mean(axis=1).clip(0.0, 1.0)
 
 
 def display_scale(maps: np.ndarray, percentile: float = 99.0) -> np.ndarray:
@@ -104,6 +70,31 @@ def draw_explanation(
     ax.set_axis_off()
 
 
+def explanation_panel(
+    image: np.ndarray | None,
+    heatmap: np.ndarray | None = None,
+    *,
+    alpha: float = 0.5,
+    title: str | None = None,
+    panel_size: float = 4.0,
+    empty_text: str = "no image matches the filters",
+) -> Figure:
+    """One image with its heat map (:func:`draw_explanation`) as a figure of its own.
+
+    ``image`` is ``(H, W)`` (``[0, 1]`` floats or uint8), ``heatmap`` ``(H, W)`` or None (the image
+    alone); ``panel_size`` is the width in inches. With ``image=None`` the panel shows
+    ``empty_text`` instead (the live explorer's empty selection).
+    """
+    fig = Figure(figsize=(panel_size, panel_size + 0.5), layout="constrained")
+    ax = fig.subplots()
+    if image is None:
+        ax.text(0.5, 0.5, empty_text, ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    draw_explanation(ax, image, heatmap, alpha=alpha, title=title)
+    return fig
+
+
 def _label(y: int, class_names: Sequence[str] | None) -> str:
     return class_names[y] if class_names is not None else str(y)
 
@@ -123,10 +114,10 @@ def explanation_grid(
     """One row per example: the original, then one panel per method in ``maps``.
 
     ``images`` are display images ``(N, H, W)`` (``[0, 1]`` floats or uint8; see
-    :func:`denormalize`); ``maps[method]`` are ``(N, H, W)``. Methods in ``overlay`` are drawn over
-    the image with opacity ``alpha`` (the paper's Grad-CAM style); the others as a heat map alone
-    (the paper's IG style), after :func:`display_scale`. The row title gives true/predicted class
-    and whether the prediction is correct.
+    :func:`marsutils.xai.attribution.denormalize`); ``maps[method]`` are ``(N, H, W)``. Methods in
+    ``overlay`` are drawn over the image with opacity ``alpha`` (the paper's Grad-CAM style); the
+    others as a heat map alone (the paper's IG style), after :func:`display_scale`. The row title
+    gives true/predicted class and whether the prediction is correct.
     """
     images = np.asarray(images)
     n = len(images)
