@@ -38,7 +38,8 @@ import torch
 from matplotlib.figure import Figure
 
 from marsutils import rules
-from marsutils.atomic import atomic_write, write_json
+from marsutils.atomic import atomic_write
+from marsutils.records import EfficiencyRecord
 from marsutils.efficiency import SPEED_COLUMNS, compare_efficiency_with_paper, measure_speed
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
 from marsutils.paper import EFFICIENCY
@@ -456,7 +457,7 @@ def write_efficiency_results(
         "verdict": list(verdict),
         **(extra or {}),
     }
-    json_path = write_json(folder / "efficiency.json", record)
+    json_path = EfficiencyRecord.from_dict(record).to_json(folder / EfficiencyRecord.FILE)
     return csv_path, json_path
 
 

@@ -28,8 +28,10 @@ from scipy import stats
 from torch import nn
 
 from ..atomic import atomic_write, read_json, write_json
+from ..layout import RunLayout
 from ..profiles import Profile
 from ..progress import progress_bar
+from ..records import SegPointingRecord, SegStudyRecord
 from ..rules import ALPHA, holm
 from ..train.runtime import resolve_device
 from .classes import CLASS_NAMES, CRATER_MASK_ID, NUM_CLASSES
@@ -231,7 +233,7 @@ def run_seg_study(
             folds=splits,
             tiles=chosen,
             seed=seed,
-            cache_dir=run_dir / "seg" / name,
+            cache_dir=RunLayout(run_dir).seg / name,
             cache_key={"model": name, "backbone": profile.backbone, "weights": profile.weights},
             epochs=profile.seg_epochs,
             crop=profile.seg_crop,
@@ -241,7 +243,8 @@ def run_seg_study(
             device=device,
         )
     study = SegStudy(results=results, tiles=chosen, config=config)
-    write_json(run_dir / "results" / "seg_study.json", study.to_dict())
+    record = SegStudyRecord.from_dict(study.to_dict())
+    record.to_json(RunLayout(run_dir).result(record.FILE))
     return study
 
 
@@ -521,7 +524,7 @@ def run_pointing_study(
         "target_source": target_source,
         "seed": seed,
     }
-    cache_dir = run_dir / "seg" / "pointing"
+    cache_dir = RunLayout(run_dir).seg / "pointing"
     results: dict[tuple[str, int], PointingResult] = {}
     examples: dict[str, np.ndarray] = {}
     for method in progress_bar(methods, desc="saliency", disable=not progress):
@@ -544,5 +547,6 @@ def run_pointing_study(
         examples=examples,
         config=config,
     )
-    write_json(run_dir / "results" / "seg_pointing.json", study.to_dict())
+    record = SegPointingRecord.from_dict(study.to_dict())
+    record.to_json(RunLayout(run_dir).result(record.FILE))
     return study
