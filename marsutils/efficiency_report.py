@@ -39,11 +39,11 @@ from matplotlib.figure import Figure
 
 from marsutils import rules
 from marsutils.atomic import atomic_write
-from marsutils.records import EfficiencyRecord
 from marsutils.efficiency import SPEED_COLUMNS, compare_efficiency_with_paper, measure_speed
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES, build_model, model_cost
 from marsutils.paper import EFFICIENCY
 from marsutils.profiles import Profile
+from marsutils.records import EfficiencyRecord
 
 __all__ = [
     "COST_IMAGE_SIZE",

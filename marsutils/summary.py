@@ -66,7 +66,8 @@ def load_records(results_dir: str | Path) -> dict[str, Any]:
     -------
     dict
         ``findings`` (list of claim rows, keyed by the fields of
-        :class:`marsutils.records.Finding`, blanks as ``""``), ``pipeline`` (or None), ``environment`` (or None) and
+        :class:`marsutils.records.Finding`, blanks as ``""``), ``pipeline`` (or None),
+        ``environment`` (or None) and
         ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
         ``key``: the folder path below ``experiments/``).
 
