@@ -436,7 +436,9 @@ def write_efficiency_results(
 ) -> tuple[Path, Path]:
     """Write ``efficiency.csv`` (:data:`RESULT_COLUMNS` and details) and ``efficiency.json``
     (every row with its timed runs, the plan, the environment, the paper ``comparison``, the
-    ``verdict`` sentences and ``extra``) atomically.
+    ``verdict`` sentences and ``extra``) atomically; the JSON goes through
+    :class:`marsutils.records.EfficiencyRecord`, so ``extra`` may hold only its ``profile`` and
+    ``seed`` fields (another key raises :class:`marsutils.records.RecordError`).
     """
     folder = Path(results_dir)
     csv_columns = [*RESULT_COLUMNS, *_DETAIL_COLUMNS]

@@ -19,8 +19,9 @@ Run names
     e.g. ``"full (family)"``, so the ablation and baselines chapters use the same key for the same
     configuration.
 
-``python -m marsutils.records check RESULTS...`` reads every result file of the given run folders
-(or ``results`` folders) through its record and reports the first that does not load.
+``python -m marsutils.records check RESULTS...`` reads every result file in the given ``results``
+folders (e.g. ``results/reference/results``) through its record and reports any that does not
+load.
 """
 
 from __future__ import annotations
@@ -675,16 +676,14 @@ def record_for(path: str | os.PathLike) -> type[Record]:
     return RECORDS[name]
 
 
-def check_results(folder: str | os.PathLike) -> list[Path]:
-    """Read every known result file in ``folder`` (a run folder or its ``results/``).
+def check_results(results: str | os.PathLike) -> list[Path]:
+    """Read every known result file in ``results`` (a run folder's ``results/``).
 
     Returns the files read; raises :class:`RecordError` at the first that does not load.
     """
-    folder = Path(folder)
-    results = folder / "results" if (folder / "results").is_dir() else folder
     read = []
     for name, record in RECORDS.items():
-        path = results / name
+        path = Path(results, name)
         if path.is_file():
             record.from_json(path)
             read.append(path)
@@ -692,7 +691,7 @@ def check_results(folder: str | os.PathLike) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m marsutils.records check FOLDER...``; returns the exit status."""
+    """``python -m marsutils.records check RESULTS...``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m marsutils.records", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="read every result file through its record")

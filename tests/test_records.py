@@ -157,9 +157,9 @@ def test_run_layout_reads_a_pre_seed_folder_as_seed_zero(tmp_path):
 
 
 def test_the_check_command(capsys, tmp_path):
-    assert records.main(["check", str(REFERENCE.root)]) == 0
+    assert records.main(["check", str(REFERENCE.results)]) == 0
     assert capsys.readouterr().out.count("ok ") == len(RECORDS)
     (tmp_path / "results").mkdir()
     Path(tmp_path / "results" / "findings.json").write_text(json.dumps({"schema_version": 2}))
-    assert records.main(["check", str(tmp_path)]) == 1
+    assert records.main(["check", str(tmp_path / "results")]) == 1
     assert "findings.json" in capsys.readouterr().err
