@@ -167,18 +167,25 @@ class RunLayout:
         return self.root / "results"
 
     def result(self, name: str) -> Path:
-        """The path of the chapter result ``name`` (a key or value of :data:`RESULT_FILES`).
+        """The path of the chapter result ``name`` under ``results/``.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`RESULT_FILES` (``"findings"``), or a file name ending in ``.json`` or
+            ``.csv`` (a record's ``FILE``, e.g. ``"findings.json"``; a new chapter's record needs
+            no entry here).
 
         Raises
         ------
         KeyError
-            For an unknown name, listing the known ones.
+            For a name that is neither, listing the known keys.
         """
-        if name in RESULT_FILES.values():
+        if name in RESULT_FILES:
+            return self.results / RESULT_FILES[name]
+        if Path(name).name == name and Path(name).suffix in (".json", ".csv"):
             return self.results / name
-        if name not in RESULT_FILES:
-            raise KeyError(f"no result file {name!r}; known: {sorted(RESULT_FILES)}")
-        return self.results / RESULT_FILES[name]
+        raise KeyError(f"no result file {name!r}; known: {sorted(RESULT_FILES)}")
 
     @property
     def pipeline_record(self) -> Path:

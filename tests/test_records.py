@@ -138,8 +138,10 @@ def test_run_layout_knows_every_result_file(tmp_path):
     for name, record in RECORDS.items():
         assert layout.result(name).name == name
         assert record.FILE in (name, "")  # PairedTests names its file per chapter
-    with pytest.raises(KeyError, match="no result file 'metrics'"):
-        layout.result("metrics")
+    assert layout.result("new_chapter.json") == tmp_path / "results" / "new_chapter.json"
+    for bad in ("metrics", "../done.json", "results/findings.json"):
+        with pytest.raises(KeyError, match="no result file"):
+            layout.result(bad)
     assert layout.split_file("family", 2) == tmp_path / "splits" / "family-seed2.csv"
     assert layout.predictions("k/m", 1, views=8).name == "predictions_test_tta8.csv"
 
