@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from marsutils import rules
-from marsutils.atomic import atomic_write, json_records, write_json
+from marsutils.atomic import atomic_write, json_records
 from marsutils.efficiency import (
     BACKBONE_LABELS,
     COST_IMAGE_SIZE,
@@ -49,6 +49,7 @@ from marsutils.efficiency import (
 from marsutils.models import MODEL_NAMES
 from marsutils.paper import EFFICIENCY
 from marsutils.profiles import Profile
+from marsutils.records import EfficiencyRecord
 
 __all__ = [
     "TIMING_SELECTIONS",
@@ -263,7 +264,9 @@ def write_efficiency_results(
 ) -> tuple[Path, Path]:
     """Write ``efficiency.csv`` (:data:`RESULT_COLUMNS` and details) and ``efficiency.json``
     (every row with its timed runs, the plan, the environment, the paper ``comparison``, the
-    ``verdict`` sentences and ``extra``) atomically.
+    ``verdict`` sentences and ``extra``) atomically; the JSON goes through
+    :class:`marsutils.records.EfficiencyRecord`, so ``extra`` may hold only its ``profile`` and
+    ``seed`` fields (another key raises :class:`marsutils.records.RecordError`).
     """
     folder = Path(results_dir)
     csv_columns = [*RESULT_COLUMNS, *DETAIL_COLUMNS]
@@ -284,5 +287,5 @@ def write_efficiency_results(
         "verdict": list(verdict),
         **(extra or {}),
     }
-    json_path = write_json(folder / "efficiency.json", record)
+    json_path = EfficiencyRecord.from_dict(record).to_json(folder / EfficiencyRecord.FILE)
     return csv_path, json_path

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,17 @@ from scipy import stats
 from . import paper, rules
 from .atomic import read_json
 from .experiments import ClassifierSpec, plan
+from .layout import RunLayout
 from .metrics import evaluate_predictions, load_predictions
 from .profiles import Profile
+from .records import (
+    EfficiencyRecord,
+    FindingsRecord,
+    Record,
+    SegPointingRecord,
+    SegStudyRecord,
+    XaiSummary,
+)
 from .rules import (
     CONFIRMED,
     CONSISTENT,
@@ -50,7 +59,9 @@ from .significance import (
     paired_bootstrap_over_seeds,
 )
 
-__all__ = ["COLUMNS", "VERDICTS", "evaluate_claims", "verdict_counts"]
+__all__ = ["COLUMNS", "VERDICTS", "evaluate_claims", "findings_record", "verdict_counts"]
+
+R = TypeVar("R", bound=Record)
 
 COLUMNS = [
     "claim",
@@ -88,11 +99,11 @@ class _Run:
 
     def __init__(self, run_dir: Path, profile: Profile, seed: int):
         self.dir, self.profile, self.seed = run_dir, profile, seed
-        self.results = run_dir / "results"
+        self.layout = RunLayout(run_dir)
         self._families: dict[tuple[str, int], pd.Series | None] = {}
 
     def split_path(self, split: str, seed: int | None = None) -> Path:
-        return self.dir / "splits" / f"{split}-seed{self.seed if seed is None else seed}.csv"
+        return self.layout.split_file(split, self.seed if seed is None else seed)
 
     def families(self, split: str, seed: int | None = None) -> pd.Series | None:
         seed = self.seed if seed is None else seed
@@ -105,27 +116,18 @@ class _Run:
             self._families[(split, seed)] = families
         return self._families[(split, seed)]
 
-    def _folder(self, spec: ClassifierSpec, seed: int) -> Path:
-        base = self.dir / "experiments" / spec.key
-        seeded = base / f"seed{seed}"
-        return seeded if seeded.is_dir() or seed != 0 else base
-
-    def _file(self, headline: bool) -> str:
-        if headline and self.profile.tta_views > 1:
-            return f"predictions_test_tta{self.profile.tta_views}.csv"
-        return "predictions_test.csv"
+    def _path(self, spec: ClassifierSpec, seed: int, headline: bool) -> Path:
+        views = self.profile.tta_views if headline else 1
+        return self.layout.predictions(spec.key, seed, "test", views)
 
     def seeds(self, *specs: ClassifierSpec, headline: bool = False) -> list[int]:
         """Seeds under which every spec has test predictions and a split file, sorted."""
         common: set[int] | None = None
         for spec in specs:
-            base = self.dir / "experiments" / spec.key
-            found = {int(d.name[4:]) for d in base.glob("seed*") if d.name[4:].isdigit()}
-            found.add(0)
             found = {
                 k
-                for k in found
-                if (self._folder(spec, k) / self._file(headline)).is_file()
+                for k in {0, *self.layout.seeds(spec.key)}
+                if self._path(spec, k, headline).is_file()
                 and self.split_path(spec.split, k).is_file()
             }
             common = found if common is None else common & found
@@ -136,7 +138,7 @@ class _Run:
     ) -> pd.DataFrame | None:
         """Test predictions with a ``family`` column (TTA ones for the headline), or None."""
         seed = self.seed if seed is None else seed
-        path = self._folder(spec, seed) / self._file(headline)
+        path = self._path(spec, seed, headline)
         families = self.families(spec.split, seed)
         if families is None or not path.is_file():
             return None
@@ -175,7 +177,7 @@ class _Run:
     def history(self, spec: ClassifierSpec, seed: int | None = None) -> list[dict] | None:
         """The learning curve (``history.json``) beside the predictions of ``spec``, or None."""
         seed = self.seed if seed is None else seed
-        path = self._folder(spec, seed) / "history.json"
+        path = self.layout.history(spec.key, seed)
         if not path.is_file():
             return None
         data = read_json(path)
@@ -192,13 +194,13 @@ class _Run:
             try:
                 checks.append(rules.training_check(history))
             except ValueError as err:
-                path = self._folder(spec, seed) / "history.json"
+                path = self.layout.history(spec.key, seed)
                 raise ValueError(f"{path}: {err}") from err
         return checks
 
-    def read(self, name: str) -> Any:
-        path = self.results / name
-        return read_json(path) if path.is_file() else None
+    def record(self, record: type[R]) -> R | None:
+        """The chapter record ``record`` of the run (:mod:`marsutils.records`), or None."""
+        return record.read(self.layout.result(record.FILE))
 
 
 def _row(claim: str, kind: str, source: str, paper_text: str, test: str, **rest: Any) -> dict:
@@ -333,7 +335,8 @@ def _value_claims(run: _Run) -> list[dict]:
 def _mean_iou_claim(run: _Run, fam: dict | None) -> dict:
     """The headline "mean IoU 84.7" is a mask overlap; this data has one label per image."""
     jaccard = "n/a" if fam is None else _ci_text(*_interval(fam, "mean_iou"))
-    study = (run.read("seg_study.json") or {}).get("models", {})
+    seg = run.record(SegStudyRecord)
+    study = {} if seg is None else seg.models
     pixel = ""
     if "full" in study:
         miou = next(r for r in study["full"]["summary"] if r["class"] == "mIoU")
@@ -471,8 +474,8 @@ def _table3_effect(a: str, b: str, metric: str) -> float:
 
 
 def _pixel_miou(run: _Run, a: str, b: str) -> str:
-    study = run.read("seg_study.json") or {}
-    models = study.get("models", {})
+    study = run.record(SegStudyRecord)
+    models = {} if study is None else study.models
     if a not in models or b not in models:
         return ""
     folds = {
@@ -700,7 +703,7 @@ def _data_claims(run: _Run) -> list[dict]:
         "chi-square goodness of fit of our random-split test set to Table 1's class shares",
     )
     split = "paper" if run.families("paper") is not None else "family"
-    path = run.dir / "splits" / f"{split}-seed{run.seed}.csv"
+    path = run.split_path(split)
     if not path.is_file():
         rows.append(_not_run(row, "the data chapter's split file is missing"))
     else:
@@ -745,8 +748,8 @@ def _data_claims(run: _Run) -> list[dict]:
 
 
 def _efficiency_claims(run: _Run) -> list[dict]:
-    data = run.read("efficiency.json")
-    rows_ = data["rows"] if isinstance(data, dict) else data
+    data = run.record(EfficiencyRecord)
+    rows_ = None if data is None else data.rows
     eff = paper.EFFICIENCY
     sizes = [
         ("~25M parameters", "parameters_millions", "params", 1e6, "M parameters"),
@@ -823,7 +826,8 @@ def _xai_n(row: dict) -> Any:
 
 
 def _xai_claims(run: _Run) -> list[dict]:
-    summary = run.read("xai_summary.json")
+    xai = run.record(XaiSummary)
+    summary = None if xai is None else xai.summary()
     rows = []
     row = _row(
         "Grad-CAM and IG highlight the same regions",
@@ -900,7 +904,7 @@ def _xai_claims(run: _Run) -> list[dict]:
     return rows
 
 
-def _pointing_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _pointing_tables(record: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     from .seg.experiment import PointingStudy
     from .seg.pointing import PointingResult
 
@@ -915,7 +919,8 @@ def _pointing_tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _segmentation_claims(run: _Run) -> list[dict]:
-    record = run.read("seg_pointing.json")
+    pointing = run.record(SegPointingRecord)
+    record = None if pointing is None else {"config": pointing.config, "results": pointing.results}
     labels = dict(_XAI_METHODS)
     rows = []
     if record is None:
@@ -1048,6 +1053,11 @@ def evaluate_claims(run_dir: str | os.PathLike, profile: Profile, *, seed: int =
     if frame["claim"].duplicated().any():
         raise AssertionError(f"duplicate claims: {frame.loc[frame['claim'].duplicated(), 'claim']}")
     return frame
+
+
+def findings_record(claims: pd.DataFrame) -> FindingsRecord:
+    """The claims table of :func:`evaluate_claims` as the chapter's record (``findings.json``)."""
+    return FindingsRecord.from_frame(claims)
 
 
 def verdict_counts(claims: pd.DataFrame) -> pd.Series:

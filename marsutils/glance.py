@@ -13,13 +13,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from . import paper
-from .atomic import read_json, write_text
+from .atomic import write_text
 from .experiments import ClassifierSpec, load_headline, load_result, plan
+from .layout import RunLayout
 from .notebook import REPO_ROOT
 from .profiles import Profile, get_profile
+from .records import DataSummary, PairedTests, run_name
 from .reporting import format_ci
 
 __all__ = ["START", "END", "GlanceError", "glance_markdown", "update_readme", "main"]
@@ -33,29 +34,29 @@ class GlanceError(RuntimeError):
     """The result files are missing, or the README has no markers."""
 
 
-def _read(path: Path) -> Any:
-    return read_json(path) if path.is_file() else None
-
-
 def _metric(metrics: dict | None, name: str) -> str:
     if metrics is None:
         return NOT_RUN
     return format_ci(metrics["overall"].get(name), metrics.get("ci", {}).get(name))
 
 
-def _difference(tests: list[dict] | None, a: str, b: str) -> str:
-    for t in tests or []:
-        if t["a"] == a and t["b"] == b and t["metric"] == "macro_f1":
-            lo, hi = t["95% CI low"], t["95% CI high"]
-            return f"{t['a minus b (points)']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-    return NOT_RUN
+def _points(fraction: float) -> float:
+    """A difference in points rounded to 2 decimals (how the chapters have always stored and
+    shown them), before it is rounded again for the table."""
+    return round(100 * fraction, 2)
 
 
-def _leakage(summary: dict | None, split: str) -> str:
-    for row in (summary or {}).get("leakage", []):
-        if row["split"] == split:
-            return f"{100 * row['test_with_twin_in_train']:.1f}%"
-    return NOT_RUN
+def _difference(tests: PairedTests | None, a: str, b: str) -> str:
+    test = None if tests is None else tests.find(a, b, "macro_f1")
+    if test is None:
+        return NOT_RUN
+    diff, lo, hi = (_points(v) for v in (test.difference, test.low, test.high))
+    return f"{diff:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+
+
+def _leakage(summary: DataSummary | None, split: str) -> str:
+    row = None if summary is None else summary.leakage_of(split)
+    return NOT_RUN if row is None else f"{100 * row['test_with_twin_in_train']:.1f}%"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -66,10 +67,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _claims_table(run: Path, profile: Profile) -> list[str]:
     main = {s.split: load_headline(run, s, profile) for s in plan(profile, "training")}
-    results = run / "results"
-    ablation = _read(results / "ablation_tests.json")
-    baselines = _read(results / "baseline_tests.json")
-    data = _read(results / "data_summary.json")
+    layout = RunLayout(run)
+    ablation = PairedTests.read(layout.result("ablation_tests"))
+    baselines = PairedTests.read(layout.result("baseline_tests"))
+    data = DataSummary.read(layout.result("data_summary"))
     t3 = paper.table3()["f1"]
     gains = paper.ABSTRACT_GAINS
     fam, pap = main.get("family"), main.get("paper")
@@ -126,9 +127,9 @@ def _claims_table(run: Path, profile: Profile) -> list[str]:
             if pair is None:
                 ours.append(NOT_RUN)
             elif isinstance(pair, str):  # an ablation model against plain, on this split
-                ours.append(_difference(tests, f"{pair} ({split})", f"plain ({split})"))
-            else:
-                ours.append(_difference(tests, *pair))
+                ours.append(_difference(tests, run_name(pair, split), run_name("plain", split)))
+            else:  # two models on the family split
+                ours.append(_difference(tests, *(run_name(m, split) for m in pair)))
         rows.append([claim, f"{gain:+.2f}", *ours])
     if views > 1:
         single = {s.split: load_result(run, s) for s in plan(profile, "training")}
@@ -174,7 +175,7 @@ def _backbone_table(run: Path, profile: Profile) -> list[str]:
 def glance_markdown(run_dir: str | os.PathLike, profile: str | Profile) -> str:
     """The two tables, in Markdown, from the result files under ``run_dir``."""
     run, prof = Path(run_dir), get_profile(profile)
-    if not (run / "experiments").is_dir():
+    if not RunLayout(run).experiments.is_dir():
         raise GlanceError(f"no experiments under {run}; run or publish the {prof.name} profile")
     lines = [
         f"Profile `{prof.name}`, seed 0, test set of the split named; each value in percent with "

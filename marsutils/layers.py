@@ -18,18 +18,20 @@ How a result flows, bottom to top::
                      evaluate  xai  seg: pure tools, functions of their arguments; they know no
                      chapter, no notebook and no figure
           ^  uses
-    1 core           atomic (writes)  layout (where a run's files live)  cache (identity-keyed
-                     npz + json)  profiles  parameters  progress  paper (the paper's numbers as data)  layers (this map)
+    1 core           atomic (writes)  layout (where a run's files live)  records (the shapes of
+                     the result files)  cache (identity-keyed npz + json)  profiles  parameters
+                     progress  paper (the paper's numbers as data)  layers (this map)
 
 Why each module sits where it does (the rule: a module's layer is what it *does*):
 
 * **1 core**: depends on nothing else of the package and is needed everywhere. ``atomic`` writes
-  files; ``layout`` knows the run-folder paths; ``cache`` keeps computed arrays under the identity
-  of what computed them and refuses them when it differs; ``profiles`` and ``parameters`` are validated
-  settings; ``paper`` is reference data (the paper's printed numbers with their source), read by
-  the library (``compare``, ``efficiency``) as well as by the chapters. ``progress`` is the
-  progress-bar switch: the training loops of the library report through it, so it must sit
-  below them, although the notebook turns it on.
+  files; ``layout`` knows the run-folder paths and ``records`` the shape of every result file
+  (typed dataclasses with a schema version); ``cache`` keeps computed arrays under the identity
+  of what computed them and refuses them when it differs; ``profiles`` and ``parameters`` are
+  validated settings; ``paper`` is reference data (the paper's printed numbers with their
+  source), read by the library (``compare``, ``efficiency``) as well as by the chapters.
+  ``progress`` is the progress-bar switch: the training loops of the library report through it,
+  so it must sit below them, although the notebook turns it on.
 * **2 library**: the packages ``data``, ``models``, ``train``, ``xai`` and ``seg`` (except the
   modules named below), and the single modules ``metrics``, ``significance`` (paired tests),
   ``rules`` (the verdict rules: functions of intervals and p-values), ``compare`` (ours next to
@@ -85,6 +87,7 @@ LAYERS: dict[str, int] = {
     # 1 core
     "atomic": 1,
     "cache": 1,
+    "records": 1,
     "layers": 1,
     "layout": 1,
     "paper": 1,

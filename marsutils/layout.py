@@ -12,6 +12,16 @@ and ``seed<k>`` the seed: seeds of one configuration sit side by side and never 
 Run folders written before seeds were a study axis (such as the committed ``results/reference``)
 hold the files directly in ``experiments/<key>/``. Such a folder is *read* as seed 0 when
 ``<key>/seed0`` does not exist; training always writes to ``<key>/seed<k>``.
+
+Beside the experiments a run folder holds::
+
+    <run_dir>/splits/<split>-seed<k>.csv     the split files (one per split and seed)
+    <run_dir>/results/<name>.json|csv        the chapters' records (:data:`RESULT_FILES`,
+                                             read and written through marsutils.records)
+    <run_dir>/pipeline.json                  the pipeline's wall times
+    <run_dir>/seg/, <run_dir>/xai/           the segmentation and explainability caches
+    <run_dir>/figures/, <run_dir>/notebooks/ the executed chapters and their figures
+    <run_dir>/book/                          the book staged by the pipeline
 """
 
 from __future__ import annotations
@@ -21,7 +31,22 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunLayout", "seed_folder"]
+__all__ = ["RESULT_FILES", "RunLayout", "seed_folder"]
+
+#: Short name -> file name of every chapter result under ``<run_dir>/results/``.
+RESULT_FILES: dict[str, str] = {
+    "data_summary": "data_summary.json",
+    "training_summary": "training_summary.json",
+    "ablation_tests": "ablation_tests.json",
+    "baseline_tests": "baseline_tests.json",
+    "xai_summary": "xai_summary.json",
+    "efficiency": "efficiency.json",
+    "efficiency_table": "efficiency.csv",
+    "seg_study": "seg_study.json",
+    "seg_pointing": "seg_pointing.json",
+    "findings": "findings.json",
+    "environment": "environment.json",
+}
 
 _SEED_DIR = re.compile(r"seed(\d+)")
 
@@ -88,6 +113,109 @@ class RunLayout:
     def best_model(self, key: str, seed: int) -> Path:
         """The best weights of ``key`` under ``seed``."""
         return self.result_dir(key, seed) / "best_model.pt"
+
+    def experiment_base(self, key: str) -> Path:
+        """``experiments/<key>``: the folder of every seed of configuration ``key``."""
+        return self.experiments / key
+
+    def seeds(self, key: str) -> list[int]:
+        """The seeds with a folder under ``experiments/<key>``, sorted; a pre-seed folder (result
+        files directly in ``experiments/<key>``) counts as seed 0."""
+        base = self.experiment_base(key)
+        found = {
+            int(m.group(1))
+            for d in (base.iterdir() if base.is_dir() else ())
+            if d.is_dir() and (m := _SEED_DIR.fullmatch(d.name))
+        }
+        if self.legacy_dir(key) is not None:
+            found.add(0)
+        return sorted(found)
+
+    def history(self, key: str, seed: int) -> Path:
+        """The per-epoch learning curve of ``key`` under ``seed``."""
+        return self.result_dir(key, seed) / "history.json"
+
+    def done(self, key: str, seed: int) -> Path:
+        """The record of a finished training of ``key`` under ``seed``."""
+        return self.result_dir(key, seed) / "done.json"
+
+    def predictions(self, key: str, seed: int, subset: str = "test", views: int = 1) -> Path:
+        """The saved predictions of ``key`` under ``seed`` on ``subset`` (``"val"`` or
+        ``"test"``), averaged over ``views`` dihedral views when ``views > 1``."""
+        if subset not in ("val", "test"):
+            raise ValueError(f"subset must be 'val' or 'test'; got {subset!r}")
+        suffix = f"_tta{views}" if views > 1 else ""
+        return self.result_dir(key, seed) / f"predictions_{subset}{suffix}.csv"
+
+    def done_files(self) -> list[Path]:
+        """Every ``done.json`` under ``experiments/`` (any seed, any layout), sorted."""
+        return sorted(self.experiments.rglob("done.json")) if self.experiments.is_dir() else []
+
+    # ---------------------------------------------------------------- beside the experiments
+    @property
+    def splits(self) -> Path:
+        """``<root>/splits``."""
+        return self.root / "splits"
+
+    def split_file(self, split: str, seed: int) -> Path:
+        """The split file of ``split`` (``"family"``, ``"paper"``) drawn with ``seed``."""
+        return self.splits / f"{split}-{seed_folder(seed)}.csv"
+
+    @property
+    def results(self) -> Path:
+        """``<root>/results``: the chapters' records."""
+        return self.root / "results"
+
+    def result(self, name: str) -> Path:
+        """The path of the chapter result ``name`` under ``results/``.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`RESULT_FILES` (``"findings"``), or a file name ending in ``.json`` or
+            ``.csv`` (a record's ``FILE``, e.g. ``"findings.json"``; a new chapter's record needs
+            no entry here).
+
+        Raises
+        ------
+        KeyError
+            For a name that is neither, listing the known keys.
+        """
+        if name in RESULT_FILES:
+            return self.results / RESULT_FILES[name]
+        if Path(name).name == name and Path(name).suffix in (".json", ".csv"):
+            return self.results / name
+        raise KeyError(f"no result file {name!r}; known: {sorted(RESULT_FILES)}")
+
+    @property
+    def pipeline_record(self) -> Path:
+        """``<root>/pipeline.json``: the pipeline's wall time per chapter."""
+        return self.root / "pipeline.json"
+
+    @property
+    def seg(self) -> Path:
+        """``<root>/seg``: the segmentation chapter's caches."""
+        return self.root / "seg"
+
+    @property
+    def xai(self) -> Path:
+        """``<root>/xai``: the explainability chapter's caches."""
+        return self.root / "xai"
+
+    @property
+    def figures(self) -> Path:
+        """``<root>/figures``: the default figures folder."""
+        return self.root / "figures"
+
+    @property
+    def notebooks(self) -> Path:
+        """``<root>/notebooks``: the executed chapters."""
+        return self.root / "notebooks"
+
+    @property
+    def book(self) -> Path:
+        """``<root>/book``: the pipeline's staged book."""
+        return self.root / "book"
 
     def finished(self) -> list[tuple[str, int, Path]]:
         """``(key, seed, folder)`` of every experiment with a ``metrics.json``, sorted.

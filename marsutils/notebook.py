@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .layout import RunLayout
 from .parameters import resolve_parameters
 from .profiles import Profile, get_profile
 from .progress import env_interactive, set_interactive
@@ -150,9 +151,14 @@ class NotebookContext:
     @property
     def results_dir(self) -> Path:
         """Small result files of this run (JSON/CSV)."""
-        path = self.run_dir / "results"
+        path = self.layout.results
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @property
+    def layout(self) -> RunLayout:
+        """The paths of this run folder (:class:`marsutils.layout.RunLayout`)."""
+        return RunLayout(self.run_dir)
 
 
 def _is_forked_loader_noise(unraisable: Any, parent_pid: int) -> bool:
@@ -220,7 +226,7 @@ def setup(profile: str = "quick", **parameters: Any) -> NotebookContext:
     values = resolve_parameters({"profile": profile, **parameters})
     prof = get_profile(values["profile"])
     run = values["run_dir"] or default_run_dir(prof.name)
-    figs = values["figures_dir"] or run / "figures"
+    figs = values["figures_dir"] or RunLayout(run).figures
     interactive = values["interactive"]
     if interactive is None:
         interactive = env_interactive()

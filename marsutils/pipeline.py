@@ -38,6 +38,7 @@ from .atomic import write_json
 from .cli_train import add_grid_arguments, pipeline_grid
 from .data.errors import DataError
 from .grid import GridError
+from .layout import RunLayout
 from .notebook import REPO_ROOT, default_run_dir
 from .parameters import PARAMETERS, ParameterError, coerce_parameter
 from .profiles import ProfileError, get_profile
@@ -197,7 +198,7 @@ def execute_notebooks(
     per_notebook = parameters_per_notebook(
         declared_parameters([p for p in everyone if p.is_file()]), params
     )
-    out_dir = run_dir / "notebooks"
+    out_dir = RunLayout(run_dir).notebooks
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = []
     for name, path in zip(names, paths, strict=True):
@@ -304,8 +305,8 @@ def publish(run_dir: Path, profile: str, figures: Path | None = None) -> None:
     dest_nb = BOOK_DIR / "notebooks"
     dest_nb.mkdir(exist_ok=True)
     for name in NOTEBOOKS:
-        shutil.copy2(run_dir / "notebooks" / f"{name}.ipynb", dest_nb / f"{name}.ipynb")
-    figures = figures or run_dir / "figures"
+        shutil.copy2(RunLayout(run_dir).notebooks / f"{name}.ipynb", dest_nb / f"{name}.ipynb")
+    figures = figures or RunLayout(run_dir).figures
     if figures.is_dir():  # replaced whole: no figure of an earlier run stays behind
         shutil.rmtree(REPO_ROOT / "figures", ignore_errors=True)
         shutil.copytree(figures, REPO_ROOT / "figures")
@@ -399,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = pipeline_parameters(command_line_parameters(args))
         profile = get_profile(params.pop("profile")).name
         run_dir = Path(params.pop("run_dir", None) or default_run_dir(profile))
-        figures = Path(params.get("figures_dir") or run_dir / "figures")
+        layout = RunLayout(run_dir)
+        figures = Path(params.get("figures_dir") or layout.figures)
         from .data.locate import locate_data_dir
 
         locate_data_dir(
@@ -417,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         from .environment import environment_record
 
-        write_json(run_dir / "results" / "environment.json", environment_record())
+        write_json(layout.result("environment"), environment_record())
         # the experiment grid (every seed) first, on the chosen executor; the notebooks then
         # find every classifier finished (see marsutils.grid and the README, "Executors")
         pipeline_grid(args, profile, run_dir, params)
@@ -429,15 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "notebooks": timings,
             "execute_seconds": round(time.perf_counter() - start, 1),
         }
-        write_json(run_dir / "pipeline.json", record)  # the summary page reads it
+        write_json(layout.pipeline_record, record)  # the summary page reads it
         if not args.no_build and not args.only:
-            staging = stage_book(
-                run_dir / "notebooks", figures, run_dir / "book", summary_from=run_dir
-            )
+            staging = stage_book(layout.notebooks, figures, layout.book, summary_from=run_dir)
             index = build_book(staging)
             record["total_seconds"] = round(time.perf_counter() - start, 1)
             print(f"[pipeline] built {index}")
-        write_json(run_dir / "pipeline.json", record)
+        write_json(layout.pipeline_record, record)
         if args.publish:
             publish(run_dir, profile, figures)
             print(f"[pipeline] published the {profile} run into the repository")

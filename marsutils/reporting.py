@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .layout import RunLayout
 from .metrics import evaluate_predictions
+from .records import PairedTests
 from .significance import paired_bootstrap_difference
 
 __all__ = [
@@ -166,9 +167,12 @@ def paired_comparisons(
     Returns
     -------
     DataFrame
-        One row per pair and metric: the difference and its 95% interval in points, whether the
-        interval excludes 0 on either side, the one-sided ``p(a not better)`` and ``n families``
-        (the number of resampled units: families with ``groups``, else images).
+        One row per pair and metric, columns named as the fields of
+        :class:`marsutils.records.PairedTest`: ``a``, ``b``, ``metric``, ``difference`` and its
+        95% interval ``low``, ``high`` (fractions, unrounded), the one-sided ``p_not_better``,
+        ``n_clusters`` (the resampled units: families with ``groups``, else images) and
+        ``confidence``. Save it with :meth:`marsutils.records.PairedTests.from_frame`; show it
+        with :func:`comparison_view`.
 
     Raises
     ------
@@ -197,13 +201,12 @@ def paired_comparisons(
                     "a": a,
                     "b": b,
                     "metric": metric,
-                    "a minus b (points)": round(100 * res["difference"], 2),
-                    "95% CI low": round(100 * res["low"], 2),
-                    "95% CI high": round(100 * res["high"], 2),
-                    "a better (CI above 0)": res["low"] > 0,
-                    "b better (CI below 0)": res["high"] < 0,
-                    "p(a not better)": res["p_not_better"],
-                    "n families": int(res["n_clusters"]),
+                    "difference": float(res["difference"]),
+                    "low": float(res["low"]),
+                    "high": float(res["high"]),
+                    "p_not_better": float(res["p_not_better"]),
+                    "n_clusters": int(res["n_clusters"]),
+                    "confidence": 0.95,
                 }
             )
     return pd.DataFrame(rows)
@@ -287,8 +290,9 @@ def saved_predictions(
 ) -> tuple[Any, pd.DataFrame] | None:
     """The single-view test predictions a chapter saved for ``model``, or None if not run.
 
-    Looks in ``experiments/<key>/seed<seed>/`` and then, for seed 0, in ``experiments/<key>/``
-    (run folders written before seeds were a study axis), where ``key`` is the
+    Reads :meth:`marsutils.layout.RunLayout.predictions` (``experiments/<key>/seed<seed>/``, or
+    for seed 0 of a run folder written before seeds were a study axis ``experiments/<key>/``),
+    where ``key`` is the
     :class:`~marsutils.experiments.ClassifierSpec` of ``model`` on ``split`` in
     ``plan(profile, notebook)``. Returns ``(spec, predictions)``.
     """
@@ -298,14 +302,12 @@ def saved_predictions(
     spec = next((s for s in plan(profile, notebook) if s.model == model and s.split == split), None)
     if spec is None:
         return None
-    base = Path(run_dir) / "experiments" / spec.key
-    for folder in (base / f"seed{seed}", base) if seed == 0 else (base / f"seed{seed}",):
-        path = folder / "predictions_test.csv"
-        if path.is_file():
-            frame = load_predictions(path)
-            frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
-            return spec, frame
-    return None
+    path = RunLayout(run_dir).predictions(spec.key, seed, "test")
+    if not path.is_file():
+        return None
+    frame = load_predictions(path)
+    frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
+    return spec, frame
 
 
 def yardstick_table(
@@ -407,16 +409,18 @@ def _interval_text(value: float, low: float, high: float) -> str:
     return f"{value:.{d}f} [{low:.{d}f}, {high:.{d}f}]"
 
 
-def comparison_view(tests: pd.DataFrame, *, resamples: int) -> pd.DataFrame:
-    """:func:`paired_comparisons` as a table for the page.
+def comparison_view(
+    tests: pd.DataFrame | PairedTests, *, resamples: int | None = None
+) -> pd.DataFrame:
+    """:func:`paired_comparisons` (or its saved record) as a table for the page.
 
     Parameters
     ----------
-    tests : DataFrame
-        The output of :func:`paired_comparisons`.
-    resamples : int
-        Its ``n_boot``; a p-value below ``1/resamples`` prints as ``< 1/B``
-        (:func:`marsutils.display.format_p_value`).
+    tests : DataFrame or PairedTests
+        The output of :func:`paired_comparisons`, or the record it was saved as.
+    resamples : int, optional
+        Its ``n_boot`` (default: the record's); a p-value below ``1/resamples`` prints as
+        ``< 1/B`` (:func:`marsutils.display.format_p_value`).
 
     Returns
     -------
@@ -427,19 +431,27 @@ def comparison_view(tests: pd.DataFrame, *, resamples: int) -> pd.DataFrame:
     """
     from .display import format_p_value
 
+    if isinstance(tests, PairedTests):
+        resamples = tests.n_boot if resamples is None else resamples
+        tests = tests.to_frame()
     rows = []
     for row in tests.to_dict(orient="records"):
-        low, high = row["95% CI low"], row["95% CI high"]
+        # points to 2 decimals first, as the chapters always showed them (and as legacy files
+        # stored them), then to the decimals the interval supports
+        low, high = round(100 * row["low"], 2), round(100 * row["high"], 2)
         reading = "A better" if low > 0 else "B better" if high < 0 else "cannot tell"
+        n = row.get("n_clusters")
         rows.append(
             {
                 "A": row["a"],
                 "B": row["b"],
                 "metric": str(row["metric"]).replace("macro_f1", "macro F1"),
-                "A - B, points [95% CI]": _interval_text(row["a minus b (points)"], low, high),
+                "A - B, points [95% CI]": _interval_text(
+                    round(100 * row["difference"], 2), low, high
+                ),
                 "reading": reading,
-                "p(A not better)": format_p_value(row["p(a not better)"], resamples=resamples),
-                "twin families": row["n families"],
+                "p(A not better)": format_p_value(row["p_not_better"], resamples=resamples),
+                "twin families": None if n is None or n != n else int(n),
             }
         )
     return pd.DataFrame(rows)

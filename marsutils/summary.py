@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from marsutils.atomic import write_text
+from marsutils.layout import RunLayout
+from marsutils.records import FindingsRecord
 
 __all__ = [
     "CHAPTERS",
@@ -63,7 +65,9 @@ def load_records(results_dir: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``findings`` (list of claim rows), ``pipeline`` (or None), ``environment`` (or None) and
+        ``findings`` (list of claim rows, keyed by the fields of
+        :class:`marsutils.records.Finding`, blanks as ``""``), ``pipeline`` (or None),
+        ``environment`` (or None) and
         ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
         ``key``: the folder path below ``experiments/``).
 
@@ -71,27 +75,29 @@ def load_records(results_dir: str | Path) -> dict[str, Any]:
     ------
     FileNotFoundError
         If ``results_dir`` has no ``results/findings.json``: run the findings chapter first.
+    marsutils.records.RecordError
+        If ``findings.json`` is not a findings record (the message names the file and field).
     """
-    root = Path(results_dir)
-    findings_path = root / "results" / "findings.json"
-    findings = _read_json(findings_path)
-    if findings is None:
+    layout = RunLayout(results_dir)
+    findings_path = layout.result("findings")
+    if not findings_path.is_file():
         raise FileNotFoundError(
             f"{findings_path} is missing: the summary is generated from the findings chapter's "
             "record; run notebooks/08_findings.ipynb first"
         )
-    if isinstance(findings, Mapping):
-        findings = findings.get("rows", findings.get("claims", []))
+    findings = [
+        {k: ("" if v is None else v) for k, v in row.items()}
+        for row in FindingsRecord.from_json(findings_path).rows()
+    ]
     experiments = []
-    base = root / "experiments"
-    for done in sorted(base.rglob("done.json")) if base.is_dir() else []:
+    for done in layout.done_files():
         record = json.loads(done.read_text())
-        record["key"] = done.parent.relative_to(base).as_posix()
+        record["key"] = done.parent.relative_to(layout.experiments).as_posix()
         experiments.append(record)
     return {
-        "findings": list(findings),
-        "pipeline": _read_json(root / "pipeline.json"),
-        "environment": _read_json(root / "results" / "environment.json"),
+        "findings": findings,
+        "pipeline": _read_json(layout.pipeline_record),
+        "environment": _read_json(layout.result("environment")),
         "experiments": experiments,
     }
 

@@ -109,7 +109,7 @@ def test_efficiency_table_measures_what_the_plan_selects(tmp_path, forced_precis
 
     comparison = R.paper_comparison(table)
     csv_path, json_path = R.write_efficiency_results(
-        table, tmp_path, plan=plan, comparison=comparison, verdict=["v"], extra={"x": 1}
+        table, tmp_path, plan=plan, comparison=comparison, verdict=["v"], extra={"seed": 1}
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["efficiency.csv", "efficiency.json"]
     read = pd.read_csv(csv_path)
@@ -117,7 +117,7 @@ def test_efficiency_table_measures_what_the_plan_selects(tmp_path, forced_precis
     assert read["latency_ms_plain"].isna().tolist() == [True, False]
     assert read["precision"].tolist()[1] == forced_precision
     record = json.loads(json_path.read_text())
-    assert record["x"] == 1 and record["plan"]["image_size"] == 32 and record["verdict"] == ["v"]
+    assert record["seed"] == 1 and record["plan"]["image_size"] == 32 and record["verdict"] == ["v"]
     latency_rows = [r for r in record["paper_comparison"] if r["metric"].startswith("batch-1")]
     assert [r["ours"] for r in latency_rows] == [None, None]  # timed at 32 px, not 224
     assert record["rows"][0]["latency_ms_plain"] is None

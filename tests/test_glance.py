@@ -9,8 +9,10 @@ import pytest
 from marsutils import glance
 from marsutils.atomic import write_json
 from marsutils.experiments import plan
+from marsutils.layout import RunLayout
 from marsutils.notebook import REPO_ROOT
 from marsutils.profiles import get_profile
+from marsutils.records import DataSummary, PairedTest, PairedTests
 
 
 def _metrics(acc: float, minutes: float = 2.0) -> dict:
@@ -32,16 +34,11 @@ def _fake_run(root: Path, *, with_scratch: bool = True) -> Path:
         write_json(root / "experiments" / spec.key / "metrics.json", _metrics(0.80 + i / 100))
     for i, spec in enumerate(plan(profile, "training")):  # the headline uses 8-view TTA
         write_json(root / "experiments" / spec.key / "metrics_tta8.json", _metrics(0.90 + i / 100))
-    test = {"metric": "macro_f1", "a minus b (points)": 1.25}
-    test |= {"95% CI low": 0.5, "95% CI high": 2.0}
-    write_json(
-        root / "results" / "baseline_tests.json",
-        [{"a": "full", "b": "unet", **test}],
-    )
-    write_json(
-        root / "results" / "data_summary.json",
-        {"leakage": [{"split": "paper", "test_with_twin_in_train": 0.611}]},
-    )
+    layout = RunLayout(root)
+    test = PairedTest("full (family)", "unet (family)", "macro_f1", 0.0125, 0.005, 0.02, 0.01)
+    PairedTests("baselines", (test,), n_boot=1000, seed=0).to_json(layout.result("baseline_tests"))
+    leakage = [{"split": "paper", "test_with_twin_in_train": 0.611}]
+    DataSummary({}, {}, leakage).to_json(layout.result("data_summary"))
     return root
 
 

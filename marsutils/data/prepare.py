@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..layout import RunLayout
 from .imagecache import content_hash, load_images
 from .layouts import LandmarkDataset, load_dataset
 from .splits import load_split, make_split, save_split, subsample_rows
@@ -45,7 +46,7 @@ def split_path(
 ) -> Path:
     """Where split ``kind`` with ``seed`` is saved inside a run directory."""
     suffix = "-dropaug" if kind == "official" and official_drop_augmented else ""
-    return Path(run_dir) / "splits" / f"{kind}{suffix}-seed{seed}.csv"
+    return RunLayout(run_dir).split_file(f"{kind}{suffix}", seed)
 
 
 def _stale_reason(saved: pd.DataFrame, fingerprint: str, rows: np.ndarray, kind: str) -> str:

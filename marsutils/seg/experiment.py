@@ -27,11 +27,12 @@ import torch
 from scipy import stats
 from torch import nn
 
-from ..atomic import write_json
 from ..cache import CacheEntry
+from ..layout import RunLayout
 from ..models import build_model
 from ..profiles import Profile
 from ..progress import progress_bar
+from ..records import SegPointingRecord, SegStudyRecord
 from ..rules import ALPHA, holm
 from ..train.runtime import resolve_device
 from ..xai import AttributionSettings, explain
@@ -232,7 +233,7 @@ def run_seg_study(
             folds=splits,
             tiles=chosen,
             seed=seed,
-            cache_dir=run_dir / "seg" / name,
+            cache_dir=RunLayout(run_dir).seg / name,
             cache_key={"model": name, "backbone": profile.backbone, "weights": profile.weights},
             epochs=profile.seg_epochs,
             crop=profile.seg_crop,
@@ -242,7 +243,8 @@ def run_seg_study(
             device=device,
         )
     study = SegStudy(results=results, tiles=chosen, config=config)
-    write_json(run_dir / "results" / "seg_study.json", study.to_dict())
+    record = SegStudyRecord.from_dict(study.to_dict())
+    record.to_json(RunLayout(run_dir).result(record.FILE))
     return study
 
 
@@ -512,7 +514,7 @@ def run_pointing_study(
         "target_source": target_source,
         "seed": seed,
     }
-    cache_dir = run_dir / "seg" / "pointing"
+    cache_dir = RunLayout(run_dir).seg / "pointing"
     results: dict[tuple[str, int], PointingResult] = {}
     examples: dict[str, np.ndarray] = {}
     for method in progress_bar(methods, desc="saliency", disable=not progress):
@@ -535,5 +537,6 @@ def run_pointing_study(
         examples=examples,
         config=config,
     )
-    write_json(run_dir / "results" / "seg_pointing.json", study.to_dict())
+    record = SegPointingRecord.from_dict(study.to_dict())
+    record.to_json(RunLayout(run_dir).result(record.FILE))
     return study

@@ -79,14 +79,14 @@ def load_explained_model(
     if not specs:
         raise ValueError(f"profile {profile.name!r} trains no model on the {split!r} split")
     spec = specs[0]
-    folder = RunLayout(run_dir).result_dir(spec.key, spec.seed)
+    layout = RunLayout(run_dir)
     model = load_trained(spec, run_dir, profile, num_classes=num_classes)
-    predictions_path = folder / "predictions_test.csv"
+    predictions_path = layout.predictions(spec.key, spec.seed, "test")
     if not predictions_path.is_file():
         raise FileNotFoundError(f"{predictions_path} does not exist: run 02_training first")
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    checkpoint = folder / "best_model.pt"
+    checkpoint = layout.best_model(spec.key, spec.seed)
     return ExplainedModel(
         spec=spec,
         model=model.eval(),
