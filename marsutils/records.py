@@ -677,16 +677,21 @@ def record_for(path: str | os.PathLike) -> type[Record]:
 
 
 def check_results(results: str | os.PathLike) -> list[Path]:
-    """Read every known result file in ``results`` (a run folder's ``results/``).
+    """Read every known result file in ``results`` (a run folder, or its ``results/``).
 
-    Returns the files read; raises :class:`RecordError` at the first that does not load.
+    Returns the files read; raises :class:`RecordError` at the first that does not load, and
+    when the folder holds none of the known result files.
     """
+    if Path(results, "results").is_dir():
+        results = Path(results, "results")
     read = []
     for name, record in RECORDS.items():
         path = Path(results, name)
         if path.is_file():
             record.from_json(path)
             read.append(path)
+    if not read:
+        raise RecordError(f"{results} holds none of the result files {sorted(RECORDS)}")
     return read
 
 
