@@ -1,12 +1,14 @@
 """One-off check that the split ``fit()`` (issue #13) trains bit for bit like the one-function
-``fit()`` of commit 5fe8831.
+``fit()`` of commit 5fe8831, and ``fit_segmentation`` on the engine's steps like its own loop.
 
 Both versions train the toy of ``tests/test_train_engine.py`` in this process with the same
 threads; the final weights (``torch.equal``), the val and test prediction frames (``.equals``),
 the history and ``done.json`` (timings left out) and the saved checkpoint (every tensor) must be
 identical, for: the default selection, early stopping, forced bf16, label smoothing with fewer
 samples per epoch, an interrupted-then-resumed run and a records-only run (weights restored by
-retraining). Run from the repository root::
+retraining). ``fit_segmentation`` is compared the same way (weights, history, confusion matrix,
+predicted masks) in fp32 and bf16, with ``eval_every``, a ``forward`` adapter and crops without
+a labelled pixel (the skipped-batch path). Run from the repository root::
 
     PYTHONPATH=$PWD python scripts/check_fit_steps_equivalence.py
 """
@@ -34,16 +36,17 @@ BASE = "5fe8831"
 TIMES = {"epoch_time_s", "images_per_s", "train_time_s", "final_predict_s"}
 
 
-def old_engine():
+def old_module(path_in_repo: str, name: str):
+    """``path_in_repo`` as it was at commit BASE, imported as ``name`` (same package)."""
     source = subprocess.run(
-        ["git", "show", f"{BASE}:marsutils/train/engine.py"],
+        ["git", "show", f"{BASE}:{path_in_repo}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "engine_old.py"
+    path = Path(tempfile.mkdtemp()) / f"{name.rsplit('.', 1)[-1]}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("marsutils.train._engine_old", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -124,7 +127,7 @@ def run(engine, folder: Path, config: FitConfig, case: str):
 
 
 def main() -> int:
-    old = old_engine()
+    old = old_module("marsutils/train/engine.py", "marsutils.train._engine_old")
     base = FitConfig(
         epochs=3, batch_size=12, image_size=32, num_workers=0, patience=5, lr=3e-3, precision="fp32"
     )
@@ -176,7 +179,83 @@ def main() -> int:
     finally:
         shutil.rmtree(root)
     print("OK: the split fit() is bitwise identical to", BASE)
+    check_segmentation()
     return 0
+
+
+class TinyDense(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)
+        )
+
+    def forward(self, x):
+        raise AssertionError("forward_dense must be used")
+
+    def forward_dense(self, x):
+        return self.net(x)
+
+
+def seg_tiles(n: int, seed: int, size: int = 64, blank_left: bool = False):
+    from marsutils.seg.tiles import SegTile
+
+    rng = np.random.default_rng(seed)
+    tiles = []
+    for i in range(n):
+        blocks = rng.integers(1, 5, size=(size // 8, size // 8))
+        mask = np.kron(blocks, np.ones((8, 8), dtype=int)).astype(np.uint8)
+        gray = (mask.astype(int) * 50 + rng.integers(-5, 6, size=mask.shape)).astype(np.uint8)
+        mask[rng.random(mask.shape) < 0.2] = 0
+        if blank_left:
+            mask[:, : size * 3 // 4] = 0  # many crops without a labelled pixel
+        tiles.append(SegTile(f"s{seed}_{i}", gray, mask))
+    return tiles
+
+
+def check_segmentation() -> None:
+    from marsutils.seg import train as new_seg
+
+    old_seg = old_module("marsutils/seg/train.py", "marsutils.seg._train_old")
+    cases = {
+        "fp32": {},
+        "bf16": {"precision": "bf16"},
+        "eval-every": {"eval_every": 2, "epochs": 4},
+        "adapter": {"forward": lambda model, x: model.net(x)},
+        "skipped-crops": {"blank_left": True, "crop": 16, "crops_per_tile": 3},
+    }
+    for name, extra in cases.items():
+        extra = dict(extra)
+        blank = extra.pop("blank_left", False)
+        kwargs = {
+            "epochs": 3,
+            "crop": 32,
+            "batch_size": 4,
+            "lr": 5e-2,
+            "seed": 0,
+            "device": "cpu",
+            "image_size": None,
+            "precision": "fp32",
+            **extra,
+        }
+        outcomes = []
+        for module in (old_seg, new_seg):
+            torch.manual_seed(0)
+            model = TinyDense()
+            fit = module.fit_segmentation(
+                model, seg_tiles(4, 0, blank_left=blank), seg_tiles(2, 1), **kwargs
+            )
+            outcomes.append((model, fit))
+        (a_model, a), (b_model, b) = outcomes
+        same_tree(a_model.state_dict(), b_model.state_dict(), f"seg {name}: weights")
+        same_tree(a.history, b.history, f"seg {name}: history")
+        assert np.array_equal(a.iou.confusion, b.iou.confusion), f"seg {name}: confusion"
+        assert np.array_equal(a.predictions, b.predictions), f"seg {name}: predicted masks"
+        print(
+            f"seg {name:13s} identical: weights, history, confusion, predicted masks "
+            f"(mIoU {b.iou.miou:.4f}, train loss {[round(h['train_loss'], 4) for h in b.history]})"
+        )
+    print("OK: fit_segmentation on the engine's steps is bitwise identical to", BASE)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """Supervised training and held-out evaluation of dense models on the segmentation tiles.
 
 A model is any ``nn.Module`` giving ``(B, C, H, W)`` class scores at its input size: by default
-``model.forward_dense(x)`` when the model has it (the proposed model's dense head), else
-``model(x)`` (plain segmentation-models-pytorch models); pass ``forward=lambda model, x: ...``
-for anything else. ``C`` must be :data:`~marsutils.seg.classes.NUM_CLASSES` (4).
+``model.forward_dense(x)`` when the model is a :class:`~marsutils.models.protocol.DenseScorer`
+(every model of :func:`~marsutils.models.build_model` is), else ``model(x)`` (plain
+segmentation-models-pytorch models); pass ``forward=lambda model, x: ...`` for anything else.
+``C`` must be :data:`~marsutils.seg.classes.NUM_CLASSES` (4).
 
-Training uses random augmented crops (:class:`~marsutils.seg.dataset.SegCropDataset`), AdamW with
-a per-step cosine learning-rate schedule, and cross-entropy with ``ignore_index=255`` so unlabelled
-pixels contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
+Training uses the steps of the classifier engine (:mod:`marsutils.train.engine`): a
+:class:`~marsutils.train.engine.TrainState` (AdamW, a per-step cosine learning-rate schedule
+without warm-up, :func:`~marsutils.train.schedule.cosine`, and a gradient scaler that is enabled
+only for fp16 on CUDA) and :func:`~marsutils.train.engine.train_one_epoch` over random augmented
+crops (:class:`~marsutils.seg.dataset.SegCropDataset`) with the loss step
+:func:`pixel_cross_entropy`: cross-entropy with ``ignore_index=255`` so unlabelled pixels
+contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
 upsamples the scores bilinearly to the tile's native size and computes pixel IoU against the
 original mask. With the same seed on CPU a run is repeatable bit for bit.
 
@@ -34,7 +39,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..atomic import atomic_write, read_json, write_json
+from ..models.protocol import DenseScorer
 from ..progress import progress_bar
+from ..train.engine import BatchLoss, LossStep, TrainState, train_one_epoch
 from ..train.runtime import (
     autocast,
     resolve_device,
@@ -42,6 +49,7 @@ from ..train.runtime import (
     seed_everything,
     to_channels_last,
 )
+from ..train.schedule import cosine
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
@@ -56,6 +64,7 @@ __all__ = [
     "dense_scores",
     "evaluate_segmentation",
     "fit_segmentation",
+    "pixel_cross_entropy",
     "predict_tiles",
 ]
 
@@ -72,7 +81,7 @@ def dense_scores(
     """Run the model's dense forward and check the ``(B, num_classes, H, W)`` contract."""
     if forward is not None:
         scores = forward(model, x)
-    elif hasattr(model, "forward_dense"):
+    elif isinstance(model, DenseScorer):
         scores = model.forward_dense(x)
     else:
         scores = model(x)
@@ -178,36 +187,51 @@ def evaluate_segmentation(
     return meter.compute()
 
 
-def _train_one_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    loss_fn: nn.Module,
+def pixel_cross_entropy(
     device: torch.device,
-    forward: DenseForward | None,
-    num_classes: int,
     precision: str,
-) -> float:
-    model.train()
-    total, pixels = 0.0, 0
-    for images, targets in loader:
+    *,
+    forward: DenseForward | None = None,
+    num_classes: int = NUM_CLASSES,
+    ignore_index: int = IGNORE_INDEX,
+) -> LossStep:
+    """The loss step of dense training: per-pixel cross entropy of the dense scores.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the batch goes (channels-last images).
+    precision : str
+        The resolved precision of the forward pass; the loss is computed in fp32.
+    forward : callable, optional
+        The dense forward (see :func:`dense_scores`).
+    num_classes : int, default=4
+        Classes of the dense scores.
+    ignore_index : int, default=255
+        Target value of unlabelled pixels, which contribute nothing.
+
+    Returns
+    -------
+    loss_step : callable
+        ``loss_step(model, (images, targets))`` (:data:`~marsutils.train.engine.LossStep`) with
+        ``images`` ``(B, 3, H, W)`` and ``targets`` ``(B, H, W)`` class ids; the loss is the mean
+        over labelled pixels and its weight their count. A batch without labelled pixels gives
+        None (it is skipped rather than make a NaN).
+    """
+    loss_fn = nn.CrossEntropyLoss(ignore_index=ignore_index)
+
+    def loss_step(model: nn.Module, batch: Any) -> BatchLoss | None:
+        images, targets = batch
         x = images.to(device, memory_format=torch.channels_last)
         y = targets.to(device)
-        labelled = int((y != IGNORE_INDEX).sum())
-        if labelled == 0:  # an all-unlabelled crop has no loss; skip it rather than make a NaN
-            scheduler.step()
-            continue
+        labelled = int((y != ignore_index).sum())
+        if labelled == 0:
+            return None
         with autocast(device, precision):
             scores = dense_scores(model, x, forward, num_classes)
-        loss = loss_fn(scores.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += float(loss.detach()) * labelled
-        pixels += labelled
-    return total / pixels if pixels else float("nan")
+        return BatchLoss(loss_fn(scores.float(), y), labelled)
+
+    return loss_step
 
 
 def fit_segmentation(
@@ -254,11 +278,16 @@ def fit_segmentation(
         generator=torch.Generator().manual_seed(seed),
     )
     model = to_channels_last(model, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, epochs * len(loader))
+    state = TrainState.new(
+        model,
+        lr=lr,
+        weight_decay=weight_decay,
+        total_steps=epochs * len(loader),
+        device=device,
+        schedule=cosine,
+        precision=precision,
     )
-    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    loss_step = pixel_cross_entropy(device, precision, forward=forward, num_classes=num_classes)
     evaluate = {
         "image_size": image_size,
         "batch_size": batch_size,
@@ -267,13 +296,12 @@ def fit_segmentation(
         "num_classes": num_classes,
         "precision": precision,
     }
-    history: list[dict[str, float]] = []
+    history = state.history
     for epoch in progress_bar(range(1, epochs + 1), desc="epochs", disable=not progress):
-        lr_now = optimizer.param_groups[0]["lr"]
-        loss = _train_one_epoch(
-            model, loader, optimizer, scheduler, loss_fn, device, forward, num_classes, precision
-        )
-        row = {"epoch": epoch, "lr": lr_now, "train_loss": loss}
+        lr_now = state.optimizer.param_groups[0]["lr"]
+        losses = train_one_epoch(state, loader, loss_step)
+        state.epoch = epoch
+        row = {"epoch": epoch, "lr": lr_now, "train_loss": losses.weighted_mean}
         if eval_every and epoch % eval_every == 0 and epoch != epochs:
             row["val_miou"] = evaluate_segmentation(model, val_tiles, **evaluate).miou
         history.append(row)

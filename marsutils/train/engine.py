@@ -667,9 +667,7 @@ def train_one_epoch(
     batches: Iterable[Any],
     loss_step: LossStep,
     *,
-    total: int | None = None,
-    desc: str = "train",
-    progress: bool = False,
+    on_batch: Callable[[EpochLosses], None] | None = None,
 ) -> EpochLosses:
     """One pass over ``batches``: forward, loss, backward and one optimiser and schedule step each.
 
@@ -678,16 +676,13 @@ def train_one_epoch(
     state : TrainState
         The model, optimiser, schedule and scaler; updated in place (not ``state.epoch``).
     batches : iterable
-        Loader batches, each passed whole to ``loss_step``.
+        Loader batches (or a progress bar over them), each passed whole to ``loss_step``.
     loss_step : callable
         ``loss_step(model, batch) -> BatchLoss or None`` (:data:`LossStep`), e.g.
         :func:`image_cross_entropy`. None skips the batch; the schedule still steps.
-    total : int, optional
-        The number of batches, for the progress bar.
-    desc : str, default="train"
-        The progress bar's label.
-    progress : bool, default=False
-        Show a progress bar with the mean loss of the last 20 batches.
+    on_batch : callable, optional
+        Called with the losses so far after every trained batch (e.g. to show them on a
+        progress bar).
 
     Returns
     -------
@@ -703,8 +698,7 @@ def train_one_epoch(
     )
     model.train()
     out = EpochLosses()
-    bar = progress_bar(batches, total=total, desc=desc, disable=not progress, leave=False)
-    for batch in bar:
+    for batch in batches:
         step = loss_step(model, batch)
         if step is None:
             scheduler.step()
@@ -716,8 +710,8 @@ def train_one_epoch(
         scheduler.step()
         out.losses.append(step.loss.item())
         out.weights.append(step.weight)
-        if progress:
-            bar.set_postfix(loss=f"{np.mean(out.losses[-20:]):.3f}")
+        if on_batch is not None:
+            on_batch(out)
     out.seconds = time.perf_counter() - start
     return out
 
@@ -1192,13 +1186,23 @@ def fit(
         t0 = time.perf_counter()
         plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
         plan = plan[:steps_per_epoch]
-        losses = train_one_epoch(
-            state,
+        # The bar is built even when disabled, as before the steps were split out: tqdm.auto's
+        # bar calls iter() on the loader once more, and a DataLoader iterator draws its base
+        # seed from the global RNG, so leaving it out would change every later draw.
+        bar = progress_bar(
             make_loader(train_data, plan, config.num_workers),
-            loss_step,
             total=len(plan),
             desc=f"epoch {epoch + 1}/{config.epochs}",
-            progress=progress,
+            disable=not progress,
+            leave=False,
+        )
+        losses = train_one_epoch(
+            state,
+            bar,
+            loss_step,
+            on_batch=lambda so_far, bar=bar: bar.set_postfix(
+                loss=f"{np.mean(so_far.losses[-20:]):.3f}"
+            ),
         )
         metrics = validate(
             model,
