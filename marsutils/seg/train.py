@@ -6,10 +6,10 @@ A model is any ``nn.Module`` giving ``(B, C, H, W)`` class scores at its input s
 segmentation-models-pytorch models); pass ``forward=lambda model, x: ...`` for anything else.
 ``C`` must be :data:`~marsutils.seg.classes.NUM_CLASSES` (4).
 
-Training uses the steps of the classifier engine (:mod:`marsutils.train.engine`): a
-:class:`~marsutils.train.engine.TrainState` (AdamW, a per-step cosine learning-rate schedule
+Training uses the steps of the classifier engine (:mod:`marsutils.train.state`): a
+:class:`~marsutils.train.state.TrainState` (AdamW, a per-step cosine learning-rate schedule
 without warm-up, :func:`~marsutils.train.schedule.cosine`, and a gradient scaler that is enabled
-only for fp16 on CUDA) and :func:`~marsutils.train.engine.train_one_epoch` over random augmented
+only for fp16 on CUDA) and :func:`~marsutils.train.state.train_one_epoch` over random augmented
 crops (:class:`~marsutils.seg.dataset.SegCropDataset`) with the loss step
 :func:`pixel_cross_entropy`: cross-entropy with ``ignore_index=255`` so unlabelled pixels
 contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
@@ -41,7 +41,6 @@ from torch.utils.data import DataLoader
 from ..atomic import atomic_write, read_json, write_json
 from ..models.protocol import DenseScorer
 from ..progress import progress_bar
-from ..train.engine import BatchLoss, LossStep, TrainState, train_one_epoch
 from ..train.runtime import (
     autocast,
     resolve_device,
@@ -50,6 +49,7 @@ from ..train.runtime import (
     to_channels_last,
 )
 from ..train.schedule import cosine
+from ..train.state import BatchLoss, LossStep, TrainState, train_one_epoch
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
@@ -78,7 +78,29 @@ def dense_scores(
     forward: DenseForward | None = None,
     num_classes: int = NUM_CLASSES,
 ) -> torch.Tensor:
-    """Run the model's dense forward and check the ``(B, num_classes, H, W)`` contract."""
+    """Run the model's dense forward and check the ``(B, num_classes, H, W)`` contract.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A :class:`~marsutils.models.protocol.DenseScorer` (its ``forward_dense`` is used), or
+        any model whose ``model(x)`` gives dense scores.
+    x : Tensor of shape (B, 3, H, W)
+        Input images.
+    forward : callable, optional
+        ``forward(model, x)`` used instead of either.
+    num_classes : int, default=4
+        The expected number of classes ``C``.
+
+    Returns
+    -------
+    scores : Tensor of shape (B, num_classes, H, W)
+
+    Raises
+    ------
+    ValueError
+        When the scores are not a tensor of that shape.
+    """
     if forward is not None:
         scores = forward(model, x)
     elif isinstance(model, DenseScorer):
@@ -213,7 +235,7 @@ def pixel_cross_entropy(
     Returns
     -------
     loss_step : callable
-        ``loss_step(model, (images, targets))`` (:data:`~marsutils.train.engine.LossStep`) with
+        ``loss_step(model, (images, targets))`` (:data:`~marsutils.train.state.LossStep`) with
         ``images`` ``(B, 3, H, W)`` and ``targets`` ``(B, H, W)`` class ids; the loss is the mean
         over labelled pixels and its weight their count. A batch without labelled pixels gives
         None (it is skipped rather than make a NaN).
@@ -256,11 +278,60 @@ def fit_segmentation(
 ) -> SegFit:
     """Train ``model`` in place on crops of ``train_tiles``; report pixel IoU on ``val_tiles``.
 
-    ``image_size`` resizes tiles (training and evaluation alike) before cropping; the metric is
-    always taken on the native-size masks. ``eval_every=k`` also records the held-out mIoU every
-    ``k`` epochs in the history (0: only at the end). ``precision`` is resolved once
-    (:func:`~marsutils.train.runtime.resolve_precision`; None: ``$MARS_PRECISION``, then auto)
-    and used for training and evaluation. See the module docstring for the rest.
+    The run is a :class:`~marsutils.train.state.TrainState` (AdamW, cosine decay to 0 per batch
+    without warm-up) trained by :func:`~marsutils.train.state.train_one_epoch` with the loss step
+    :func:`pixel_cross_entropy`; with the same seed on CPU it is repeatable bit for bit.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A dense model (see the module docstring); trained in place.
+    train_tiles, val_tiles : sequence of SegTile
+        Training tiles (cropped) and held-out tiles (predicted whole).
+    epochs : int, default=20
+        Passes over the training crops; at least 1.
+    crop : int or None, default=256
+        Side of the square random crops, in pixels of the (resized) tile; None: whole tiles.
+    batch_size : int, default=8
+        Crops per optimiser step, and tiles per evaluation batch.
+    lr : float, default=1e-3
+        Peak learning rate of AdamW.
+    seed : int, default=0
+        Seeds every RNG (:func:`~marsutils.train.runtime.seed_everything`) and the crop order.
+    device : str or torch.device, optional, default="cpu"
+        See :func:`~marsutils.train.runtime.resolve_device`.
+    image_size : int, optional
+        Resizes tiles (training and evaluation alike) before cropping; the metric is always
+        taken on the native-size masks.
+    weight_decay : float, default=1e-4
+        AdamW's decoupled weight decay.
+    crops_per_tile : int, default=1
+        Random crops of every tile per epoch.
+    eval_every : int, default=0
+        Also record the held-out mIoU every ``eval_every`` epochs in the history (0: only at
+        the end).
+    forward : callable, optional
+        ``forward(model, x) -> (B, C, H, W)`` scores (see :func:`dense_scores`).
+    num_classes : int, default=4
+        Classes of the dense scores.
+    progress : bool, default=False
+        Show a progress bar over the epochs.
+    precision : str, optional
+        Resolved once (:func:`~marsutils.train.runtime.resolve_precision`; None:
+        ``$MARS_PRECISION``, then auto) and used for training and evaluation.
+
+    Returns
+    -------
+    fit : SegFit
+        ``history`` has one record per epoch: ``epoch``, ``lr`` (at the epoch's start),
+        ``train_loss`` (mean cross entropy per labelled pixel) and, where evaluated,
+        ``val_miou``.
+
+    Raises
+    ------
+    ValueError
+        When ``epochs < 1``, or the model's dense scores do not have the shape
+        ``(B, num_classes, H, W)``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
