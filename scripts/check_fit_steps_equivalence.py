@@ -180,7 +180,39 @@ def main() -> int:
         shutil.rmtree(root)
     print("OK: the split fit() is bitwise identical to", BASE)
     check_segmentation()
+    check_models()
     return 0
+
+
+def check_models() -> None:
+    """Every model's logits and dense scores equal those of its class at BASE, bit for bit."""
+    from marsutils.models import MODEL_NAMES, build_model
+
+    old_classifier = old_module("marsutils/models/classifier.py", "marsutils.models._cls_old")
+    old_baselines = old_module("marsutils/models/baselines.py", "marsutils.models._base_old")
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for name in MODEL_NAMES:
+        torch.manual_seed(0)
+        new = build_model(name, num_classes=5, weights="none").eval()
+        if name in ("unet", "deeplabv3plus"):
+            old = old_baselines.SmpSegClassifier(new.model, config=new.config)
+        else:
+            old = old_classifier.AttentionSegClassifier.__new__(
+                old_classifier.AttentionSegClassifier
+            )
+            torch.nn.Module.__init__(old)
+            old.pool, old.backbone, old.head, old.config = (
+                new.pool,
+                new.backbone,
+                new.head,
+                new.config,
+            )
+        old.eval()
+        with torch.no_grad():
+            assert torch.equal(old(x), new(x)), name
+            assert torch.equal(old.forward_dense(x), new.forward_dense(x)), name
+            assert torch.equal(new.forward_head(new.forward_features(x)), new(x)), name
+    print("OK: every model's logits and dense scores are bitwise those of", BASE)
 
 
 class TinyDense(torch.nn.Module):
