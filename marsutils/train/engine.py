@@ -37,7 +37,8 @@ Steps (public within :mod:`marsutils.train`; :func:`fit` composes them, and
   schedule, gradient scaler, history, epoch and the model-selection state;
   ``new``, ``from_checkpoint`` and ``to_checkpoint`` (what ``checkpoint.pt`` holds);
 * :func:`~marsutils.train.state.train_one_epoch`: one pass over a loader with any loss step
-  (here :func:`image_cross_entropy`);
+  (here :func:`image_cross_entropy`); :func:`classifier_state` and
+  :func:`train_classifier_epoch` build the classifier's state and epoch from them;
 * :func:`validate`: the validation metrics of the epoch record;
 * :func:`select_weights` and :func:`early_stop`: the model-selection rule;
 * :func:`save_epoch`: ``checkpoint.pt`` and ``history.json``;
@@ -84,13 +85,14 @@ from .runtime import (
     resolve_device,
     resolve_precision,
 )
-from .state import BatchLoss, LossStep, TrainState, train_one_epoch
+from .state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
 
 __all__ = [
     "FitConfig",
     "FitFiles",
     "FitResult",
     "TrainingInterrupted",
+    "classifier_state",
     "early_stop",
     "finish",
     "fit",
@@ -104,6 +106,7 @@ __all__ = [
     "save_weights",
     "select_weights",
     "split_parts",
+    "train_classifier_epoch",
     "validate",
 ]
 
@@ -412,6 +415,118 @@ def image_cross_entropy(
         return BatchLoss(loss, len(y))
 
     return loss_step
+
+
+def classifier_state(
+    model: torch.nn.Module,
+    config: FitConfig,
+    *,
+    steps_per_epoch: int,
+    device: torch.device,
+    choice: PrecisionChoice,
+    fingerprint: str,
+    checkpoint: dict[str, Any] | None,
+) -> TrainState:
+    """The state of a classifier run: resumed from ``checkpoint``, or new.
+
+    A new state seeds torch's global RNG with ``derive_seed(config.seed, 3)`` (the
+    augmentation's draws); a resumed one restores the RNG stored in the checkpoint.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, on ``device``.
+    config : FitConfig
+        ``lr``, ``weight_decay``, ``epochs``, ``warmup_fraction`` and ``seed`` count.
+    steps_per_epoch : int
+        Batches per epoch; the schedule spans ``steps_per_epoch * config.epochs`` batches, the
+        first ``round(config.warmup_fraction * total)`` of them warm-up.
+    device : torch.device
+    choice : PrecisionChoice
+        The run's precision (:func:`run_precision`).
+    fingerprint : str
+        The run's identity (:func:`run_fingerprint`).
+    checkpoint : dict or None
+        A loaded ``checkpoint.pt`` of this run.
+
+    Returns
+    -------
+    state : TrainState
+    """
+    total_steps = steps_per_epoch * config.epochs
+    new = {
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "total_steps": total_steps,
+        "warmup_steps": round(config.warmup_fraction * total_steps),
+        "device": device,
+        "precision": choice.precision,
+        "precision_reason": choice.reason,
+        "fingerprint": fingerprint,
+    }
+    if checkpoint is not None:
+        return TrainState.from_checkpoint(model, checkpoint, **new)
+    state = TrainState.new(model, **new)
+    torch.manual_seed(derive_seed(config.seed, 3))
+    return state
+
+
+def train_classifier_epoch(
+    state: TrainState,
+    train_data: BatchDataset,
+    labels: np.ndarray,
+    config: FitConfig,
+    epoch: int,
+    steps_per_epoch: int,
+    loss_step: LossStep,
+    *,
+    progress: bool = False,
+) -> EpochLosses:
+    """One epoch of a classifier: the class-balanced batch plan of ``epoch``, then
+    :func:`~marsutils.train.state.train_one_epoch` over it.
+
+    Parameters
+    ----------
+    state : TrainState
+        Updated in place.
+    train_data : BatchDataset
+        The training images with their augmentation.
+    labels : ndarray of shape (n_train,)
+        Their class ids, for the class-balanced sampling.
+    config : FitConfig
+        ``batch_size``, ``seed``, ``balance_power``, ``num_workers`` and ``epochs`` count.
+    epoch : int
+        The epoch's index (0-based); with ``config.seed`` it fixes the plan
+        (:func:`~marsutils.data.batches.epoch_batches`).
+    steps_per_epoch : int
+        The plan is cut to this many batches.
+    loss_step : callable
+        E.g. :func:`image_cross_entropy`.
+    progress : bool, default=False
+        Show a progress bar with the running loss.
+
+    Returns
+    -------
+    losses : EpochLosses
+    """
+    plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
+    plan = plan[:steps_per_epoch]
+    # The bar is built even when disabled, as before the steps were split out: tqdm.auto's bar
+    # calls iter() on the loader once more, and a DataLoader iterator draws its base seed from
+    # the global RNG, so leaving it out would change every later draw.
+    bar = progress_bar(
+        make_loader(train_data, plan, config.num_workers),
+        total=len(plan),
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        disable=not progress,
+        leave=False,
+    )
+    return train_one_epoch(
+        state,
+        bar,
+        loss_step,
+        on_batch=lambda so_far: bar.set_postfix(loss=f"{np.mean(so_far.losses[-20:]):.3f}"),
+    )
 
 
 def validate(
@@ -766,9 +881,9 @@ def fit(
 
     The steps, in order: a finished run is loaded (:func:`load_finished`); else the precision is
     resolved (:func:`run_precision`), the state is built new or from ``checkpoint.pt``
-    (:class:`TrainState`), and each epoch runs :func:`train_one_epoch`, :func:`validate`,
-    :func:`select_weights` and :func:`save_epoch`; :func:`finish` writes the predictions and
-    ``done.json``.
+    (:func:`classifier_state`), and each epoch runs :func:`train_classifier_epoch`,
+    :func:`validate`, :func:`select_weights` and :func:`save_epoch`; :func:`finish` writes the
+    predictions and ``done.json``.
 
     Parameters
     ----------
@@ -854,26 +969,18 @@ def fit(
         model, config, device, model_config, precision_probe, checkpoint, files.folder
     )
     train = parts["train"]
-    labels = train["label"].to_numpy()
     steps_per_epoch = -(-(config.samples_per_epoch or len(train)) // config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    new = {
-        "lr": config.lr,
-        "weight_decay": config.weight_decay,
-        "total_steps": total_steps,
-        "warmup_steps": round(config.warmup_fraction * total_steps),
-        "device": device,
-        "precision": choice.precision,
-        "precision_reason": choice.reason,
-        "fingerprint": fingerprint,
-    }
-    if checkpoint is not None:
-        state = TrainState.from_checkpoint(model, checkpoint, **new)
-    else:
-        state = TrainState.new(model, **new)
-        torch.manual_seed(derive_seed(config.seed, 3))
+    state = classifier_state(
+        model,
+        config,
+        steps_per_epoch=steps_per_epoch,
+        device=device,
+        choice=choice,
+        fingerprint=fingerprint,
+        checkpoint=checkpoint,
+    )
     resumed_from = state.epoch
-
+    labels = train["label"].to_numpy()
     train_data = BatchDataset(
         images, train["row"], labels, config.image_size, make_augment(config.rotation)
     )
@@ -882,25 +989,8 @@ def fit(
         if early_stop(state, config):
             break
         t0 = time.perf_counter()
-        plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
-        plan = plan[:steps_per_epoch]
-        # The bar is built even when disabled, as before the steps were split out: tqdm.auto's
-        # bar calls iter() on the loader once more, and a DataLoader iterator draws its base
-        # seed from the global RNG, so leaving it out would change every later draw.
-        bar = progress_bar(
-            make_loader(train_data, plan, config.num_workers),
-            total=len(plan),
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not progress,
-            leave=False,
-        )
-        losses = train_one_epoch(
-            state,
-            bar,
-            loss_step,
-            on_batch=lambda so_far, bar=bar: bar.set_postfix(
-                loss=f"{np.mean(so_far.losses[-20:]):.3f}"
-            ),
+        losses = train_classifier_epoch(
+            state, train_data, labels, config, epoch, steps_per_epoch, loss_step, progress=progress
         )
         metrics = validate(
             model,
