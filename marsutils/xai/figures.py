@@ -15,7 +15,6 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -55,15 +54,13 @@ def show_figure(fig: Figure, *, dpi: int = 100, image_format: str = "png") -> No
 
 
 def denormalize(
-    inputs: np.ndarray | torch.Tensor,
+    inputs: np.ndarray | object,
     *,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> np.ndarray:
     """Normalised ``(N, 3, H, W)`` inputs back to grayscale ``(N, H, W)`` images in ``[0, 1]``."""
-    values = np.asarray(
-        inputs.detach().cpu() if isinstance(inputs, torch.Tensor) else inputs, float
-    )
+    values = np.asarray(inputs.detach().cpu() if hasattr(inputs, "detach") else inputs, float)
     if values.ndim != 4 or values.shape[1] != 3:
         raise ValueError(f"inputs must be (N, 3, H, W); got shape {values.shape}")
     pixels = values * np.asarray(std).reshape(1, 3, 1, 1) + np.asarray(mean).reshape(1, 3, 1, 1)
