@@ -14,7 +14,10 @@ from marsutils.models import (
     MODEL_NAMES,
     AttentionSegClassifier,
     AttentiveBackbone,
+    CamLayerModel,
     ChannelSpatialAttention,
+    DenseClassifier,
+    DenseScorer,
     ScorePooling,
     build_backbone,
     build_model,
@@ -59,6 +62,36 @@ def _check_outputs(model: nn.Module, images: torch.Tensor) -> None:
     assert torch.isfinite(logits).all() and torch.isfinite(dense).all()
     torch.testing.assert_close(proba.sum(dim=1), torch.ones(batch, height, width))
     assert any(module is model.cam_layer for module in model.modules())
+    _check_protocol(model, images)
+
+
+def _check_protocol(model: nn.Module, images: torch.Tensor) -> None:
+    """The DenseClassifier contract: forward = forward_head(forward_features), score map shape."""
+    assert isinstance(model, DenseClassifier)
+    assert isinstance(model, DenseScorer) and isinstance(model, CamLayerModel)
+    model.eval()
+    with torch.no_grad():
+        features = model.forward_features(images)
+        scores = model.score_map(images)
+        assert features.ndim == 4 and features.shape[0] == images.shape[0]
+        assert torch.equal(model.forward_head(features), model(images))
+        assert scores.shape[:2] == (images.shape[0], NUM_CLASSES)
+        torch.testing.assert_close(model.pool(scores), model(images))
+
+
+def test_a_plain_module_is_not_a_dense_classifier() -> None:
+    class LogitsOnly(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(2, 3))
+
+    class DenseOnly(LogitsOnly):
+        def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    assert not isinstance(LogitsOnly(), DenseScorer)
+    assert isinstance(DenseOnly(), DenseScorer)
+    assert not isinstance(DenseOnly(), DenseClassifier)
+    assert not isinstance(DenseOnly(), CamLayerModel)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -34,6 +34,7 @@ from marsutils.models.lite0_weights import (
     lite0_package_state_dict,
     map_state_dict_in_order,
 )
+from marsutils.models.protocol import CamLayerModel, DenseClassifier, DenseScorer
 from marsutils.models.weights import (
     WEIGHT_SOURCES,
     WeightsMismatchError,
@@ -54,8 +55,11 @@ __all__ = [
     "AttentionSegClassifier",
     "AttentiveBackbone",
     "Backbone",
+    "CamLayerModel",
     "ChannelAttention",
     "ChannelSpatialAttention",
+    "DenseClassifier",
+    "DenseScorer",
     "LinearScoreHead",
     "ScorePooling",
     "SegmentationHead",

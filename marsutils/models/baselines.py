@@ -73,10 +73,33 @@ class SmpSegClassifier(nn.Module):
     @property
     def cam_layer(self) -> nn.Module:
         """Last encoder stage (Grad-CAM target)."""
+        from segmentation_models_pytorch.encoders.resnet import ResNetEncoder
+
         encoder = self.model.encoder
-        if hasattr(encoder, "layer4"):  # torchvision ResNet encoder
+        if isinstance(encoder, ResNetEncoder):  # a torchvision ResNet
             return encoder.layer4
         return encoder.model.blocks[-1]  # timm universal encoder
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's output ``(B, C, h, w)``, which the segmentation head reads.
+
+        ``h, w`` is the input size for U-Net and a quarter of it for DeepLabV3+.
+
+        Raises
+        ------
+        RuntimeError
+            When the input side is not a multiple of the encoder's output stride (smp's check).
+        """
+        self.model.check_input_shape(x)
+        return self.model.decoder(self.model.encoder(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Image logits ``(B, K)``: the segmentation head's scores of ``features``, pooled."""
+        return self.pool(self.model.segmentation_head(features))
+
+    def score_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(B, K, H, W)`` before pooling (at the input size)."""
+        return self.model(x)
 
     def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel class scores (logits) ``(B, K, H, W)`` at the input size."""

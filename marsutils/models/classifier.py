@@ -16,7 +16,9 @@ Every configuration computes dense class scores at the resolution of the last ba
 input size for the dense output (``forward_dense``). For ``plain``/``attention`` the dense output
 is the class activation map (CAM) of the linear classifier, whose average pool is exactly the
 image logits; with ``head`` it is the segmentation head's output. Inputs are 3-channel,
-ImageNet-normalised images (the data pipeline repeats grayscale to 3 channels).
+ImageNet-normalised images (the data pipeline repeats grayscale to 3 channels). Every
+configuration is a :class:`~marsutils.models.protocol.DenseClassifier`: ``forward`` is
+``forward_head(forward_features(x))``.
 """
 
 from __future__ import annotations
@@ -112,13 +114,21 @@ class AttentionSegClassifier(nn.Module):
         """Module whose output Grad-CAM uses: the last backbone stage."""
         return self.backbone.stages[-1]
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last backbone stage's features ``(B, C, h, w)`` (stride 32), after attention."""
+        return self.backbone(x)[-1]
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Image logits ``(B, K)``: the head's class scores of ``features``, pooled."""
+        return self.pool(self.head(features))
+
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores ``(B, K, h, w)`` at the last stage's resolution (stride 32)."""
-        return self.head(self.backbone(x)[-1])
+        return self.head(self.forward_features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Image logits ``(B, K)``: the pooled score map."""
-        return self.pool(self.score_map(x))
+        return self.forward_head(self.forward_features(x))
 
     def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
         """Per-pixel class scores (logits) ``(B, K, H, W)`` at the input size."""

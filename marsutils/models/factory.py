@@ -34,8 +34,9 @@ def build_model(
     ``"plain"``, ``"head"``, ``"attention"`` and ``"full"`` are
     :class:`~marsutils.models.classifier.AttentionSegClassifier` configurations; ``"unet"`` and
     ``"deeplabv3plus"`` are smp baselines with the same encoder, weights and pooling. Every model
-    maps ``(B, 3, H, W)`` ImageNet-normalised images to image logits ``(B, num_classes)`` and has
-    ``forward_dense``, ``predict_proba_dense``, ``cam_layer`` and ``config``.
+    maps ``(B, 3, H, W)`` ImageNet-normalised images to image logits ``(B, num_classes)`` and is a
+    :class:`~marsutils.models.protocol.DenseClassifier` (``forward_features``, ``forward_head``,
+    ``score_map``, ``forward_dense``, ``predict_proba_dense``, ``cam_layer`` and ``config``).
 
     Args:
         name: one of :data:`MODEL_NAMES`.

@@ -1,13 +1,18 @@
 """Supervised training and held-out evaluation of dense models on the segmentation tiles.
 
 A model is any ``nn.Module`` giving ``(B, C, H, W)`` class scores at its input size: by default
-``model.forward_dense(x)`` when the model has it (the proposed model's dense head), else
-``model(x)`` (plain segmentation-models-pytorch models); pass ``forward=lambda model, x: ...``
-for anything else. ``C`` must be :data:`~marsutils.seg.classes.NUM_CLASSES` (4).
+``model.forward_dense(x)`` when the model is a :class:`~marsutils.models.protocol.DenseScorer`
+(every model of :func:`~marsutils.models.build_model` is), else ``model(x)`` (plain
+segmentation-models-pytorch models); pass ``forward=lambda model, x: ...`` for anything else.
+``C`` must be :data:`~marsutils.seg.classes.NUM_CLASSES` (4).
 
-Training uses random augmented crops (:class:`~marsutils.seg.dataset.SegCropDataset`), AdamW with
-a per-step cosine learning-rate schedule, and cross-entropy with ``ignore_index=255`` so unlabelled
-pixels contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
+Training uses the steps of the classifier engine (:mod:`marsutils.train.state`): a
+:class:`~marsutils.train.state.TrainState` (AdamW, a per-step cosine learning-rate schedule
+without warm-up, :func:`~marsutils.train.schedule.cosine`, and a gradient scaler that is enabled
+only for fp16 on CUDA) and :func:`~marsutils.train.state.train_one_epoch` over random augmented
+crops (:class:`~marsutils.seg.dataset.SegCropDataset`) with the loss step
+:func:`pixel_cross_entropy`: cross-entropy with ``ignore_index=255`` so unlabelled pixels
+contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
 upsamples the scores bilinearly to the tile's native size and computes pixel IoU against the
 original mask. With the same seed on CPU a run is repeatable bit for bit.
 
@@ -32,6 +37,7 @@ from torch.utils.data import DataLoader
 
 from ..atomic import json_records, write_json
 from ..cache import CacheEntry, normalize_identity
+from ..models.protocol import DenseScorer
 from ..progress import progress_bar
 from ..train.runtime import (
     autocast,
@@ -40,6 +46,8 @@ from ..train.runtime import (
     seed_everything,
     to_channels_last,
 )
+from ..train.schedule import cosine
+from ..train.state import BatchLoss, LossStep, TrainState, train_one_epoch
 from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 from .dataset import SegCropDataset, SegTileDataset
 from .folds import tile_folds
@@ -54,6 +62,7 @@ __all__ = [
     "dense_scores",
     "evaluate_segmentation",
     "fit_segmentation",
+    "pixel_cross_entropy",
     "predict_tiles",
 ]
 
@@ -67,10 +76,32 @@ def dense_scores(
     forward: DenseForward | None = None,
     num_classes: int = NUM_CLASSES,
 ) -> torch.Tensor:
-    """Run the model's dense forward and check the ``(B, num_classes, H, W)`` contract."""
+    """Run the model's dense forward and check the ``(B, num_classes, H, W)`` contract.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A :class:`~marsutils.models.protocol.DenseScorer` (its ``forward_dense`` is used), or
+        any model whose ``model(x)`` gives dense scores.
+    x : Tensor of shape (B, 3, H, W)
+        Input images.
+    forward : callable, optional
+        ``forward(model, x)`` used instead of either.
+    num_classes : int, default=4
+        The expected number of classes ``C``.
+
+    Returns
+    -------
+    scores : Tensor of shape (B, num_classes, H, W)
+
+    Raises
+    ------
+    ValueError
+        When the scores are not a tensor of that shape.
+    """
     if forward is not None:
         scores = forward(model, x)
-    elif hasattr(model, "forward_dense"):
+    elif isinstance(model, DenseScorer):
         scores = model.forward_dense(x)
     else:
         scores = model(x)
@@ -162,36 +193,51 @@ def evaluate_segmentation(
     return pixel_iou(targets, predictions, num_classes=num_classes, ignore_index=IGNORE_INDEX)
 
 
-def _train_one_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    loss_fn: nn.Module,
+def pixel_cross_entropy(
     device: torch.device,
-    forward: DenseForward | None,
-    num_classes: int,
     precision: str,
-) -> float:
-    model.train()
-    total, pixels = 0.0, 0
-    for images, targets in loader:
+    *,
+    forward: DenseForward | None = None,
+    num_classes: int = NUM_CLASSES,
+    ignore_index: int = IGNORE_INDEX,
+) -> LossStep:
+    """The loss step of dense training: per-pixel cross entropy of the dense scores.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the batch goes (channels-last images).
+    precision : str
+        The resolved precision of the forward pass; the loss is computed in fp32.
+    forward : callable, optional
+        The dense forward (see :func:`dense_scores`).
+    num_classes : int, default=4
+        Classes of the dense scores.
+    ignore_index : int, default=255
+        Target value of unlabelled pixels, which contribute nothing.
+
+    Returns
+    -------
+    loss_step : callable
+        ``loss_step(model, (images, targets))`` (:data:`~marsutils.train.state.LossStep`) with
+        ``images`` ``(B, 3, H, W)`` and ``targets`` ``(B, H, W)`` class ids; the loss is the mean
+        over labelled pixels and its weight their count. A batch without labelled pixels gives
+        None (it is skipped rather than make a NaN).
+    """
+    loss_fn = nn.CrossEntropyLoss(ignore_index=ignore_index)
+
+    def loss_step(model: nn.Module, batch: Any) -> BatchLoss | None:
+        images, targets = batch
         x = images.to(device, memory_format=torch.channels_last)
         y = targets.to(device)
-        labelled = int((y != IGNORE_INDEX).sum())
-        if labelled == 0:  # an all-unlabelled crop has no loss; skip it rather than make a NaN
-            scheduler.step()
-            continue
+        labelled = int((y != ignore_index).sum())
+        if labelled == 0:
+            return None
         with autocast(device, precision):
             scores = dense_scores(model, x, forward, num_classes)
-        loss = loss_fn(scores.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += float(loss.detach()) * labelled
-        pixels += labelled
-    return total / pixels if pixels else float("nan")
+        return BatchLoss(loss_fn(scores.float(), y), labelled)
+
+    return loss_step
 
 
 def fit_segmentation(
@@ -216,11 +262,60 @@ def fit_segmentation(
 ) -> SegFit:
     """Train ``model`` in place on crops of ``train_tiles``; report pixel IoU on ``val_tiles``.
 
-    ``image_size`` resizes tiles (training and evaluation alike) before cropping; the metric is
-    always taken on the native-size masks. ``eval_every=k`` also records the held-out mIoU every
-    ``k`` epochs in the history (0: only at the end). ``precision`` is resolved once
-    (:func:`~marsutils.train.runtime.resolve_precision`; None: ``$MARS_PRECISION``, then auto)
-    and used for training and evaluation. See the module docstring for the rest.
+    The run is a :class:`~marsutils.train.state.TrainState` (AdamW, cosine decay to 0 per batch
+    without warm-up) trained by :func:`~marsutils.train.state.train_one_epoch` with the loss step
+    :func:`pixel_cross_entropy`; with the same seed on CPU it is repeatable bit for bit.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A dense model (see the module docstring); trained in place.
+    train_tiles, val_tiles : sequence of SegTile
+        Training tiles (cropped) and held-out tiles (predicted whole).
+    epochs : int, default=20
+        Passes over the training crops; at least 1.
+    crop : int or None, default=256
+        Side of the square random crops, in pixels of the (resized) tile; None: whole tiles.
+    batch_size : int, default=8
+        Crops per optimiser step, and tiles per evaluation batch.
+    lr : float, default=1e-3
+        Peak learning rate of AdamW.
+    seed : int, default=0
+        Seeds every RNG (:func:`~marsutils.train.runtime.seed_everything`) and the crop order.
+    device : str or torch.device, optional, default="cpu"
+        See :func:`~marsutils.train.runtime.resolve_device`.
+    image_size : int, optional
+        Resizes tiles (training and evaluation alike) before cropping; the metric is always
+        taken on the native-size masks.
+    weight_decay : float, default=1e-4
+        AdamW's decoupled weight decay.
+    crops_per_tile : int, default=1
+        Random crops of every tile per epoch.
+    eval_every : int, default=0
+        Also record the held-out mIoU every ``eval_every`` epochs in the history (0: only at
+        the end).
+    forward : callable, optional
+        ``forward(model, x) -> (B, C, H, W)`` scores (see :func:`dense_scores`).
+    num_classes : int, default=4
+        Classes of the dense scores.
+    progress : bool, default=False
+        Show a progress bar over the epochs.
+    precision : str, optional
+        Resolved once (:func:`~marsutils.train.runtime.resolve_precision`; None:
+        ``$MARS_PRECISION``, then auto) and used for training and evaluation.
+
+    Returns
+    -------
+    fit : SegFit
+        ``history`` has one record per epoch: ``epoch``, ``lr`` (at the epoch's start),
+        ``train_loss`` (mean cross entropy per labelled pixel) and, where evaluated,
+        ``val_miou``.
+
+    Raises
+    ------
+    ValueError
+        When ``epochs < 1``, or the model's dense scores do not have the shape
+        ``(B, num_classes, H, W)``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}.")
@@ -238,11 +333,16 @@ def fit_segmentation(
         generator=torch.Generator().manual_seed(seed),
     )
     model = to_channels_last(model, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, epochs * len(loader))
+    state = TrainState.new(
+        model,
+        lr=lr,
+        weight_decay=weight_decay,
+        total_steps=epochs * len(loader),
+        device=device,
+        schedule=cosine,
+        precision=precision,
     )
-    loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    loss_step = pixel_cross_entropy(device, precision, forward=forward, num_classes=num_classes)
     evaluate = {
         "image_size": image_size,
         "batch_size": batch_size,
@@ -251,13 +351,12 @@ def fit_segmentation(
         "num_classes": num_classes,
         "precision": precision,
     }
-    history: list[dict[str, float]] = []
+    history = state.history
     for epoch in progress_bar(range(1, epochs + 1), desc="epochs", disable=not progress):
-        lr_now = optimizer.param_groups[0]["lr"]
-        loss = _train_one_epoch(
-            model, loader, optimizer, scheduler, loss_fn, device, forward, num_classes, precision
-        )
-        row = {"epoch": epoch, "lr": lr_now, "train_loss": loss}
+        lr_now = state.optimizer.param_groups[0]["lr"]
+        losses = train_one_epoch(state, loader, loss_step)
+        state.epoch = epoch
+        row = {"epoch": epoch, "lr": lr_now, "train_loss": losses.weighted_mean}
         if eval_every and epoch % eval_every == 0 and epoch != epochs:
             row["val_miou"] = evaluate_segmentation(model, val_tiles, **evaluate).miou
         history.append(row)

@@ -1,4 +1,5 @@
-"""Training: the shared ``fit()`` engine, checkpoints, schedules and runtime settings."""
+"""Training: the shared ``fit()`` engine, the training state and epoch it is built from,
+checkpoints, schedules and runtime settings."""
 
 from .checkpoint import CheckpointError
 from .engine import FitConfig, FitResult, TrainingInterrupted, fit, predict_proba
@@ -10,11 +11,16 @@ from .runtime import (
     resolve_precision,
     seed_everything,
 )
+from .state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
 
 __all__ = [
+    "BatchLoss",
     "CheckpointError",
+    "EpochLosses",
     "FitConfig",
     "FitResult",
+    "LossStep",
+    "TrainState",
     "TrainingInterrupted",
     "autocast",
     "choose_precision",
@@ -24,4 +30,5 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
     "seed_everything",
+    "train_one_epoch",
 ]

@@ -29,6 +29,21 @@ machine), stores it in every checkpoint, and uses it for training and for its pr
 resumed run keeps the precision stored in its checkpoint; when the one resolved now differs it
 warns and records why in ``done.json`` (``precision_note``). The precision is not part of the
 run's fingerprint: it changes speed, not the experiment.
+
+Steps (public within :mod:`marsutils.train`; :func:`fit` composes them, and
+:func:`marsutils.seg.train.fit_segmentation` reuses the state and the epoch):
+
+* :class:`~marsutils.train.state.TrainState` (:mod:`marsutils.train.state`): model, optimiser,
+  schedule, gradient scaler, history, epoch and the model-selection state;
+  ``new``, ``from_checkpoint`` and ``to_checkpoint`` (what ``checkpoint.pt`` holds);
+* :func:`~marsutils.train.state.train_one_epoch`: one pass over a loader with any loss step
+  (here :func:`image_cross_entropy`); :func:`classifier_state` and
+  :func:`train_classifier_epoch` build the classifier's state and epoch from them;
+* :func:`validate`: the validation metrics of the epoch record;
+* :func:`select_weights` and :func:`early_stop`: the model-selection rule;
+* :func:`save_epoch`: ``checkpoint.pt`` and ``history.json``;
+* :func:`finish`: the selected weights, the predictions and ``done.json``;
+  :func:`load_finished` returns a finished run from its files.
 """
 
 from __future__ import annotations
@@ -70,15 +85,29 @@ from .runtime import (
     resolve_device,
     resolve_precision,
 )
-from .schedule import warmup_cosine
+from .state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
 
 __all__ = [
     "FitConfig",
+    "FitFiles",
     "FitResult",
+    "TrainingInterrupted",
+    "classifier_state",
+    "early_stop",
+    "finish",
     "fit",
+    "image_cross_entropy",
+    "load_finished",
     "predict_proba",
     "predictions_frame",
-    "TrainingInterrupted",
+    "run_fingerprint",
+    "run_precision",
+    "save_epoch",
+    "save_weights",
+    "select_weights",
+    "split_parts",
+    "train_classifier_epoch",
+    "validate",
 ]
 
 
@@ -257,6 +286,397 @@ def _choose_precision(
     )
 
 
+@dataclass(frozen=True)
+class FitFiles:
+    """The files :func:`fit` writes in its output folder (see the module docstring).
+
+    Parameters
+    ----------
+    folder : Path
+        The run's output folder (``out_dir`` of :func:`fit`).
+    """
+
+    folder: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """``checkpoint.pt``: the state after the last finished epoch."""
+        return self.folder / "checkpoint.pt"
+
+    @property
+    def best(self) -> Path:
+        """``best_model.pt``: the selected weights."""
+        return self.folder / "best_model.pt"
+
+    @property
+    def done(self) -> Path:
+        """``done.json``: written last, marks a finished run."""
+        return self.folder / "done.json"
+
+    @property
+    def history(self) -> Path:
+        """``history.json``: one record per epoch."""
+        return self.folder / "history.json"
+
+    def predictions(self, part: str) -> Path:
+        """``predictions_<part>.csv`` for ``part`` ``"val"`` or ``"test"``."""
+        return self.folder / f"predictions_{part}.csv"
+
+
+def split_parts(split: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The train, val and test rows of ``split``, each re-indexed from 0.
+
+    Parameters
+    ----------
+    split : DataFrame
+        One row per image with at least the columns ``row``, ``image``, ``label`` and
+        ``subset`` (``"train"``, ``"val"`` or ``"test"``).
+
+    Returns
+    -------
+    parts : dict of str to DataFrame
+        ``{"train": ..., "val": ..., "test": ...}``.
+
+    Raises
+    ------
+    ValueError
+        When one of the three parts has no images.
+    """
+    parts = {
+        s: split[split["subset"] == s].reset_index(drop=True) for s in ("train", "val", "test")
+    }
+    for name, part in parts.items():
+        if part.empty:
+            raise ValueError(f"the split has no {name} images")
+    return parts
+
+
+def run_fingerprint(
+    config: FitConfig,
+    model: torch.nn.Module,
+    model_config: dict[str, Any] | None,
+    split: pd.DataFrame,
+) -> str:
+    """The identity of a run: its recipe (runtime fields left out), model and split.
+
+    Parameters
+    ----------
+    config : FitConfig
+        The training recipe; its :attr:`FitConfig.RUNTIME_FIELDS` do not count.
+    model : torch.nn.Module
+        The model; only its class name counts, and only when ``model_config`` is None.
+    model_config : dict or None
+        The model's description (e.g. the arguments of ``build_model``).
+    split : DataFrame
+        The split (columns ``row``, ``label``, ``subset`` count).
+
+    Returns
+    -------
+    fingerprint : str
+        16 hexadecimal digits (:func:`~marsutils.train.checkpoint.config_fingerprint`).
+    """
+    return config_fingerprint(
+        {
+            "fit": _recipe(config),
+            "model": model_config or {"class": type(model).__name__},
+            "split": _split_identity(split),
+        }
+    )
+
+
+def image_cross_entropy(
+    device: torch.device, precision: str, label_smoothing: float = 0.0
+) -> LossStep:
+    """The loss step of image classification: cross entropy of ``model(x)``'s logits.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the batch goes (channels-last images).
+    precision : str
+        The resolved precision of the forward pass (``"fp32"``, ``"bf16"`` or ``"fp16"``); the
+        loss is always computed in fp32 from the logits.
+    label_smoothing : float, default=0.0
+        Passed to :func:`torch.nn.functional.cross_entropy`.
+
+    Returns
+    -------
+    loss_step : callable
+        ``loss_step(model, (x, y, rows))`` with ``x`` ``(B, 3, H, W)`` float images and ``y``
+        ``(B,)`` class ids; the batch weight is ``B``.
+    """
+
+    def loss_step(model: torch.nn.Module, batch: Any) -> BatchLoss:
+        x, y, _ = batch
+        x, y = _prepare(x, device), y.to(device)
+        with autocast(device, precision):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        return BatchLoss(loss, len(y))
+
+    return loss_step
+
+
+def classifier_state(
+    model: torch.nn.Module,
+    config: FitConfig,
+    *,
+    steps_per_epoch: int,
+    device: torch.device,
+    choice: PrecisionChoice,
+    fingerprint: str,
+    checkpoint: dict[str, Any] | None,
+) -> TrainState:
+    """The state of a classifier run: resumed from ``checkpoint``, or new.
+
+    A new state seeds torch's global RNG with ``derive_seed(config.seed, 3)`` (the
+    augmentation's draws); a resumed one restores the RNG stored in the checkpoint.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier, on ``device``.
+    config : FitConfig
+        ``lr``, ``weight_decay``, ``epochs``, ``warmup_fraction`` and ``seed`` count.
+    steps_per_epoch : int
+        Batches per epoch; the schedule spans ``steps_per_epoch * config.epochs`` batches, the
+        first ``round(config.warmup_fraction * total)`` of them warm-up.
+    device : torch.device
+    choice : PrecisionChoice
+        The run's precision (:func:`run_precision`).
+    fingerprint : str
+        The run's identity (:func:`run_fingerprint`).
+    checkpoint : dict or None
+        A loaded ``checkpoint.pt`` of this run.
+
+    Returns
+    -------
+    state : TrainState
+    """
+    total_steps = steps_per_epoch * config.epochs
+    new = {
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "total_steps": total_steps,
+        "warmup_steps": round(config.warmup_fraction * total_steps),
+        "device": device,
+        "precision": choice.precision,
+        "precision_reason": choice.reason,
+        "fingerprint": fingerprint,
+    }
+    if checkpoint is not None:
+        return TrainState.from_checkpoint(model, checkpoint, **new)
+    state = TrainState.new(model, **new)
+    torch.manual_seed(derive_seed(config.seed, 3))
+    return state
+
+
+def train_classifier_epoch(
+    state: TrainState,
+    train_data: BatchDataset,
+    labels: np.ndarray,
+    config: FitConfig,
+    epoch: int,
+    steps_per_epoch: int,
+    loss_step: LossStep,
+    *,
+    progress: bool = False,
+) -> EpochLosses:
+    """One epoch of a classifier: the class-balanced batch plan of ``epoch``, then
+    :func:`~marsutils.train.state.train_one_epoch` over it.
+
+    Parameters
+    ----------
+    state : TrainState
+        Updated in place.
+    train_data : BatchDataset
+        The training images with their augmentation.
+    labels : ndarray of shape (n_train,)
+        Their class ids, for the class-balanced sampling.
+    config : FitConfig
+        ``batch_size``, ``seed``, ``balance_power``, ``num_workers`` and ``epochs`` count.
+    epoch : int
+        The epoch's index (0-based); with ``config.seed`` it fixes the plan
+        (:func:`~marsutils.data.batches.epoch_batches`).
+    steps_per_epoch : int
+        The plan is cut to this many batches.
+    loss_step : callable
+        E.g. :func:`image_cross_entropy`.
+    progress : bool, default=False
+        Show a progress bar with the running loss.
+
+    Returns
+    -------
+    losses : EpochLosses
+    """
+    plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
+    plan = plan[:steps_per_epoch]
+    # The bar is built even when disabled, as before the steps were split out: tqdm.auto's bar
+    # calls iter() on the loader once more, and a DataLoader iterator draws its base seed from
+    # the global RNG, so leaving it out would change every later draw.
+    bar = progress_bar(
+        make_loader(train_data, plan, config.num_workers),
+        total=len(plan),
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        disable=not progress,
+        leave=False,
+    )
+    return train_one_epoch(
+        state,
+        bar,
+        loss_step,
+        on_batch=lambda so_far: bar.set_postfix(loss=f"{np.mean(so_far.losses[-20:]):.3f}"),
+    )
+
+
+def validate(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    val: pd.DataFrame,
+    *,
+    image_size: int,
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    precision: str | None = None,
+) -> dict[str, float]:
+    """The validation metrics of an epoch record.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier (switched to eval mode).
+    images : ndarray of shape (N, H, W), dtype uint8
+        The decoded image cache.
+    val : DataFrame
+        The validation images: columns ``row`` (index into ``images``) and ``label``.
+    image_size : int
+        Side of the square model input, in pixels.
+    batch_size : int, default=128
+        Images per inference batch.
+    device, precision
+        See :func:`predict_proba`.
+
+    Returns
+    -------
+    metrics : dict of str to float
+        ``val_loss`` (mean negative log-likelihood of the true class, probabilities clamped at
+        1e-12), ``val_accuracy`` and ``val_macro_f1`` (scikit-learn's ``f1_score(...,
+        average="macro", zero_division=0)``), in that order.
+    """
+    probs = predict_proba(
+        model,
+        images,
+        val["row"].to_numpy(),
+        image_size=image_size,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+    )
+    y_val, p_val = val["label"].to_numpy(), probs.argmax(1)
+    val_loss = float(
+        F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.tensor(y_val))
+    )
+    with warnings.catch_warnings():  # tiny (smoke) validation sets may lack classes
+        warnings.simplefilter("ignore", UserWarning)
+        macro_f1 = float(f1_score(y_val, p_val, average="macro", zero_division=0))
+    return {
+        "val_loss": val_loss,
+        "val_accuracy": float(accuracy_score(y_val, p_val)),
+        "val_macro_f1": macro_f1,
+    }
+
+
+def select_weights(state: TrainState, selection: str, macro_f1: float, best_path: Path) -> None:
+    """The model-selection step after an epoch's validation (see the module docstring).
+
+    Parameters
+    ----------
+    state : TrainState
+        Its ``epoch`` is the epoch just finished; its selection state is updated in place.
+    selection : str
+        ``"last"``: the epoch is selected whatever its score (written at the end of the run).
+        ``"best_val_macro_f1"``: it is selected, and its weights written to ``best_path``, when
+        its validation macro F1 beats the best so far by more than 1e-9; otherwise
+        ``bad_epochs`` grows.
+    macro_f1 : float
+        The epoch's validation macro F1.
+    best_path : Path
+        Where the selected weights go (``best_model.pt``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``selection``.
+    """
+    if selection == "last":
+        state.best_f1, state.best_epoch = macro_f1, state.epoch
+    elif selection == "best_val_macro_f1":
+        if macro_f1 > state.best_f1 + 1e-9:
+            state.best_f1, state.best_epoch, state.bad_epochs = macro_f1, state.epoch, 0
+            save_weights(best_path, state)
+        else:
+            state.bad_epochs += 1
+    else:
+        raise ValueError(
+            f"selection must be one of {list(FitConfig.SELECTIONS)}; got {selection!r}"
+        )
+
+
+def early_stop(state: TrainState, config: FitConfig) -> bool:
+    """True when ``config.selection`` stops early and ``config.patience`` epochs passed without
+    improvement."""
+    return config.selection == "best_val_macro_f1" and state.bad_epochs >= config.patience
+
+
+def save_weights(path: Path, state: TrainState) -> None:
+    """Write the model's weights and the run's fingerprint to ``path`` (``best_model.pt``)."""
+    save_checkpoint(path, {"model": state.model.state_dict(), "fingerprint": state.fingerprint})
+
+
+def save_epoch(files: FitFiles, state: TrainState) -> None:
+    """The checkpoint step: write ``checkpoint.pt`` then ``history.json``, each atomically."""
+    save_checkpoint(files.checkpoint, state.to_checkpoint())
+    write_json(files.history, state.history)
+
+
+def run_precision(
+    model: torch.nn.Module,
+    config: FitConfig,
+    device: torch.device,
+    model_config: dict[str, Any] | None,
+    probe: Callable[[tuple[str, ...]], dict[str, float]] | None,
+    checkpoint: dict[str, Any] | None,
+    out_dir: Path,
+) -> tuple[PrecisionChoice, str | None]:
+    """The run's precision and, for a resumed run whose request now differs, a note saying so.
+
+    A resumed run keeps the precision stored in its checkpoint: under ``"auto"`` without
+    probing again; under a forced other precision with a ``UserWarning`` and the note.
+
+    Returns
+    -------
+    choice : PrecisionChoice
+    note : str or None
+        What ``done.json`` records as ``precision_note``.
+    """
+    stored = checkpoint.get("precision") if checkpoint is not None else None
+    requested = requested_precision(config.precision if config.mixed_precision else "fp32")[0]
+    if stored is not None and requested == "auto":
+        # "auto" resumes with the checkpoint's precision without probing again
+        reason = str(checkpoint.get("precision_reason", "stored in the checkpoint"))
+        return PrecisionChoice(stored, "auto", "checkpoint", reason), None
+    choice = _choose_precision(model, config, device, model_config, probe)
+    if stored is None or stored == choice.precision:
+        return choice, None
+    note = (
+        f"resumed with the checkpoint's precision {stored}; {choice.precision} "
+        f"({choice.reason}) applies to new runs only"
+    )
+    warnings.warn(f"{out_dir}: {note}", UserWarning, stacklevel=3)
+    reason = str(checkpoint.get("precision_reason", "stored in the checkpoint"))
+    return PrecisionChoice(stored, choice.requested, "checkpoint", reason), note
+
+
 def _retrain_weights(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -307,6 +727,141 @@ def _retrain_weights(
     model.load_state_dict(load_checkpoint(out_dir / "best_model.pt", fingerprint)["model"])
 
 
+def load_finished(
+    model: torch.nn.Module,
+    files: FitFiles,
+    fingerprint: str,
+    *,
+    need_weights: bool,
+    retrain: Callable[[], None],
+) -> FitResult:
+    """A finished run from its records; ``model`` gets its selected weights when there are any.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Receives the weights of ``best_model.pt``.
+    files : FitFiles
+        The run's files; ``done.json`` must exist.
+    fingerprint : str
+        The identity the run must have.
+    need_weights : bool
+        When ``best_model.pt`` is missing: call ``retrain()`` (True) or keep ``model``'s initial
+        weights (False, a records-only run).
+    retrain : callable
+        Restores the weights into ``model`` (:func:`fit` passes its ``_retrain_weights``).
+
+    Returns
+    -------
+    result : FitResult
+        With ``trained=False``.
+
+    Raises
+    ------
+    CheckpointError
+        When the finished run has another fingerprint.
+    """
+    done = read_json(files.done)
+    if done.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{files.folder} holds a finished run of a different configuration; "
+            "delete it or use another run directory"
+        )
+    if files.best.is_file():
+        model.load_state_dict(load_checkpoint(files.best, fingerprint)["model"])
+    elif need_weights:
+        retrain()
+    return FitResult(
+        files.folder,
+        read_json(files.history),
+        int(done["best_epoch"]),
+        float(done["best_val_macro_f1"]),
+        pd.read_csv(files.predictions("test")),
+        pd.read_csv(files.predictions("val")),
+        resumed_from_epoch=int(done["epochs_run"]),
+        trained=False,
+        precision=str(done.get("precision", "fp32")),
+        precision_reason=str(done.get("precision_reason", "")),
+    )
+
+
+def finish(
+    state: TrainState,
+    images: np.ndarray,
+    parts: dict[str, pd.DataFrame],
+    config: FitConfig,
+    files: FitFiles,
+    *,
+    choice: PrecisionChoice,
+    precision_note: str | None,
+    model_config: dict[str, Any] | None,
+    device: torch.device,
+    resumed_from: int,
+) -> FitResult:
+    """The end of a run: the selected weights, the val and test predictions, then ``done.json``.
+
+    Under ``selection="best_val_macro_f1"`` the model is given the weights of ``best_model.pt``;
+    under ``"last"`` its final weights are written there. The predictions are written with
+    :func:`predictions_frame` and read back, so they equal what a later load returns.
+
+    Returns
+    -------
+    result : FitResult
+        With ``trained=True``.
+    """
+    model = state.model
+    if config.selection == "best_val_macro_f1":
+        model.load_state_dict(load_checkpoint(files.best, state.fingerprint)["model"])
+    else:  # the final weights (also after a resume that found every epoch done)
+        save_weights(files.best, state)
+    t_eval = time.perf_counter()
+    frames = {}
+    for name in ("val", "test"):
+        probs = predict_proba(
+            model,
+            images,
+            parts[name]["row"].to_numpy(),
+            image_size=config.image_size,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=state.precision,
+        )
+        _write_csv(files.predictions(name), predictions_frame(parts[name], probs))
+        frames[name] = pd.read_csv(files.predictions(name))  # identical to a later load
+    history = state.history
+    write_json(
+        files.done,
+        {
+            "fingerprint": state.fingerprint,
+            "selection": config.selection,
+            "best_epoch": state.best_epoch,
+            "best_val_macro_f1": state.best_f1,
+            "epochs_run": len(history),
+            "config": dataclasses.asdict(config),
+            "model": model_config,
+            "device": str(device),
+            "precision": state.precision,
+            "precision_reason": choice.reason,
+            "precision_timings": choice.timings,
+            "precision_note": precision_note,
+            "torch_threads": torch.get_num_threads(),
+            "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
+            "final_predict_s": time.perf_counter() - t_eval,
+        },
+    )
+    return FitResult(
+        files.folder,
+        history,
+        state.best_epoch,
+        state.best_f1,
+        frames["test"],
+        frames["val"],
+        resumed_from,
+        precision=state.precision,
+        precision_reason=choice.reason,
+    )
+
+
 def fit(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -322,267 +877,160 @@ def fit(
     precision_probe: Callable[[tuple[str, ...]], dict[str, float]] | None = None,
     need_weights: bool = True,
 ) -> FitResult:
-    """Train ``model`` on ``split``'s train part, early-stop on its val part, predict its test part.
+    """Train ``model`` on ``split``'s train part, validate on its val part, predict its test part.
 
-    ``images`` is the ``(N, H, W)`` uint8 cache; ``split`` has columns ``row, image, label,
-    subset``. With ``resume=True`` a finished run with the same fingerprint is loaded instead of
-    retrained, and an interrupted one continues from its last checkpoint; a checkpoint written by
-    another configuration raises :class:`~marsutils.train.checkpoint.CheckpointError`.
+    The steps, in order: a finished run is loaded (:func:`load_finished`); else the precision is
+    resolved (:func:`run_precision`), the state is built new or from ``checkpoint.pt``
+    (:func:`classifier_state`), and each epoch runs :func:`train_classifier_epoch`,
+    :func:`validate`, :func:`select_weights` and :func:`save_epoch`; :func:`finish` writes the
+    predictions and ``done.json``.
 
-    The precision comes from ``config.precision`` (see the module docstring);
-    ``precision_probe(candidates) -> {precision: images/s}`` replaces the timed probe of
-    ``"auto"`` (tests inject fake timings with it).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(B, 3, image_size, image_size)`` images to logits ``(B, K)``; trained in place.
+    images : ndarray of shape (N, H, W), dtype uint8
+        The decoded image cache.
+    split : DataFrame
+        Columns ``row`` (index into ``images``), ``image``, ``label`` (0..K-1) and ``subset``
+        (``"train"``, ``"val"``, ``"test"``).
+    config : FitConfig
+        The recipe; ``config.precision`` as in the module docstring.
+    out_dir : path
+        The run's folder (created); see :class:`FitFiles`.
+    model_config : dict, optional
+        The model's description, part of the fingerprint and of ``done.json``.
+    device : str or torch.device, optional
+        See :func:`~marsutils.train.runtime.resolve_device`.
+    resume : bool, default=True
+        Load a finished run with the same fingerprint instead of training it, and continue an
+        interrupted one from its last checkpoint.
+    progress : bool, default=True
+        Show progress bars and one line per epoch.
+    stop_after_epoch : int, optional
+        Raise :class:`TrainingInterrupted` after this epoch's checkpoint (to test resuming).
+    precision_probe : callable, optional
+        ``precision_probe(candidates) -> {precision: images/s}`` replaces the timed probe of
+        ``"auto"`` (tests inject fake timings with it).
+    need_weights : bool, default=True
+        For a finished run whose folder holds its records (``done.json``, ``history.json``, the
+        predictions) but not its weights, e.g. restored from the records a published run
+        commits: False returns it from its records (``model`` keeps its initial weights); True
+        trains it again in ``<out_dir>/retrain`` and keeps the weights only if that training
+        reproduces the recorded test predictions exactly (training is deterministic for the
+        same seed, recipe and thread count).
 
-    A finished run whose folder holds its records (``done.json``, ``history.json``, the
-    predictions) but not its weights, e.g. restored from the records a published run commits,
-    is returned from its records when ``need_weights`` is False (``model`` keeps its initial
-    weights). With ``need_weights=True`` it is trained again in ``<out_dir>/retrain`` and its
-    weights are kept only if that training reproduces the recorded test predictions exactly
-    (training is deterministic for the same seed, recipe and thread count).
+    Returns
+    -------
+    result : FitResult
 
     Raises
     ------
     CheckpointError
         When ``out_dir`` holds a run of another configuration, or retrained weights do not
         reproduce the recorded predictions.
+    ValueError
+        When the split has no train, val or test images.
+    TrainingInterrupted
+        After ``stop_after_epoch``.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = FitFiles(Path(out_dir))
+    files.folder.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
-    parts = {
-        s: split[split["subset"] == s].reset_index(drop=True) for s in ("train", "val", "test")
-    }
-    for name, part in parts.items():
-        if part.empty:
-            raise ValueError(f"the split has no {name} images")
-    fingerprint = config_fingerprint(
-        {
-            "fit": _recipe(config),
-            "model": model_config or {"class": type(model).__name__},
-            "split": _split_identity(split),
-        }
-    )
-    paths = {
-        "ckpt": out_dir / "checkpoint.pt",
-        "best": out_dir / "best_model.pt",
-        "done": out_dir / "done.json",
-        "history": out_dir / "history.json",
-        "test": out_dir / "predictions_test.csv",
-        "val": out_dir / "predictions_val.csv",
-    }
+    parts = split_parts(split)
+    fingerprint = run_fingerprint(config, model, model_config, split)
     model.to(device=device, memory_format=torch.channels_last)
 
-    if resume and paths["done"].is_file():
-        done = read_json(paths["done"])
-        if done.get("fingerprint") != fingerprint:
-            raise CheckpointError(
-                f"{out_dir} holds a finished run of a different configuration; "
-                "delete it or use another run directory"
-            )
-        if paths["best"].is_file():
-            model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
-        elif need_weights:
-            _retrain_weights(
-                model, images, split, config, out_dir, model_config, device, progress, fingerprint
-            )
-        return FitResult(
-            out_dir,
-            read_json(paths["history"]),
-            int(done["best_epoch"]),
-            float(done["best_val_macro_f1"]),
-            pd.read_csv(paths["test"]),
-            pd.read_csv(paths["val"]),
-            resumed_from_epoch=int(done["epochs_run"]),
-            trained=False,
-            precision=str(done.get("precision", "fp32")),
-            precision_reason=str(done.get("precision_reason", "")),
-        )
-
-    train = parts["train"]
-    labels = train["label"].to_numpy()
-    samples = config.samples_per_epoch or len(train)
-    steps_per_epoch = -(-samples // config.batch_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = warmup_cosine(optimizer, total_steps, round(config.warmup_fraction * total_steps))
-    history: list[dict[str, float]] = []
-    start_epoch, best_f1, best_epoch, bad_epochs = 0, -1.0, -1, 0
-    state = (
-        load_checkpoint(paths["ckpt"], fingerprint) if resume and paths["ckpt"].is_file() else None
-    )
-    precision_note = None
-    stored = state.get("precision") if state is not None else None
-    requested = requested_precision(config.precision if config.mixed_precision else "fp32")[0]
-    if stored is not None and requested == "auto":
-        # "auto" resumes with the checkpoint's precision without probing again
-        reason = str(state.get("precision_reason", "stored in the checkpoint"))
-        choice = PrecisionChoice(stored, "auto", "checkpoint", reason)
-    else:
-        choice = _choose_precision(model, config, device, model_config, precision_probe)
-        if stored is not None and stored != choice.precision:
-            precision_note = (
-                f"resumed with the checkpoint's precision {stored}; {choice.precision} "
-                f"({choice.reason}) applies to new runs only"
-            )
-            warnings.warn(f"{out_dir}: {precision_note}", UserWarning, stacklevel=2)
-            reason = str(state.get("precision_reason", "stored in the checkpoint"))
-            choice = PrecisionChoice(stored, choice.requested, "checkpoint", reason)
-    precision = choice.precision
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
-        best_f1, best_epoch = float(state["best_f1"]), int(state["best_epoch"])
-        bad_epochs = int(state["bad_epochs"])
-    else:
-        torch.manual_seed(derive_seed(config.seed, 3))
-    resumed_from = start_epoch
-
-    def predict_part(part: pd.DataFrame) -> np.ndarray:
-        return predict_proba(
+    if resume and files.done.is_file():
+        return load_finished(
             model,
-            images,
-            part["row"].to_numpy(),
-            image_size=config.image_size,
-            batch_size=config.eval_batch_size,
-            device=device,
-            precision=precision,
+            files,
+            fingerprint,
+            need_weights=need_weights,
+            retrain=lambda: _retrain_weights(
+                model,
+                images,
+                split,
+                config,
+                files.folder,
+                model_config,
+                device,
+                progress,
+                fingerprint,
+            ),
         )
 
+    checkpoint = (
+        load_checkpoint(files.checkpoint, fingerprint)
+        if resume and files.checkpoint.is_file()
+        else None
+    )
+    choice, precision_note = run_precision(
+        model, config, device, model_config, precision_probe, checkpoint, files.folder
+    )
+    train = parts["train"]
+    steps_per_epoch = -(-(config.samples_per_epoch or len(train)) // config.batch_size)
+    state = classifier_state(
+        model,
+        config,
+        steps_per_epoch=steps_per_epoch,
+        device=device,
+        choice=choice,
+        fingerprint=fingerprint,
+        checkpoint=checkpoint,
+    )
+    resumed_from = state.epoch
+    labels = train["label"].to_numpy()
     train_data = BatchDataset(
         images, train["row"], labels, config.image_size, make_augment(config.rotation)
     )
-    early_stopping = config.selection == "best_val_macro_f1"
-    for epoch in range(start_epoch, config.epochs):
-        if early_stopping and bad_epochs >= config.patience:
+    loss_step = image_cross_entropy(device, choice.precision, config.label_smoothing)
+    for epoch in range(state.epoch, config.epochs):
+        if early_stop(state, config):
             break
         t0 = time.perf_counter()
-        model.train()
-        plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
-        plan = plan[:steps_per_epoch]
-        losses, seen = [], 0
-        bar = progress_bar(
-            make_loader(train_data, plan, config.num_workers),
-            total=len(plan),
-            desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not progress,
-            leave=False,
+        losses = train_classifier_epoch(
+            state, train_data, labels, config, epoch, steps_per_epoch, loss_step, progress=progress
         )
-        for x, y, _ in bar:
-            x, y = _prepare(x, device), y.to(device)
-            with autocast(device, precision):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            losses.append(loss.item())
-            seen += len(y)
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        train_time = time.perf_counter() - t0
-        val = parts["val"]
-        probs = predict_part(val)
-        y_val, p_val = val["label"].to_numpy(), probs.argmax(1)
-        val_loss = float(
-            F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.tensor(y_val))
+        metrics = validate(
+            model,
+            images,
+            parts["val"],
+            image_size=config.image_size,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=choice.precision,
         )
-        with warnings.catch_warnings():  # tiny (smoke) validation sets may lack classes
-            warnings.simplefilter("ignore", UserWarning)
-            macro_f1 = float(f1_score(y_val, p_val, average="macro", zero_division=0))
+        state.epoch = epoch + 1
         record = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "val_loss": val_loss,
-            "val_accuracy": float(accuracy_score(y_val, p_val)),
-            "val_macro_f1": macro_f1,
-            "lr": float(scheduler.get_last_lr()[0]),
+            "epoch": state.epoch,
+            "train_loss": losses.mean,
+            **metrics,
+            "lr": state.lr,
             "epoch_time_s": time.perf_counter() - t0,
-            "images_per_s": seen / train_time,
+            "images_per_s": losses.count / losses.seconds,
         }
-        history.append(record)
-        if not early_stopping:
-            best_f1, best_epoch = macro_f1, epoch + 1  # the last epoch is the selected one
-        elif macro_f1 > best_f1 + 1e-9:
-            best_f1, best_epoch, bad_epochs = macro_f1, epoch + 1, 0
-            save_checkpoint(
-                paths["best"], {"model": model.state_dict(), "fingerprint": fingerprint}
-            )
-        else:
-            bad_epochs += 1
-        save_checkpoint(
-            paths["ckpt"],
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": torch.get_rng_state(),
-                "history": history,
-                "epoch": epoch + 1,
-                "best_f1": best_f1,
-                "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs,
-                "fingerprint": fingerprint,
-                "precision": precision,
-                "precision_reason": choice.reason,
-            },
-        )
-        write_json(paths["history"], history)
+        state.history.append(record)
+        select_weights(state, config.selection, record["val_macro_f1"], files.best)
+        save_epoch(files, state)
         if progress:
             print(
-                f"epoch {epoch + 1}: loss {record['train_loss']:.4f}  val acc "
-                f"{record['val_accuracy']:.4f}  val macro-F1 {macro_f1:.4f}  "
+                f"epoch {state.epoch}: loss {record['train_loss']:.4f}  val acc "
+                f"{record['val_accuracy']:.4f}  val macro-F1 {record['val_macro_f1']:.4f}  "
                 f"{record['images_per_s']:.1f} img/s"
             )
-        if stop_after_epoch is not None and epoch + 1 == stop_after_epoch:
-            raise TrainingInterrupted(f"stopped after epoch {epoch + 1} as asked")
+        if stop_after_epoch is not None and state.epoch == stop_after_epoch:
+            raise TrainingInterrupted(f"stopped after epoch {state.epoch} as asked")
 
-    if early_stopping:
-        model.load_state_dict(load_checkpoint(paths["best"], fingerprint)["model"])
-    else:  # the final weights (also after a resume that found every epoch done)
-        save_checkpoint(paths["best"], {"model": model.state_dict(), "fingerprint": fingerprint})
-    t_eval = time.perf_counter()
-    frames = {}
-    for name in ("val", "test"):
-        _write_csv(paths[name], predictions_frame(parts[name], predict_part(parts[name])))
-        frames[name] = pd.read_csv(paths[name])  # identical to what a later load returns
-    write_json(
-        paths["done"],
-        {
-            "fingerprint": fingerprint,
-            "selection": config.selection,
-            "best_epoch": best_epoch,
-            "best_val_macro_f1": best_f1,
-            "epochs_run": len(history),
-            "config": dataclasses.asdict(config),
-            "model": model_config,
-            "device": str(device),
-            "precision": precision,
-            "precision_reason": choice.reason,
-            "precision_timings": choice.timings,
-            "precision_note": precision_note,
-            "torch_threads": torch.get_num_threads(),
-            "train_time_s": float(sum(h["epoch_time_s"] for h in history)),
-            "final_predict_s": time.perf_counter() - t_eval,
-        },
-    )
-    return FitResult(
-        out_dir,
-        history,
-        best_epoch,
-        best_f1,
-        frames["test"],
-        frames["val"],
-        resumed_from,
-        precision=precision,
-        precision_reason=choice.reason,
+    return finish(
+        state,
+        images,
+        parts,
+        config,
+        files,
+        choice=choice,
+        precision_note=precision_note,
+        model_config=model_config,
+        device=device,
+        resumed_from=resumed_from,
     )

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torchvision.transforms.v2.functional import gaussian_blur
 
 from ..data.batches import IMAGENET_MEAN, IMAGENET_STD
+from ..models.protocol import CamLayerModel
 
 __all__ = [
     "IG_REDUCTIONS",
@@ -98,9 +99,29 @@ def resolve_target(model: nn.Module, inputs: Tensor, target: TargetLike = None) 
 
 
 def resolve_layer(model: nn.Module, layer: nn.Module | str | None = None) -> nn.Module:
-    """The Grad-CAM layer: ``model.cam_layer`` by default, a module name, or a submodule."""
+    """The Grad-CAM layer: ``model.cam_layer`` by default, a module name, or a submodule.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier; with ``layer=None`` it must be a
+        :class:`~marsutils.models.protocol.CamLayerModel` (every model of
+        :func:`~marsutils.models.build_model` is).
+    layer : torch.nn.Module or str, optional
+        A submodule of ``model`` or its name in ``model.named_modules()``.
+
+    Returns
+    -------
+    layer : torch.nn.Module
+
+    Raises
+    ------
+    ValueError
+        When ``model`` names no Grad-CAM layer and none is given, or ``layer`` is not one of
+        ``model``'s submodules.
+    """
     if layer is None:
-        found = getattr(model, "cam_layer", None)
+        found = model.cam_layer if isinstance(model, CamLayerModel) else None
         if not isinstance(found, nn.Module):
             raise ValueError(
                 f"{type(model).__name__} has no `cam_layer` module; pass `layer` explicitly"
