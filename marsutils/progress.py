@@ -106,7 +106,17 @@ def progress_bar(
     ``interactive`` overrides :func:`interactive_setting` for this bar: True gives the notebook
     widget bar (:mod:`tqdm.notebook`), False plain text lines on ``sys.stdout`` (at most one per
     :data:`TEXT_INTERVAL_S`; ``leave=False`` bars print no final line), None tqdm's detection.
+
+    The bar iterates ``iter(iterable)``, made once here: :mod:`tqdm.auto`'s bar (the asyncio
+    variant) would otherwise call ``iter()`` on it a second time, and a second iterator of a
+    ``DataLoader`` draws its base seed from torch's global generator (and starts its worker
+    processes), so the same seed would train differently with and without a terminal bar.
+    ``total`` defaults to ``len(iterable)`` where it has one.
     """
+    if iterable is not None:
+        if "total" not in kwargs and hasattr(iterable, "__len__"):
+            kwargs["total"] = len(iterable)
+        iterable = iter(iterable)
     choice = interactive if interactive is not None else interactive_setting()
     if choice is None:
         from tqdm.auto import tqdm as auto_tqdm

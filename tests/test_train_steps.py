@@ -115,3 +115,26 @@ def test_selection_rules(tmp_path) -> None:
     assert not early_stop(last, FitConfig(selection="last", patience=0))
     with pytest.raises(ValueError, match="selection must be one of"):
         select_weights(last, "best_val_loss", 0.5, best)
+
+
+@pytest.mark.parametrize("interactive", [None, False])
+def test_the_progress_display_does_not_change_the_training(interactive, monkeypatch) -> None:
+    """tqdm.auto's bar (interactive None) once iterated a DataLoader twice: the second iterator
+    drew its base seed from the global generator and shifted every later augmentation draw, so
+    a notebook run alone trained differently from the pipeline's (MARS_INTERACTIVE=0)."""
+    from marsutils import progress
+
+    def draws() -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(torch.arange(8.0)), batch_size=4, shuffle=True
+        )
+        seen = [x for (x,) in progress.progress_bar(loader, disable=True)]
+        return [*seen, torch.rand(3)]  # the global generator after the epoch
+
+    monkeypatch.setattr(progress, "_interactive", False)
+    text_mode = draws()
+    monkeypatch.setattr(progress, "_interactive", interactive)
+    monkeypatch.delenv(progress.INTERACTIVE_ENV, raising=False)
+    for a, b in zip(text_mode, draws(), strict=True):
+        assert torch.equal(a, b)

@@ -511,9 +511,8 @@ def train_classifier_epoch(
     """
     plan = epoch_batches(labels, config.batch_size, config.seed, epoch, config.balance_power)
     plan = plan[:steps_per_epoch]
-    # The bar is built even when disabled, as before the steps were split out: tqdm.auto's bar
-    # calls iter() on the loader once more, and a DataLoader iterator draws its base seed from
-    # the global RNG, so leaving it out would change every later draw.
+    # progress_bar iterates the loader once whatever the display (see its docstring): the
+    # DataLoader's base seed is drawn from the global RNG once per epoch in every mode.
     bar = progress_bar(
         make_loader(train_data, plan, config.num_workers),
         total=len(plan),
