@@ -25,6 +25,7 @@ import numpy as np
 from .atomic import read_json, write_json
 from .data.classes import match_classes
 from .data.errors import DataError
+from .layout import ExperimentFiles
 from .metrics import bootstrap_weights, n_clusters, scores_from_confusion, weighted_confusions
 
 __all__ = [
@@ -212,7 +213,8 @@ def load_classifier(
     from .train.checkpoint import CheckpointError, load_checkpoint
 
     path = _experiment_files(checkpoint, run_dir, model_key)
-    done_path = path.parent / "done.json"
+    files = ExperimentFiles(path.parent)
+    done_path = files.done
     if not done_path.is_file():
         raise DataError(
             f"{done_path} is missing: evaluate needs the done.json that fit() writes beside "
@@ -221,8 +223,8 @@ def load_classifier(
     done = read_json(done_path)
     config = dict(done.get("model") or {})
     class_names = config.get("class_names")
-    if class_names is None and (path.parent / "metrics.json").is_file():
-        class_names = read_json(path.parent / "metrics.json").get("class_names")
+    if class_names is None and files.metrics.is_file():
+        class_names = read_json(files.metrics).get("class_names")
     if not class_names:
         raise CheckpointError(f"{done_path} and metrics.json record no class names")
     needed = ("name", "backbone", "num_classes", "pooling")

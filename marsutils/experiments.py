@@ -21,7 +21,7 @@ import pandas as pd
 
 from .atomic import atomic_write, read_json, write_json
 from .data.prepare import PreparedData
-from .layout import RunLayout, seed_folder
+from .layout import ExperimentFiles, RunLayout, seed_folder
 from .models import ABLATION_NAMES as ABLATION_MODELS
 from .models import BASELINE_NAMES as BASELINE_MODELS
 from .profiles import Profile
@@ -232,7 +232,7 @@ def _check_same_data(out_dir: Path, data: PreparedData, spec: ClassifierSpec) ->
     """Refuse to reuse a finished experiment trained on other data (another data fingerprint)."""
     from .data.errors import DataError
 
-    done = out_dir / "done.json"
+    done = ExperimentFiles(out_dir).done
     if not done.is_file():
         return
     recorded = (read_json(done).get("model") or {}).get("data_fingerprint")
@@ -321,7 +321,7 @@ def run_classifier(
         progress=progress,
         need_weights=need_weights,
     )
-    metrics_path = out_dir / "metrics.json"
+    metrics_path = ExperimentFiles(out_dir).metrics
     metrics = read_json(metrics_path) if metrics_path.is_file() and not result.trained else None
     if metrics is None or not _clustered(metrics):
         metrics = _evaluate(result.test_predictions, data, seed)
@@ -330,7 +330,7 @@ def run_classifier(
         metrics["best_epoch"] = result.best_epoch
         metrics["epochs_run"] = len(result.history)
         metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))
-        done = read_json(out_dir / "done.json")
+        done = read_json(ExperimentFiles(out_dir).done)
         # wall time of the experiment: its epochs (training + validation) and final predictions
         metrics["wall_time_s"] = metrics["train_time_s"] + float(done.get("final_predict_s", 0))
         metrics["selection"] = done.get("selection", "best_val_macro_f1")
@@ -365,7 +365,7 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     """
     rows = []
     for key, seed, folder in RunLayout(run_dir).finished():
-        metrics = read_json(folder / "metrics.json")
+        metrics = read_json(ExperimentFiles(folder).metrics)
         row = dict(metrics.get("spec", {}))
         row["seed"] = seed
         row["key"] = key
@@ -402,23 +402,25 @@ def summarize_seeds(
         (``ddof=1``, NaN for a single seed): it measures seed-to-seed spread, not the uncertainty
         from the finite test set (that is the bootstrap interval of each seed's metrics).
     """
+    from .significance import seed_table
+
     missing = sorted({"key", "seed", *metrics} - set(results.columns))
     if missing:
         raise ValueError(f"results lack column(s) {missing}; pass collect_results(run_dir)")
-    rows = []
-    for key, part in results.groupby("key", sort=False):
-        row = {"key": key}
-        for name in ("model", "split"):
-            if name in part:
-                row[name] = part[name].iloc[0]
-        row["n_seeds"] = int(part["seed"].nunique())
-        row["seeds"] = ",".join(str(s) for s in sorted(part["seed"].unique()))
-        for name in metrics:
-            values = part[name].astype(float)
-            row[f"{name}_mean"] = float(values.mean())
-            row[f"{name}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-        rows.append(row)
-    return pd.DataFrame(rows)
+    if results.empty:
+        columns = ["key", "model", "split", "n_seeds", "seeds"]
+        return pd.DataFrame(columns=columns + [f"{m}_{s}" for m in metrics for s in ("mean", "sd")])
+    table = seed_table(results, by="key", metrics=list(metrics))
+    first = results.groupby("key", sort=False).first()
+    for name in ("split", "model"):
+        if name in results:
+            table.insert(1, name, table["key"].map(first[name]))
+    seeds = results.groupby("key", sort=False)["seed"]
+    table["n_seeds"] = table["key"].map(seeds.nunique()).astype(int)
+    table["seeds"] = table["key"].map(seeds.agg(lambda s: ",".join(str(k) for k in sorted(set(s)))))
+    for name in metrics:  # one seed: no SD (NaN in a table, None in seed_table's JSON form)
+        table[f"{name}_sd"] = table[f"{name}_sd"].astype(float)
+    return table
 
 
 def results_over_seeds(run_dir: str | os.PathLike, specs: list[ClassifierSpec]) -> pd.DataFrame:
@@ -508,10 +510,11 @@ def evaluate_tta(
     from .train.engine import predictions_frame
 
     spec = result.spec
-    metrics_path = result.out_dir / f"metrics_tta{views}.json"
+    files = ExperimentFiles(result.out_dir)
+    metrics_path = files.tta_metrics(views)
     if metrics_path.is_file() and _clustered(cached := read_json(metrics_path)):
         return cached
-    model = _load_weights(result.out_dir / "best_model.pt", spec, profile, len(data.class_names))
+    model = _load_weights(files.best, spec, profile, len(data.class_names))
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
     test = result.test_predictions
     # the run's own precision; a run recorded without one: $MARS_PRECISION, then auto
@@ -527,7 +530,7 @@ def evaluate_tta(
     )
     frame = predictions_frame(test.rename(columns={"y_true": "label"}), probs)
     atomic_write(
-        result.out_dir / f"predictions_test_tta{views}.csv",
+        files.predictions("test", views),
         lambda tmp: frame.to_csv(tmp, index=False),
     )
     metrics = _evaluate(frame, data, spec.seed if seed is None else seed)

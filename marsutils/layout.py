@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RESULT_FILES", "RunLayout", "seed_folder"]
+__all__ = ["RESULT_FILES", "ExperimentFiles", "RunLayout", "seed_folder"]
 
 #: Short name -> file name of every chapter result under ``<run_dir>/results/``.
 RESULT_FILES: dict[str, str] = {
@@ -49,6 +49,65 @@ RESULT_FILES: dict[str, str] = {
 }
 
 _SEED_DIR = re.compile(r"seed(\d+)")
+
+
+@dataclass(frozen=True)
+class ExperimentFiles:
+    """The files of one experiment folder: the one place that names them.
+
+    :func:`marsutils.train.fit` writes ``checkpoint``, ``best``, ``history``, the predictions
+    and ``done`` (last); :func:`marsutils.experiments.run_classifier` adds ``metrics`` and the
+    test-time-augmentation files.
+
+    Parameters
+    ----------
+    folder : Path
+        The experiment's folder (``experiments/<key>/seed<k>``, or any ``out_dir`` of ``fit``).
+    """
+
+    folder: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """``checkpoint.pt``: the training state after the last finished epoch."""
+        return self.folder / "checkpoint.pt"
+
+    @property
+    def best(self) -> Path:
+        """``best_model.pt``: the selected weights."""
+        return self.folder / "best_model.pt"
+
+    @property
+    def done(self) -> Path:
+        """``done.json``: written last, marks a finished training."""
+        return self.folder / "done.json"
+
+    @property
+    def history(self) -> Path:
+        """``history.json``: one record per epoch (the learning curve)."""
+        return self.folder / "history.json"
+
+    @property
+    def metrics(self) -> Path:
+        """``metrics.json``: the single-view test metrics."""
+        return self.folder / "metrics.json"
+
+    def tta_metrics(self, views: int) -> Path:
+        """``metrics_tta<views>.json``: the test metrics averaged over ``views`` dihedral views."""
+        return self.folder / f"metrics_tta{views}.json"
+
+    def predictions(self, subset: str = "test", views: int = 1) -> Path:
+        """``predictions_<subset>[_tta<views>].csv`` for ``subset`` ``"val"`` or ``"test"``.
+
+        Raises
+        ------
+        ValueError
+            For another ``subset``.
+        """
+        if subset not in ("val", "test"):
+            raise ValueError(f"subset must be 'val' or 'test'; got {subset!r}")
+        suffix = f"_tta{views}" if views > 1 else ""
+        return self.folder / f"predictions_{subset}{suffix}.csv"
 
 
 def seed_folder(seed: int) -> str:
@@ -102,17 +161,21 @@ class RunLayout:
                 return legacy
         return folder
 
+    def files(self, key: str, seed: int) -> ExperimentFiles:
+        """The files of ``key`` under ``seed`` where they are read (:meth:`result_dir`)."""
+        return ExperimentFiles(self.result_dir(key, seed))
+
     def metrics(self, key: str, seed: int) -> Path:
         """The single-view test metrics of ``key`` under ``seed``."""
-        return self.result_dir(key, seed) / "metrics.json"
+        return self.files(key, seed).metrics
 
     def tta_metrics(self, key: str, seed: int, views: int) -> Path:
         """The ``views``-view test-time-augmentation metrics of ``key`` under ``seed``."""
-        return self.result_dir(key, seed) / f"metrics_tta{views}.json"
+        return self.files(key, seed).tta_metrics(views)
 
     def best_model(self, key: str, seed: int) -> Path:
         """The best weights of ``key`` under ``seed``."""
-        return self.result_dir(key, seed) / "best_model.pt"
+        return self.files(key, seed).best
 
     def experiment_base(self, key: str) -> Path:
         """``experiments/<key>``: the folder of every seed of configuration ``key``."""
@@ -133,19 +196,16 @@ class RunLayout:
 
     def history(self, key: str, seed: int) -> Path:
         """The per-epoch learning curve of ``key`` under ``seed``."""
-        return self.result_dir(key, seed) / "history.json"
+        return self.files(key, seed).history
 
     def done(self, key: str, seed: int) -> Path:
         """The record of a finished training of ``key`` under ``seed``."""
-        return self.result_dir(key, seed) / "done.json"
+        return self.files(key, seed).done
 
     def predictions(self, key: str, seed: int, subset: str = "test", views: int = 1) -> Path:
         """The saved predictions of ``key`` under ``seed`` on ``subset`` (``"val"`` or
         ``"test"``), averaged over ``views`` dihedral views when ``views > 1``."""
-        if subset not in ("val", "test"):
-            raise ValueError(f"subset must be 'val' or 'test'; got {subset!r}")
-        suffix = f"_tta{views}" if views > 1 else ""
-        return self.result_dir(key, seed) / f"predictions_{subset}{suffix}.csv"
+        return self.files(key, seed).predictions(subset, views)
 
     def done_files(self) -> list[Path]:
         """Every ``done.json`` under ``experiments/`` (any seed, any layout), sorted."""

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .findings import COLUMNS
 from .layout import RunLayout
 from .metrics import evaluate_predictions
 from .records import PairedTests
@@ -586,17 +587,8 @@ def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "verdict": frame["verdict"].map(verdict_badge),
         }
     )
-    columns = [
-        "test",
-        "paper protocol (leaks)",
-        "seeds",
-        "n families",
-        "contains 0",
-        "contains paper",
-        "p (Holm)",
-        "trained to plateau",
-        "why",
-    ]
+    shown = {"claim", "kind", "source", "paper", "ours", "verdict"}
+    columns = [c for c in COLUMNS if c not in shown]  # the rest, in the findings' order
     details = pd.DataFrame({"#": number})
     for column in columns:
         if column in frame:

@@ -73,6 +73,7 @@ from ..data.batches import (
     make_augment,
     make_loader,
 )
+from ..layout import ExperimentFiles
 from ..progress import progress_bar
 from .checkpoint import CheckpointError, config_fingerprint, load_checkpoint, save_checkpoint
 from .runtime import (
@@ -286,41 +287,8 @@ def _choose_precision(
     )
 
 
-@dataclass(frozen=True)
-class FitFiles:
-    """The files :func:`fit` writes in its output folder (see the module docstring).
-
-    Parameters
-    ----------
-    folder : Path
-        The run's output folder (``out_dir`` of :func:`fit`).
-    """
-
-    folder: Path
-
-    @property
-    def checkpoint(self) -> Path:
-        """``checkpoint.pt``: the state after the last finished epoch."""
-        return self.folder / "checkpoint.pt"
-
-    @property
-    def best(self) -> Path:
-        """``best_model.pt``: the selected weights."""
-        return self.folder / "best_model.pt"
-
-    @property
-    def done(self) -> Path:
-        """``done.json``: written last, marks a finished run."""
-        return self.folder / "done.json"
-
-    @property
-    def history(self) -> Path:
-        """``history.json``: one record per epoch."""
-        return self.folder / "history.json"
-
-    def predictions(self, part: str) -> Path:
-        """``predictions_<part>.csv`` for ``part`` ``"val"`` or ``"test"``."""
-        return self.folder / f"predictions_{part}.csv"
+#: The files :func:`fit` writes in its output folder, named in :mod:`marsutils.layout`.
+FitFiles = ExperimentFiles
 
 
 def split_parts(split: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -691,9 +659,10 @@ def _retrain_weights(
     reproduce the recorded test predictions; ``model`` ends with those weights."""
     import shutil
 
-    scratch = out_dir / "retrain"
+    files, scratch = FitFiles(out_dir), FitFiles(out_dir / "retrain")
     print(f"{out_dir}: the weights are missing; training the run again to restore them")
-    recorded_precision = read_json(out_dir / "done.json").get("precision")
+    done = read_json(files.done)
+    recorded_precision = done.get("precision")
     if recorded_precision:  # the precision it was trained in, not a new probe's choice
         config = dataclasses.replace(config, precision=recorded_precision)
     redo = fit(
@@ -701,12 +670,12 @@ def _retrain_weights(
         images,
         split,
         config,
-        scratch,
+        scratch.folder,
         model_config=model_config,
         device=device,
         progress=progress,
     )
-    recorded = pd.read_csv(out_dir / "predictions_test.csv")
+    recorded = pd.read_csv(files.predictions("test"))
     same = redo.test_predictions["y_pred"].equals(recorded["y_pred"]) and np.allclose(
         redo.test_predictions.filter(like="prob_").to_numpy(),
         recorded.filter(like="prob_").to_numpy(),
@@ -717,13 +686,13 @@ def _retrain_weights(
         raise CheckpointError(
             f"{out_dir}: training the run again did not reproduce its recorded test predictions "
             f"(torch threads now {torch.get_num_threads()}; the record says "
-            f"{read_json(out_dir / 'done.json').get('torch_threads', 'not recorded')}), so the "
-            f"new weights in {scratch} were not used. Train with the recorded thread count and "
-            "precision on the same kind of CPU, or delete the folder to train it anew."
+            f"{done.get('torch_threads', 'not recorded')}), so the new weights in "
+            f"{scratch.folder} were not used. Train with the recorded thread count and precision "
+            "on the same kind of CPU, or delete the folder to train it anew."
         )
-    os.replace(scratch / "best_model.pt", out_dir / "best_model.pt")
-    shutil.rmtree(scratch)
-    model.load_state_dict(load_checkpoint(out_dir / "best_model.pt", fingerprint)["model"])
+    os.replace(scratch.best, files.best)
+    shutil.rmtree(scratch.folder)
+    model.load_state_dict(load_checkpoint(files.best, fingerprint)["model"])
 
 
 def load_finished(

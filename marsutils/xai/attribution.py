@@ -331,7 +331,7 @@ def denormalize(
     std: Sequence[float] = IMAGENET_STD,
 ) -> np.ndarray:
     """Normalised ``(N, 3, H, W)`` inputs back to grayscale ``(N, H, W)`` images in ``[0, 1]``."""
-    values = np.asarray(inputs.detach().cpu() if hasattr(inputs, "detach") else inputs, float)
+    values = np.asarray(inputs.detach().cpu() if isinstance(inputs, Tensor) else inputs, float)
     if values.ndim != 4 or values.shape[1] != 3:
         raise ValueError(f"inputs must be (N, 3, H, W); got shape {values.shape}")
     pixels = values * np.asarray(std).reshape(1, 3, 1, 1) + np.asarray(mean).reshape(1, 3, 1, 1)
