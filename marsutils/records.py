@@ -301,7 +301,7 @@ class PairedTests(Record):
     def from_frame(
         cls, chapter: str, frame: pd.DataFrame, *, n_boot: int | None, seed: int | None
     ) -> PairedTests:
-        """From :func:`marsutils.reporting.paired_comparisons` (columns named as the fields)."""
+        """From :func:`marsutils.comparisons.paired_comparisons` (columns named as the fields)."""
         fields = [f.name for f in dataclasses.fields(PairedTest)]
         rows = frame[[c for c in fields if c in frame]].to_dict(orient="records")
         return cls(chapter, tuple(PairedTest(**_clean(r)) for r in rows), n_boot, seed)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from marsutils import records
+from marsutils.comparisons import paired_comparisons
 from marsutils.layout import RESULT_FILES, RunLayout
 from marsutils.notebook import REPO_ROOT
 from marsutils.records import (
@@ -20,7 +21,7 @@ from marsutils.records import (
     RecordError,
     run_name,
 )
-from marsutils.reporting import _interval_text, comparison_view, paired_comparisons
+from marsutils.reporting import _interval_text, comparison_view
 
 REFERENCE = RunLayout(REPO_ROOT / "results" / "reference")
 
