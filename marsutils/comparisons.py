@@ -18,7 +18,12 @@ import pandas as pd
 
 from .layout import RunLayout
 from .metrics import evaluate_predictions
-from .significance import paired_bootstrap_difference
+from .records import run_name
+from .significance import (
+    paired_bootstrap_difference,
+    paired_bootstrap_over_seeds,
+    seed_summary,
+)
 
 __all__ = [
     "FamilyMap",
@@ -27,6 +32,7 @@ __all__ = [
     "paired_comparisons",
     "majority_class_evaluation",
     "saved_predictions",
+    "seed_margins",
 ]
 
 #: A twin-family lookup: a Series or mapping from key to family, or an array indexed by row.
@@ -265,3 +271,104 @@ def saved_predictions(
     frame = load_predictions(path)
     frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
     return spec, frame
+
+
+def seed_margins(
+    run_dir: str | os.PathLike,
+    pairs: Sequence[tuple[Any, Any]],
+    families: np.ndarray,
+    *,
+    metrics: Sequence[str] = ("accuracy", "macro_f1"),
+    n_boot: int = 1000,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Does run ``a`` beat run ``b`` by more than its seed-to-seed SD, over every shared seed?
+
+    For each pair of :class:`~marsutils.experiments.ClassifierSpec` (their seeds do not
+    matter) the seeds with finished test predictions of both are found in ``run_dir``. Per
+    metric it gives each run's mean and sample SD over those seeds, the mean difference
+    ``a - b``, its two-level paired bootstrap interval (seeds with replacement, then twin
+    families within each seed's test set;
+    :func:`marsutils.significance.paired_bootstrap_over_seeds`), and the margin rule
+    ``difference > SD(a)``.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    pairs : sequence of (ClassifierSpec, ClassifierSpec)
+        The ``(a, b)`` configurations.
+    families : ndarray of shape (n_images,)
+        The twin family of every dataset row (``ctx.data.families``); the same for every seed.
+    metrics : sequence of str
+        ``"accuracy"`` and/or ``"macro_f1"``.
+    n_boot, random_state : int
+        Bootstrap resamples and seed.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair and metric with the fields of :class:`marsutils.records.SeedMargin`
+        (fractions; ``a_sd``, ``b_sd`` and ``exceeds_sd`` None for a single seed); a pair without
+        a shared seed is left out. Save it with :class:`marsutils.records.SeedComparisons`.
+
+    Raises
+    ------
+    ValueError
+        If the two runs of a seed were not tested on the same images.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    score = {
+        "accuracy": accuracy_score,
+        "macro_f1": lambda t, p: f1_score(t, p, average="macro", zero_division=0),
+    }
+    layout = RunLayout(run_dir)
+    rows = []
+    for spec_a, spec_b in pairs:
+        seeds = sorted(set(layout.seeds(spec_a.key)) & set(layout.seeds(spec_b.key)))
+        runs = []
+        for seed in seeds:
+            paths = [layout.predictions(s.key, seed) for s in (spec_a, spec_b)]
+            if not all(p.is_file() for p in paths):
+                continue
+            pa, pb = (pd.read_csv(p).sort_values("row").reset_index(drop=True) for p in paths)
+            if not pa["row"].equals(pb["row"]):
+                raise ValueError(
+                    f"{spec_a.key} and {spec_b.key} under seed {seed} were not tested on the "
+                    "same images"
+                )
+            runs.append((seed, pa, pb))
+        if not runs:
+            continue
+        for metric in metrics:
+            a_scores = [score[metric](pa["y_true"], pa["y_pred"]) for _, pa, _ in runs]
+            b_scores = [score[metric](pb["y_true"], pb["y_pred"]) for _, _, pb in runs]
+            res = paired_bootstrap_over_seeds(
+                [
+                    (pa["y_true"], pa["y_pred"], pb["y_pred"], families[pa["row"].to_numpy()])
+                    for _, pa, pb in runs
+                ],
+                metric=metric,
+                n_boot=n_boot,
+                random_state=random_state,
+            )
+            a_sum, b_sum = seed_summary(a_scores), seed_summary(b_scores)
+            difference = float(res["difference"])
+            rows.append(
+                {
+                    "a": run_name(spec_a.model, spec_a.split),
+                    "b": run_name(spec_b.model, spec_b.split),
+                    "metric": metric,
+                    "seeds": tuple(seed for seed, _, _ in runs),
+                    "a_mean": a_sum["mean"],
+                    "a_sd": a_sum["sd"],
+                    "b_mean": b_sum["mean"],
+                    "b_sd": b_sum["sd"],
+                    "difference": difference,
+                    "low": float(res["low"]),
+                    "high": float(res["high"]),
+                    "exceeds_sd": None if a_sum["sd"] is None else difference > a_sum["sd"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -26,7 +26,15 @@ from marsutils.reporting import _interval_text, comparison_view
 REFERENCE = RunLayout(REPO_ROOT / "results" / "reference")
 
 
-@pytest.mark.parametrize("name", sorted(RECORDS))
+COMMITTED = sorted(n for n in RECORDS if REFERENCE.result(n).is_file())
+
+
+def test_the_committed_reference_run_has_its_records():
+    # records added after that run (e.g. the seed comparisons) have no committed file yet
+    assert len(COMMITTED) >= 9
+
+
+@pytest.mark.parametrize("name", COMMITTED)
 def test_every_committed_reference_file_reads_and_round_trips(name, tmp_path):
     record = records.record_for(name).from_json(REFERENCE.result(name))
     written = record.to_json(tmp_path / name)
@@ -161,7 +169,7 @@ def test_run_layout_reads_a_pre_seed_folder_as_seed_zero(tmp_path):
 
 def test_the_check_command(capsys, tmp_path):
     assert records.main(["check", str(REFERENCE.results)]) == 0
-    assert capsys.readouterr().out.count("ok ") == len(RECORDS)
+    assert capsys.readouterr().out.count("ok ") == len(COMMITTED)
     (tmp_path / "results").mkdir()
     Path(tmp_path / "results" / "findings.json").write_text(json.dumps({"schema_version": 2}))
     assert records.main(["check", str(tmp_path / "results")]) == 1
