@@ -40,7 +40,8 @@ Why each module sits where it does (the rule: a module's layer is what it *does*
   classifier on any labelled folder). Each is usable without the book.
 * **3 study**: one module per chapter that runs the library under a profile and writes that
   chapter's records: ``experiments`` (the classifier runs of chapters 02-04) and ``grid`` (which
-  trains them on an executor), ``xai.report``, ``xai.record`` and ``xai.verdicts`` (chapter 05:
+  trains them on an executor), ``comparisons`` (their paired tests, yardsticks and saved
+  predictions), ``xai.report``, ``xai.record`` and ``xai.verdicts`` (chapter 05:
   the model and inputs to explain, its tested numbers and record, sentences from that record),
   ``efficiency_report`` (chapter 06: what each profile times, the paper comparison, the verdict
   and the record), ``seg.experiment`` (chapter 07) and ``findings`` (chapter 08, which reads the
@@ -108,6 +109,7 @@ LAYERS: dict[str, int] = {
     "xai": 2,
     # 3 study
     "efficiency_report": 3,
+    "comparisons": 3,
     "experiments": 3,
     "findings": 3,
     "grid": 3,

@@ -52,6 +52,8 @@ __all__ = [
     "Record",
     "RecordError",
     "SegPointingRecord",
+    "SeedComparisons",
+    "SeedMargin",
     "SegStudyRecord",
     "TrainingSummary",
     "XaiSummary",
@@ -301,7 +303,7 @@ class PairedTests(Record):
     def from_frame(
         cls, chapter: str, frame: pd.DataFrame, *, n_boot: int | None, seed: int | None
     ) -> PairedTests:
-        """From :func:`marsutils.reporting.paired_comparisons` (columns named as the fields)."""
+        """From :func:`marsutils.comparisons.paired_comparisons` (columns named as the fields)."""
         fields = [f.name for f in dataclasses.fields(PairedTest)]
         rows = frame[[c for c in fields if c in frame]].to_dict(orient="records")
         return cls(chapter, tuple(PairedTest(**_clean(r)) for r in rows), n_boot, seed)
@@ -349,6 +351,92 @@ class PairedTests(Record):
             except TypeError as err:
                 raise RecordError(f"{source}: field 'tests' row {i}: {err}") from err
         return {**body, "tests": tuple(tests)}
+
+
+# --------------------------------------------------------------------------------------------
+# a comparison across seeds (ablation chapter)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeedMargin:
+    """Run ``a`` against run ``b`` on one metric, over the seeds both were trained under.
+
+    Attributes
+    ----------
+    a, b : str
+        Run names (:func:`run_name`).
+    metric : str
+        ``"accuracy"`` or ``"macro_f1"``.
+    seeds : tuple of int
+        The seeds both runs finished.
+    a_mean, a_sd, b_mean, b_sd : float or None
+        Mean and sample SD (``ddof=1``; None for one seed) of each run's test score over the
+        seeds, as fractions.
+    difference, low, high : float
+        Mean over seeds of ``a - b`` and its two-level percentile-bootstrap interval (seeds, then
+        twin families within each seed), as fractions.
+    exceeds_sd : bool or None
+        ``difference > a_sd``: does ``a`` beat ``b`` by more than its own seed-to-seed SD? None
+        when there is one seed.
+    """
+
+    a: str
+    b: str
+    metric: str
+    seeds: tuple[int, ...]
+    a_mean: float
+    a_sd: float | None
+    b_mean: float
+    b_sd: float | None
+    difference: float
+    low: float
+    high: float
+    exceeds_sd: bool | None
+
+
+@dataclass(frozen=True)
+class SeedComparisons(Record):
+    """The ablation chapter's comparisons across seeds (``ablation_seed_comparisons.json``).
+
+    Attributes
+    ----------
+    margins : tuple of SeedMargin
+        One per pair and metric.
+    n_boot : int
+        Bootstrap resamples.
+    seed : int
+        The bootstrap seed.
+    """
+
+    NAME: ClassVar[str] = "seed_comparisons"
+    FILE: ClassVar[str] = "ablation_seed_comparisons.json"
+
+    margins: tuple[SeedMargin, ...]
+    n_boot: int
+    seed: int
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, n_boot: int, seed: int) -> SeedComparisons:
+        """From :func:`marsutils.comparisons.seed_margins` (columns named as the fields)."""
+        rows = [_clean(r) for r in frame.to_dict(orient="records")]
+        margins = tuple(SeedMargin(**{**r, "seeds": tuple(r["seeds"])}) for r in rows)
+        return cls(margins, n_boot, seed)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per margin, columns named as :class:`SeedMargin`'s fields (fractions)."""
+        columns = [f.name for f in dataclasses.fields(SeedMargin)]
+        return pd.DataFrame([dataclasses.asdict(m) for m in self.margins], columns=columns)
+
+    @classmethod
+    def _decode(cls, body: dict[str, Any], source: str) -> dict[str, Any]:
+        margins = []
+        for i, row in enumerate(body["margins"]):
+            try:
+                margins.append(SeedMargin(**{**row, "seeds": tuple(row["seeds"])}))
+            except (TypeError, KeyError) as err:
+                raise RecordError(f"{source}: field 'margins' row {i}: {err}") from err
+        return {**body, "margins": tuple(margins)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -660,6 +748,7 @@ RECORDS: dict[str, type[Record]] = {
     "training_summary.json": TrainingSummary,
     "ablation_tests.json": PairedTests,
     "baseline_tests.json": PairedTests,
+    "ablation_seed_comparisons.json": SeedComparisons,
     "xai_summary.json": XaiSummary,
     "efficiency.json": EfficiencyRecord,
     "seg_study.json": SegStudyRecord,

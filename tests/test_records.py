@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from marsutils import records
+from marsutils.comparisons import paired_comparisons
 from marsutils.layout import RESULT_FILES, RunLayout
 from marsutils.notebook import REPO_ROOT
 from marsutils.records import (
@@ -20,12 +21,20 @@ from marsutils.records import (
     RecordError,
     run_name,
 )
-from marsutils.reporting import _interval_text, comparison_view, paired_comparisons
+from marsutils.reporting import _interval_text, comparison_view
 
 REFERENCE = RunLayout(REPO_ROOT / "results" / "reference")
 
 
-@pytest.mark.parametrize("name", sorted(RECORDS))
+COMMITTED = sorted(n for n in RECORDS if REFERENCE.result(n).is_file())
+
+
+def test_the_committed_reference_run_has_its_records():
+    # records added after that run (e.g. the seed comparisons) have no committed file yet
+    assert len(COMMITTED) >= 9
+
+
+@pytest.mark.parametrize("name", COMMITTED)
 def test_every_committed_reference_file_reads_and_round_trips(name, tmp_path):
     record = records.record_for(name).from_json(REFERENCE.result(name))
     written = record.to_json(tmp_path / name)
@@ -160,7 +169,7 @@ def test_run_layout_reads_a_pre_seed_folder_as_seed_zero(tmp_path):
 
 def test_the_check_command(capsys, tmp_path):
     assert records.main(["check", str(REFERENCE.results)]) == 0
-    assert capsys.readouterr().out.count("ok ") == len(RECORDS)
+    assert capsys.readouterr().out.count("ok ") == len(COMMITTED)
     (tmp_path / "results").mkdir()
     Path(tmp_path / "results" / "findings.json").write_text(json.dumps({"schema_version": 2}))
     assert records.main(["check", str(tmp_path / "results")]) == 1

@@ -8,18 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils.experiments import plan
-from marsutils.metrics import evaluate_predictions
-from marsutils.profiles import get_profile
-from marsutils.reporting import (
+from marsutils.comparisons import (
     family_lookup,
-    format_ci,
-    headline_table,
     majority_class_evaluation,
     paired_comparisons,
     saved_predictions,
-    yardstick_table,
 )
+from marsutils.experiments import plan
+from marsutils.metrics import evaluate_predictions
+from marsutils.profiles import get_profile
+from marsutils.reporting import format_ci, headline_table, yardstick_table
 
 
 def test_format_ci():

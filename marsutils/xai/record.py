@@ -70,7 +70,7 @@ def test_explanations(
     """Bootstrap intervals (seeded) for consistency, faithfulness, randomisation.
 
     Intervals resample the explained images or, with ``groups`` (image id -> twin family, e.g.
-    ``marsutils.reporting.family_lookup(split, by="image")``), whole twin families.
+    ``marsutils.comparisons.family_lookup(split, by="image")``), whole twin families.
     """
     options = {"n_boot": n_boot, "confidence": confidence, "random_state": seed}
     rows = []

@@ -155,7 +155,7 @@ def consistency_tests(
     ``consistency`` (and ``mismatched``) are per-image tables with a ``pair`` column, as in
     :attr:`~marsutils.xai.evaluation.XAIEvaluation.consistency`. ``groups`` (a Series or
     mapping from the ``image`` column's ids to twin families, e.g.
-    ``marsutils.reporting.family_lookup(split, by="image")``) makes every interval resample
+    ``marsutils.comparisons.family_lookup(split, by="image")``) makes every interval resample
     families. Columns: ``pair``, ``metric`` (``topk_iou@<k>`` or ``spearman``), ``mean``,
     ``ci_low``, ``ci_high``, ``n``, ``n_families`` (NaN without ``groups``), ``chance``,
     ``mismatched`` (mean over mismatched image pairs; NaN without that table) and

@@ -1,0 +1,78 @@
+"""Comparisons across seeds: the margin rule "a beats b by more than its seed SD"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marsutils.comparisons import seed_margins
+from marsutils.experiments import ClassifierSpec
+from marsutils.layout import RunLayout
+from marsutils.records import RecordError, SeedComparisons
+
+FULL = ClassifierSpec("full", "family", image_size=64, epochs=1)
+PLAIN = ClassifierSpec("plain", "family", image_size=64, epochs=1)
+
+
+def _predictions(layout, spec, seed, correct):
+    """120 test images in 60 twin families; the first ``correct`` are predicted right."""
+    rows = np.arange(120)
+    y_true = rows % 3
+    y_pred = np.where(rows < correct, y_true, (y_true + 1) % 3)
+    path = layout.predictions(spec.key, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"row": rows, "y_true": y_true, "y_pred": y_pred}).to_csv(path, index=False)
+
+
+@pytest.fixture
+def families():
+    return np.arange(120) // 2
+
+
+def test_a_clear_gain_exceeds_the_seed_sd(tmp_path, families):
+    layout = RunLayout(tmp_path)
+    for seed, (full, plain) in enumerate([(110, 80), (112, 82), (108, 79)]):
+        _predictions(layout, FULL, seed, full)
+        _predictions(layout, PLAIN, seed, plain)
+    frame = seed_margins(tmp_path, [(FULL, PLAIN)], families, n_boot=200)
+    row = frame.set_index("metric").loc["accuracy"]
+    assert row["seeds"] == (0, 1, 2)
+    assert row["a_mean"] == pytest.approx(110 / 120) and row["b_mean"] == pytest.approx(
+        (80 + 82 + 79) / 360
+    )
+    assert row["a_sd"] == pytest.approx(np.std([110, 112, 108], ddof=1) / 120)
+    assert row["difference"] == pytest.approx(row["a_mean"] - row["b_mean"])
+    assert row["low"] > 0 and bool(row["exceeds_sd"])
+
+
+def test_a_gain_within_the_seed_sd_does_not_count(tmp_path, families):
+    layout = RunLayout(tmp_path)
+    for seed, (full, plain) in enumerate([(100, 99), (80, 98), (118, 97)]):
+        _predictions(layout, FULL, seed, full)
+        _predictions(layout, PLAIN, seed, plain)
+    row = seed_margins(tmp_path, [(FULL, PLAIN)], families, n_boot=200).iloc[0]
+    assert row["difference"] > 0 and not row["exceeds_sd"]
+
+
+def test_one_seed_has_no_sd_and_the_record_round_trips(tmp_path, families):
+    layout = RunLayout(tmp_path)
+    _predictions(layout, FULL, 0, 100)
+    _predictions(layout, PLAIN, 0, 90)
+    _predictions(layout, PLAIN, 1, 90)  # a seed only one run has is left out
+    frame = seed_margins(tmp_path, [(FULL, PLAIN)], families, n_boot=100)
+    record = SeedComparisons.from_frame(frame, n_boot=100, seed=0)
+    assert {m.seeds for m in record.margins} == {(0,)}
+    assert all(m.a_sd is None and m.exceeds_sd is None for m in record.margins)
+    path = record.to_json(tmp_path / record.FILE)
+    assert SeedComparisons.from_json(path) == record
+    assert seed_margins(tmp_path / "empty", [(FULL, PLAIN)], families).empty
+
+
+def test_a_broken_margin_row_is_named(tmp_path):
+    (tmp_path / "x.json").write_text(
+        '{"record": "seed_comparisons", "schema_version": 1, "n_boot": 1, "seed": 0,'
+        ' "margins": [{"a": "full (family)"}]}'
+    )
+    with pytest.raises(RecordError, match="margins' row 0"):
+        SeedComparisons.from_json(tmp_path / "x.json")
