@@ -3,7 +3,8 @@
 ``python scripts/reference_run.py [--profile reference-next] [--threads 2] [--no-commit]``
 
 The grid of the profile (:func:`marsutils.experiments.grid`) is trained in groups, seed by seed
-and chapter by chapter (seed 0 first, so the models the later chapters load are ready first).
+(seed 0 first) and, within a seed, the main models (which the later chapters load), then the
+baselines (the slowest to converge), then the ablation configurations.
 After each group the small records of every finished experiment (``metrics*.json``,
 ``history.json``, ``done.json``, ``predictions_*.csv``) and the split files are copied to
 ``results/<profile>/`` and committed with git (only those paths), so a session that stops loses
@@ -101,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[run] {profile.name}: run folder {run_dir}; {restored} committed files restored")
     log_path = records / "grid_log.json"
     log = read_json(log_path) if log_path.is_file() else []
-    specs = grid(profile)
+    # seed by seed; within a seed the main models first (the later chapters load them), then
+    # the baselines (the slowest to converge: a budget too short for them shows early)
+    order = {"main": 0, "baselines": 1, "ablation": 2, "scratch": 3}
+    specs = sorted(grid(profile), key=lambda s: (s.seed, order.get(s.group, 9)))
     executor = Executor(threads_per_worker=args.threads)
     for (seed, group), members in itertools.groupby(specs, key=lambda s: (s.seed, s.group)):
         members = list(members)
