@@ -19,12 +19,13 @@ from typing import Any
 
 import pandas as pd
 
-from .atomic import atomic_write, read_json, write_json
+from .atomic import atomic_write, read_json
 from .data.prepare import PreparedData
 from .layout import ExperimentFiles, RunLayout, seed_folder
 from .models import ABLATION_NAMES as ABLATION_MODELS
 from .models import BASELINE_NAMES as BASELINE_MODELS
 from .profiles import Profile
+from .records import ClassifierMetrics
 from .train import FitConfig, fit, seed_everything
 
 __all__ = [
@@ -223,6 +224,13 @@ def _evaluate(predictions: pd.DataFrame, data: PreparedData, seed: int) -> dict:
     )
 
 
+def _read_metrics(path: Path) -> dict[str, Any] | None:
+    """The :class:`~marsutils.records.ClassifierMetrics` in ``path`` as a dict, or None if
+    absent; RecordError names the file and field of one that does not read."""
+    record = ClassifierMetrics.read(path)
+    return None if record is None else record.as_dict()
+
+
 def _clustered(metrics: dict) -> bool:
     """Whether cached metrics were computed with the twin-family bootstrap."""
     return "twin families" in str(metrics.get("settings", {}).get("interval", ""))
@@ -322,22 +330,26 @@ def run_classifier(
         need_weights=need_weights,
     )
     metrics_path = ExperimentFiles(out_dir).metrics
-    metrics = read_json(metrics_path) if metrics_path.is_file() and not result.trained else None
+    metrics = _read_metrics(metrics_path) if not result.trained else None
     if metrics is None or not _clustered(metrics):
-        metrics = _evaluate(result.test_predictions, data, seed)
-        metrics["spec"] = spec.identity()
-        metrics["data_fingerprint"] = data.fingerprint
-        metrics["best_epoch"] = result.best_epoch
-        metrics["epochs_run"] = len(result.history)
-        metrics["train_time_s"] = float(sum(h["epoch_time_s"] for h in result.history))
         done = read_json(ExperimentFiles(out_dir).done)
-        # wall time of the experiment: its epochs (training + validation) and final predictions
-        metrics["wall_time_s"] = metrics["train_time_s"] + float(done.get("final_predict_s", 0))
-        metrics["selection"] = done.get("selection", "best_val_macro_f1")
-        metrics["torch_threads"] = torch.get_num_threads()
-        metrics["precision"] = result.precision  # what fit() trained and predicted in
-        metrics["precision_reason"] = result.precision_reason
-        write_json(metrics_path, metrics)
+        train_time_s = float(sum(h["epoch_time_s"] for h in result.history))
+        record = ClassifierMetrics.from_evaluation(
+            _evaluate(result.test_predictions, data, seed),
+            spec=spec.identity(),
+            data_fingerprint=data.fingerprint,
+            best_epoch=result.best_epoch,
+            epochs_run=len(result.history),
+            train_time_s=train_time_s,
+            # the experiment's wall time: its epochs (training + validation), final predictions
+            wall_time_s=train_time_s + float(done.get("final_predict_s", 0)),
+            selection=done.get("selection", "best_val_macro_f1"),
+            torch_threads=torch.get_num_threads(),
+            precision=result.precision,  # what fit() trained and predicted in
+            precision_reason=result.precision_reason,
+        )
+        record.to_json(metrics_path)
+        metrics = record.as_dict()
     return ExperimentResult(
         spec,
         metrics,
@@ -351,8 +363,7 @@ def run_classifier(
 
 def load_result(run_dir: str | os.PathLike, spec: ClassifierSpec) -> dict[str, Any] | None:
     """The saved metrics of ``spec`` (under ``spec.seed``) in ``run_dir``, or None."""
-    path = RunLayout(run_dir).metrics(spec.key, spec.seed)
-    return read_json(path) if path.is_file() else None
+    return _read_metrics(RunLayout(run_dir).metrics(spec.key, spec.seed))
 
 
 def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -365,7 +376,7 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     """
     rows = []
     for key, seed, folder in RunLayout(run_dir).finished():
-        metrics = read_json(ExperimentFiles(folder).metrics)
+        metrics = _read_metrics(ExperimentFiles(folder).metrics)
         row = dict(metrics.get("spec", {}))
         row["seed"] = seed
         row["key"] = key
@@ -455,8 +466,7 @@ def load_headline(
     """The metrics the book reports for a main model: with ``profile.tta_views`` views when the
     profile asks for test-time augmentation (see :func:`evaluate_tta`), else single-view."""
     if profile.tta_views > 1:
-        path = RunLayout(run_dir).tta_metrics(spec.key, spec.seed, profile.tta_views)
-        return read_json(path) if path.is_file() else None
+        return _read_metrics(RunLayout(run_dir).tta_metrics(spec.key, spec.seed, profile.tta_views))
     return load_result(run_dir, spec)
 
 
@@ -512,7 +522,8 @@ def evaluate_tta(
     spec = result.spec
     files = ExperimentFiles(result.out_dir)
     metrics_path = files.tta_metrics(views)
-    if metrics_path.is_file() and _clustered(cached := read_json(metrics_path)):
+    cached = _read_metrics(metrics_path)
+    if cached is not None and _clustered(cached):
         return cached
     model = _load_weights(files.best, spec, profile, len(data.class_names))
     model = model.to(resolve_device(device), memory_format=torch.channels_last)
@@ -533,9 +544,11 @@ def evaluate_tta(
         files.predictions("test", views),
         lambda tmp: frame.to_csv(tmp, index=False),
     )
-    metrics = _evaluate(frame, data, spec.seed if seed is None else seed)
-    metrics["spec"] = spec.identity()
-    metrics["tta_views"] = views
-    metrics["precision"] = precision
-    write_json(metrics_path, metrics)
-    return metrics
+    record = ClassifierMetrics.from_evaluation(
+        _evaluate(frame, data, spec.seed if seed is None else seed),
+        spec=spec.identity(),
+        tta_views=views,
+        precision=precision,
+    )
+    record.to_json(metrics_path)
+    return record.as_dict()

@@ -43,6 +43,7 @@ from .atomic import read_json, write_json
 
 __all__ = [
     "RECORDS",
+    "ClassifierMetrics",
     "DataSummary",
     "EfficiencyRecord",
     "Finding",
@@ -204,6 +205,91 @@ class Record:
     def _decode(cls, body: dict[str, Any], source: str) -> dict[str, Any]:
         """Turn JSON values into field values (nested records); default: unchanged."""
         return body
+
+
+# --------------------------------------------------------------------------------------------
+# one experiment's test metrics (metrics.json, metrics_tta<v>.json)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassifierMetrics(Record):
+    """The test metrics of one trained classifier (``metrics.json`` in its experiment folder,
+    ``metrics_tta<v>.json`` with test-time augmentation).
+
+    The evaluation fields are those of :func:`marsutils.metrics.evaluate_predictions` (fractions,
+    intervals over twin families); the run fields say how the model was trained. A file written
+    before this record (no ``schema_version``) is read as it is, its missing run fields None.
+
+    Attributes
+    ----------
+    n_images : int
+        Test images scored.
+    class_names : list of str
+        Class names in label order.
+    overall : dict of str to float
+        ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``weighted_f1``, ``mean_iou``, ...
+    per_class : list of dict
+        Per-class precision, recall, F1, Jaccard and support.
+    confusion_matrix, confusion_matrix_normalized : list of list
+        Rows: true class; columns: predicted class.
+    ci : dict of str to dict
+        The interval of each overall metric (``low``, ``high``, ``confidence``, ``method``).
+    settings : dict
+        How the intervals were computed (resamples, the resampled unit).
+    spec : dict or None
+        :meth:`marsutils.experiments.ClassifierSpec.identity`.
+    data_fingerprint, precision, precision_reason, selection : str or None
+        The data the model was trained on, the precision it ran in and why, the model-selection
+        rule.
+    best_epoch, epochs_run, torch_threads, tta_views : int or None
+    train_time_s, wall_time_s : float or None
+        Seconds of training epochs; of epochs plus final predictions.
+    """
+
+    NAME: ClassVar[str] = "classifier_metrics"
+    FILE: ClassVar[str] = "metrics.json"
+
+    n_images: int
+    class_names: list[str]
+    overall: dict[str, Any]
+    per_class: Any
+    confusion_matrix: list[list[float]]
+    confusion_matrix_normalized: list[list[float]]
+    ci: dict[str, Any]
+    settings: dict[str, Any]
+    spec: dict[str, Any] | None = None
+    data_fingerprint: str | None = None
+    best_epoch: int | None = None
+    epochs_run: int | None = None
+    train_time_s: float | None = None
+    wall_time_s: float | None = None
+    torch_threads: int | None = None
+    precision: str | None = None
+    precision_reason: str | None = None
+    selection: str | None = None
+    tta_views: int | None = None
+
+    @classmethod
+    def from_evaluation(cls, evaluation: Mapping[str, Any], **run: Any) -> ClassifierMetrics:
+        """From :func:`marsutils.metrics.evaluate_predictions`'s dict plus the run fields.
+
+        Raises
+        ------
+        RecordError
+            For a missing evaluation key or an unknown run field.
+        """
+        return cls.from_dict(_clean({**evaluation, **run}), source="an evaluation")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (the evaluation keys plus the run fields)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def _from_legacy(cls, data: Any, source: str) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise RecordError(f"{source}: classifier metrics are a JSON object")
+        return dict(data)
 
 
 # --------------------------------------------------------------------------------------------

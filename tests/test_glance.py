@@ -18,9 +18,15 @@ from marsutils.records import DataSummary, PairedTest, PairedTests
 def _metrics(acc: float, minutes: float = 2.0) -> dict:
     ci = {"low": acc - 0.01, "high": acc + 0.01}
     names = ("accuracy", "macro_f1", "mean_iou")
-    return {
+    return {  # the shape of marsutils.records.ClassifierMetrics (legacy form)
+        "n_images": 10,
+        "class_names": ["a", "b"],
         "overall": dict.fromkeys(names, acc),
+        "per_class": [],
+        "confusion_matrix": [[5, 0], [0, 5]],
+        "confusion_matrix_normalized": [[1.0, 0.0], [0.0, 1.0]],
         "ci": dict.fromkeys(names, ci),
+        "settings": {},
         "train_time_s": 60 * minutes,
     }
 

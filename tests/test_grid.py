@@ -67,10 +67,17 @@ def test_profile_seeds_field():
 
 
 def _metrics(spec: ClassifierSpec, accuracy: float, macro_f1: float) -> dict:
+    """A metrics.json in the shape of marsutils.records.ClassifierMetrics (legacy form)."""
     return {
-        "spec": spec.identity(),
+        "n_images": 10,
+        "class_names": ["a", "b"],
         "overall": {"accuracy": accuracy, "macro_f1": macro_f1, "mean_iou": macro_f1 - 0.1},
+        "per_class": [],
+        "confusion_matrix": [[5, 0], [0, 5]],
+        "confusion_matrix_normalized": [[1.0, 0.0], [0.0, 1.0]],
         "ci": {"accuracy": {"low": accuracy - 0.01, "high": accuracy + 0.01}},
+        "settings": {},
+        "spec": spec.identity(),
         "train_time_s": 1.0,
     }
 

@@ -174,3 +174,25 @@ def test_the_check_command(capsys, tmp_path):
     Path(tmp_path / "results" / "findings.json").write_text(json.dumps({"schema_version": 2}))
     assert records.main(["check", str(tmp_path / "results")]) == 1
     assert "findings.json" in capsys.readouterr().err
+
+
+def test_classifier_metrics_read_the_committed_legacy_files_and_round_trip(tmp_path):
+    from marsutils.records import ClassifierMetrics
+
+    paths = sorted((REFERENCE.root / "experiments").rglob("metrics*.json"))
+    assert len(paths) >= 12
+    for path in paths:
+        record = ClassifierMetrics.from_json(path)
+        assert 0 <= record.overall["macro_f1"] <= 1 and len(record.class_names) == 8
+        written = record.to_json(tmp_path / "metrics.json")
+        assert json.loads(written.read_text())["record"] == "classifier_metrics"
+        assert ClassifierMetrics.from_json(written) == record
+    legacy = json.loads(paths[0].read_text())
+    with pytest.raises(RecordError, match="unknown field 'accuracy_top5'"):
+        ClassifierMetrics.from_evaluation(legacy, accuracy_top5=0.9)
+    del legacy["ci"]
+    (tmp_path / "bad.json").write_text(json.dumps(legacy))
+    with pytest.raises(
+        RecordError, match=r"bad\.json: classifier_metrics record lacks the field 'ci'"
+    ):
+        ClassifierMetrics.from_json(tmp_path / "bad.json")
