@@ -1,6 +1,13 @@
 """The classifier chapters' comparisons: paired tests between trained runs on the same test images,
 the majority-class yardstick, and the runs' saved predictions (study layer, chapters 02-04).
 
+Adding a comparison to a chapter touches three places: a function here that returns raw numbers
+(one row per pair and metric), a record in :mod:`marsutils.records` with ``to_json`` /
+``from_json`` (and a ``from_frame`` for this function's output), and the chapter's notebook,
+which calls the function, saves the record with ``record.to_json(ctx.layout.result(record.FILE))``
+and shows it (through :mod:`marsutils.reporting` or :func:`marsutils.display.format_frame`); plus
+their tests. :func:`seed_margins` and :class:`~marsutils.records.SeedComparisons` are an example.
+
 Every interval is a percentile bootstrap over twin families when the caller passes them
 (``groups``, or the split file's ``family`` column): rotated and flipped copies of one image count
 once (see :func:`marsutils.metrics.bootstrap_weights`). Functions return raw numbers (fractions);
@@ -33,6 +40,7 @@ __all__ = [
     "majority_class_evaluation",
     "saved_predictions",
     "seed_margins",
+    "yardstick_evaluations",
 ]
 
 #: A twin-family lookup: a Series or mapping from key to family, or an array indexed by row.
@@ -372,3 +380,64 @@ def seed_margins(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def yardstick_evaluations(
+    split: str | os.PathLike | pd.DataFrame,
+    predictions: Mapping[str, pd.DataFrame | None],
+    *,
+    class_names: Sequence[str],
+    n_boot: int = 1000,
+    random_state: int = 0,
+) -> dict[str, dict[str, Any] | None]:
+    """The training chapter's yardsticks on one test set: the majority class, then each model.
+
+    Parameters
+    ----------
+    split : path or DataFrame
+        The split the models were tested on (``row``, ``label``, ``family``, ``subset``).
+    predictions : mapping of str to DataFrame or None
+        Row label to that model's test predictions (``row``, ``y_true``, ``y_pred``); None for a
+        chapter that has not run yet.
+    class_names : sequence of str
+        Class names in label order.
+    n_boot, random_state : int
+        Bootstrap resamples and seed.
+
+    Returns
+    -------
+    dict
+        ``"majority class (<class>)"`` first (:func:`majority_class_evaluation`), then each
+        label of ``predictions``: its :func:`marsutils.metrics.evaluate_predictions` with
+        intervals over twin families, or None. :func:`marsutils.reporting.yardstick_table`
+        shows it.
+
+    Raises
+    ------
+    ValueError
+        If a model's predictions are not exactly the split's test images, or disagree with its
+        labels.
+    """
+    frame = _read_split(split, {"row", "label", "family", "subset"})
+    test = frame[frame["subset"] == "test"].sort_values("row").reset_index(drop=True)
+    options = {"class_names": list(class_names), "n_boot": n_boot, "random_state": random_state}
+    majority = majority_class_evaluation(frame, **options)
+    evaluations: dict[str, dict | None] = {
+        f"majority class ({majority['predictor']['class']})": majority
+    }
+    for label, pred in predictions.items():
+        if pred is None:
+            evaluations[label] = None
+            continue
+        pred = pred.sort_values("row").reset_index(drop=True)
+        if not pred["row"].equals(test["row"]):
+            raise ValueError(f"the predictions of {label!r} are not the split's test images")
+        if not (pred["y_true"].to_numpy() == test["label"].to_numpy()).all():
+            raise ValueError(f"the predictions of {label!r} disagree with the split's labels")
+        evaluations[label] = evaluate_predictions(
+            pred["y_true"].to_numpy(),
+            pred["y_pred"].to_numpy(),
+            groups=test["family"].to_numpy(),
+            **options,
+        )
+    return evaluations

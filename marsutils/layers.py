@@ -38,15 +38,17 @@ Why each module sits where it does (the rule: a module's layer is what it *does*
   the paper's numbers), ``efficiency`` (size and speed measurement of any model, including the
   per-model table of :func:`~marsutils.efficiency.efficiency_table`) and ``evaluate`` (a trained
   classifier on any labelled folder). Each is usable without the book.
-* **3 study**: one module per chapter that runs the library under a profile and writes that
-  chapter's records: ``experiments`` (the classifier runs of chapters 02-04) and ``grid`` (which
-  trains them on an executor), ``comparisons`` (their paired tests, yardsticks and saved
-  predictions), ``xai.report``, ``xai.record`` and ``xai.verdicts`` (chapter 05:
-  the model and inputs to explain, its tested numbers and record, sentences from that record),
-  ``efficiency_report`` (chapter 06: what each profile times, the paper comparison, the verdict
-  and the record), ``seg.experiment`` (chapter 07) and ``findings`` (chapter 08, which reads the
-  other chapters' records). They live inside ``xai`` and ``seg`` for history; the layer, not the
-  folder, says what they are.
+* **3 study**: one module per chapter that runs the library under a profile and returns that
+  chapter's numbers as records of :mod:`marsutils.records` (the chapter's notebook saves them with
+  ``record.to_json(ctx.layout.result(record.FILE))``; the experiment runs write their own
+  ``metrics.json`` through :class:`~marsutils.records.ClassifierMetrics`): ``experiments`` (the
+  classifier runs of chapters 02-04) and ``grid`` (which trains them on an executor),
+  ``comparisons`` (their paired tests, yardsticks and saved predictions), ``xai.report``,
+  ``xai.record`` and ``xai.verdicts`` (chapter 05: the model and inputs to explain, its tested
+  numbers and record, sentences from that record), ``efficiency_report`` (chapter 06: what each
+  profile times, the paper comparison, the verdict and the record), ``seg.experiment`` (chapter
+  07) and ``findings`` (chapter 08, which reads the other chapters' records). They live inside
+  ``xai`` and ``seg`` for history; the layer, not the folder, says what they are.
 * **4 figures**: every plot, built the same way: a pyplot-free
   :class:`matplotlib.figure.Figure` (seaborn draws on its axes where it helps), returned to the
   caller, never shown or saved here except by :func:`marsutils.plots.save_figure`. ``plots``
@@ -54,8 +56,8 @@ Why each module sits where it does (the rule: a module's layer is what it *does*
   ``seg.figures``.
 * **5 book tooling**: what turns records into a book. ``notebook`` (the context every chapter
   opens with), ``display`` (numbered tables and figures; all display formatting), ``reporting``
-  (the chapters' display tables with intervals: it formats through ``display`` and
-  ``summary``, so it is display code, although it also recomputes intervals), ``glance`` and
+  (the chapters' display tables: it formats what ``comparisons`` and the records hold, through
+  ``display`` and ``summary``), ``glance`` and
   ``summary`` (README table and front page), ``widgets`` and ``explorer`` (interactive and offline
   heat-map explorers), ``pipeline``, ``cli_train`` and ``__main__`` (command lines),
   ``book_outputs`` (what a published notebook may show) and ``environment`` (the compute record

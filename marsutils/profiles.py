@@ -233,7 +233,6 @@ PROFILES: dict[str, Profile] = {
         epochs=30,
         batch_size=32,
         lr=3e-4,
-        patience=6,
         balance_power=1.0,
         ablation_epochs=30,
         paper_split_ablation=("plain", "head", "attention"),

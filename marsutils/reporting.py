@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .comparisons import _read_split, majority_class_evaluation
+from .comparisons import yardstick_evaluations
 from .findings import COLUMNS
-from .metrics import evaluate_predictions
 from .records import PairedTests
 
 __all__ = [
@@ -110,28 +109,9 @@ def yardstick_table(
         If a model's predictions are not exactly the split's test images, or disagree with its
         labels.
     """
-    frame = _read_split(split, {"row", "label", "family", "subset"})
-    test = frame[frame["subset"] == "test"].sort_values("row").reset_index(drop=True)
-    options = {"class_names": list(class_names), "n_boot": n_boot, "random_state": random_state}
-    majority = majority_class_evaluation(frame, **options)
-    evaluations: dict[str, dict | None] = {
-        f"majority class ({majority['predictor']['class']})": majority
-    }
-    for label, pred in predictions.items():
-        if pred is None:
-            evaluations[label] = None
-            continue
-        pred = pred.sort_values("row").reset_index(drop=True)
-        if not pred["row"].equals(test["row"]):
-            raise ValueError(f"the predictions of {label!r} are not the split's test images")
-        if not (pred["y_true"].to_numpy() == test["label"].to_numpy()).all():
-            raise ValueError(f"the predictions of {label!r} disagree with the split's labels")
-        evaluations[label] = evaluate_predictions(
-            pred["y_true"].to_numpy(),
-            pred["y_pred"].to_numpy(),
-            groups=test["family"].to_numpy(),
-            **options,
-        )
+    evaluations = yardstick_evaluations(
+        split, predictions, class_names=class_names, n_boot=n_boot, random_state=random_state
+    )
     rows = {}
     for label, ev in evaluations.items():
         row: dict[str, Any] = {}

@@ -90,7 +90,9 @@ def commit(paths: list[Path], message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="reference-next")
+    parser.add_argument(
+        "--profile", default="reference-next", help="the profile (default: reference-next)"
+    )
     parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-commit", action="store_true", help="copy records, do not commit")
