@@ -234,6 +234,8 @@ def _not_run(row: dict, what: str) -> dict:
 
 
 def _ci_text(value: float, low: float, high: float, sign: bool = False) -> str:
+    """A secondary result in the ``ours`` sentence (``"; also macro F1 90.1 [82.0, 96.0]"``),
+    which stays text; a claim's primary result is recorded as numbers (:func:`_result`)."""
     fmt = "{:+.1f}" if sign else "{:.1f}"
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
