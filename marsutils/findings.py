@@ -10,6 +10,11 @@ so rotated and flipped copies of an image count once. The columns:
   paired difference in points), the primary metric first and the others after it;
 * **paper protocol (leaks)**: the same score on the paper's random split, shown and not judged;
 * **seeds**: mean ± SD over training seeds where several exist;
+
+  these three are composed for display from the numbers of each claim's primary result (the
+  :data:`NUMBER_COLUMNS`, the numeric fields of :class:`marsutils.records.Finding`), which this
+  module records unformatted: ``ours`` holds the rest of the sentence with
+  :data:`marsutils.records.RESULT_MARK` where the primary result goes;
 * **n families**: the effective sample size of the interval;
 * **contains 0** and **contains paper**: whether our interval contains 0 and the paper's value or
   effect;
@@ -37,6 +42,8 @@ from .layout import RunLayout
 from .metrics import evaluate_predictions, load_predictions
 from .profiles import Profile
 from .records import (
+    FINDING_NUMBERS,
+    RESULT_MARK,
     EfficiencyRecord,
     FindingsRecord,
     Record,
@@ -59,7 +66,14 @@ from .significance import (
     paired_bootstrap_over_seeds,
 )
 
-__all__ = ["COLUMNS", "VERDICTS", "evaluate_claims", "findings_record", "verdict_counts"]
+__all__ = [
+    "COLUMNS",
+    "NUMBER_COLUMNS",
+    "VERDICTS",
+    "evaluate_claims",
+    "findings_record",
+    "verdict_counts",
+]
 
 R = TypeVar("R", bound=Record)
 
@@ -80,6 +94,11 @@ COLUMNS = [
     "verdict",
     "why",
 ]
+#: The numeric columns of :func:`evaluate_claims` after :data:`COLUMNS`: the primary result of a
+#: claim (``estimate``, ``low``, ``high``, ``unit``, ``decimals``, ``difference``), the same score
+#: on the paper's split (``protocol_*``) and over seeds (``seed_mean``, ``seed_sd``, ``n_seeds``);
+#: None where the claim has no such number (see :class:`marsutils.records.Finding`).
+NUMBER_COLUMNS = list(FINDING_NUMBERS)
 N_BOOT = 2000
 CLASSES = list(paper.DATASET_CLASSES)
 
@@ -204,7 +223,7 @@ class _Run:
 
 
 def _row(claim: str, kind: str, source: str, paper_text: str, test: str, **rest: Any) -> dict:
-    row = dict.fromkeys(COLUMNS, "")
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "") | dict.fromkeys(NUMBER_COLUMNS, None)
     row.update(claim=claim, kind=kind, source=source, paper=paper_text, test=test)
     row.update(rest)
     return row
@@ -215,15 +234,40 @@ def _not_run(row: dict, what: str) -> dict:
 
 
 def _ci_text(value: float, low: float, high: float, sign: bool = False) -> str:
+    """A secondary result in the ``ours`` sentence (``"; also macro F1 90.1 [82.0, 96.0]"``),
+    which stays text; a claim's primary result is recorded as numbers (:func:`_result`)."""
     fmt = "{:+.1f}" if sign else "{:.1f}"
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
 
 
-def _seed_text(summary: dict, sign: bool = False) -> str:
-    """``"90.1 ± 1.2 (3 seeds)"`` in percent from a ``seed_summary`` of fractions."""
-    fmt = "{:+.1f}" if sign else "{:.1f}"
-    sd = "n/a" if summary["sd"] is None else f"{100 * summary['sd']:.1f}"
-    return f"{fmt.format(100 * summary['mean'])} ± {sd} ({summary['n_seeds']} seeds)"
+def _result(
+    estimate: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    unit: str,
+    decimals: int = 1,
+    difference: bool = False,
+) -> dict[str, Any]:
+    """The numeric columns of a claim's primary result (see :data:`NUMBER_COLUMNS`)."""
+    return {
+        "estimate": float(estimate),
+        "low": None if low is None else float(low),
+        "high": None if high is None else float(high),
+        "unit": unit,
+        "decimals": decimals,
+        "difference": difference,
+    }
+
+
+def _seed_columns(summary: dict) -> dict[str, Any]:
+    """``seed_mean``, ``seed_sd`` and ``n_seeds`` in percent (or points) from a
+    ``seed_summary`` of fractions (:func:`marsutils.significance.bootstrap_over_seeds`)."""
+    return {
+        "seed_mean": 100 * summary["mean"],
+        "seed_sd": None if summary["sd"] is None else 100 * summary["sd"],
+        "n_seeds": int(summary["n_seeds"]),
+    }
 
 
 def _interval(evaluation: dict, metric: str, cls: str | None = None) -> tuple[float, float, float]:
@@ -287,7 +331,7 @@ def _value_claims(run: _Run) -> list[dict]:
             continue
         v, lo, hi = _interval(fam, metric, cls)
         n_families: Any = fam["settings"]["n_clusters"]
-        seeds = ""
+        seeds: dict[str, Any] = {}
         if len(fam_runs) > 1:  # several seeds: resample seeds, then families
             res = bootstrap_over_seeds(
                 fam_runs,
@@ -297,10 +341,14 @@ def _value_claims(run: _Run) -> list[dict]:
                 random_state=run.seed,
             )
             v, lo, hi = (100 * res[k] for k in ("estimate", "low", "high"))
-            seeds = _seed_text(res["seeds"])
+            seeds = _seed_columns(res["seeds"])
             n_families = ", ".join(map(str, res["n_clusters"]))
         verdict, why = rules.value_verdict(lo, hi, value)
-        leak = "n/a" if pap is None else _ci_text(*_interval(pap, metric, cls))
+        if pap is None:
+            leak: dict[str, Any] = {"paper protocol (leaks)": "n/a"}
+        else:
+            p_v, p_lo, p_hi = _interval(pap, metric, cls)
+            leak = {"protocol_estimate": p_v, "protocol_low": p_lo, "protocol_high": p_hi}
         method = (
             fam["ci"][metric]["method"]
             if cls is None
@@ -318,9 +366,10 @@ def _value_claims(run: _Run) -> list[dict]:
         rows.append(
             {
                 **row,
-                "ours": _ci_text(v, lo, hi) + (f"; also {others}" if others else ""),
-                "paper protocol (leaks)": leak,
-                "seeds": seeds,
+                "ours": RESULT_MARK + (f"; also {others}" if others else ""),
+                **_result(v, lo, hi, unit="%"),
+                **leak,
+                **seeds,
                 "n families": n_families,
                 "contains paper": lo <= value <= hi,
                 "verdict": verdict,
@@ -334,7 +383,9 @@ def _value_claims(run: _Run) -> list[dict]:
 
 def _mean_iou_claim(run: _Run, fam: dict | None) -> dict:
     """The headline "mean IoU 84.7" is a mask overlap; this data has one label per image."""
-    jaccard = "n/a" if fam is None else _ci_text(*_interval(fam, "mean_iou"))
+    jaccard, numbers = "n/a", {}
+    if fam is not None:
+        jaccard, numbers = RESULT_MARK, _result(*_interval(fam, "mean_iou"), unit="%")
     seg = run.record(SegStudyRecord)
     study = {} if seg is None else seg.models
     pixel = ""
@@ -351,6 +402,7 @@ def _mean_iou_claim(run: _Run, fam: dict | None) -> dict:
         f"{paper.HEADLINE['mean_iou'].value:.2f}",
         "no pixel masks exist for the landmark images",
         ours=f"image-level Jaccard (family split): {jaccard}{pixel}",
+        **numbers,
         verdict=UNTESTABLE,
         why="the labels are one class per image, and a segmentation IoU needs masks; the "
         f"image-level Jaccard the paper's own Table 1 implies is {paper.table1_mean_iou():.2f}",
@@ -535,9 +587,9 @@ def _comparison_claims(run: _Run) -> list[dict]:
         rows.append(
             {
                 **row,
-                "ours": _ci_text(100 * res["difference"], lo, hi, sign=True)
-                + f"; also {others}{extra}",
-                "seeds": _seed_text(res["seeds"], sign=True) if "seeds" in res else "",
+                "ours": f"{RESULT_MARK}; also {others}{extra}",
+                **_result(100 * res["difference"], lo, hi, unit="points", difference=True),
+                **(_seed_columns(res["seeds"]) if "seeds" in res else {}),
                 "n families": n_families,
                 "contains 0": lo <= 0 <= hi,
                 "contains paper": lo <= effect <= hi,
@@ -598,7 +650,8 @@ def _split_gap_claim(run: _Run) -> dict:
     verdict = rules.control_verdict(lo, hi, 0.0)
     return {
         **row,
-        "ours": _ci_text(gap, lo, hi, sign=True) + " points",
+        "ours": f"{RESULT_MARK} points",
+        **_result(gap, lo, hi, unit="points", difference=True),
         "contains 0": bool(lo <= 0 <= hi),
         "verdict": verdict,
         "why": {
@@ -752,9 +805,9 @@ def _efficiency_claims(run: _Run) -> list[dict]:
     rows_ = None if data is None else data.rows
     eff = paper.EFFICIENCY
     sizes = [
-        ("~25M parameters", "parameters_millions", "params", 1e6, "M parameters"),
-        ("~4 GFLOPs at 224 px", "gflops", "gmacs", 1.0, "GMACs (the paper's GFLOPs read as "
-         "multiply-adds)"),
+        ("~25M parameters", "parameters_millions", "params", 1e6, "M parameters", ""),
+        ("~4 GFLOPs at 224 px", "gflops", "gmacs", 1.0, "GMACs",
+         " (the paper's GFLOPs read as multiply-adds)"),
     ]  # fmt: skip
     out = []
     table = None if rows_ is None else pd.DataFrame(rows_)
@@ -763,7 +816,7 @@ def _efficiency_claims(run: _Run) -> list[dict]:
         if table is None
         else table[(table["backbone"] == "resnet50") & (table["model"] == "full")]
     )
-    for claim, key, column, scale, unit in sizes:
+    for claim, key, column, scale, unit, note in sizes:
         paper_value = float(eff[key].value)
         row = _row(
             claim,
@@ -780,7 +833,8 @@ def _efficiency_claims(run: _Run) -> list[dict]:
         out.append(
             {
                 **row,
-                "ours": f"{ours:.2f} {unit}",
+                "ours": f"{RESULT_MARK} {unit}{note}",
+                **_result(ours, unit=unit, decimals=2),
                 "contains paper": verdict == CONSISTENT,
                 "verdict": verdict,
                 "why": f"{100 * (ours / paper_value - 1):+.1f}% from the paper's figure",
@@ -853,8 +907,13 @@ def _xai_claims(run: _Run) -> list[dict]:
     else:
         verdict = rules.control_verdict(main["ci_low"], main["ci_high"], main["mismatched"])
         parts = [
-            f"{pair}: {r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] vs different "
-            f"images {r['mismatched']:.3f}, chance {r['chance']:.3f}"
+            f"{pair}: "
+            + (
+                RESULT_MARK  # the pair the verdict judges: its numbers are recorded
+                if pair == "gradcam~ig_black"
+                else f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            )
+            + f" vs different images {r['mismatched']:.3f}, chance {r['chance']:.3f}"
             for pair, r in by_pair.items()
             if r.get("mismatched") is not None
         ]
@@ -862,6 +921,9 @@ def _xai_claims(run: _Run) -> list[dict]:
             {
                 **row,
                 "ours": "; ".join(parts),
+                **_result(
+                    main["mean"], main["ci_low"], main["ci_high"], unit="fraction", decimals=3
+                ),
                 "n families": _xai_n(main),
                 "verdict": verdict,
                 "why": {
@@ -890,7 +952,8 @@ def _xai_claims(run: _Run) -> list[dict]:
         rows.append(
             {
                 **row,
-                "ours": f"{r['deletion_vs_random']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
+                "ours": RESULT_MARK,
+                **_result(r["deletion_vs_random"], lo, hi, unit="AUC", decimals=3, difference=True),
                 "n families": _xai_n(r),
                 "contains 0": lo <= 0 <= hi,
                 "verdict": verdict,
@@ -975,7 +1038,7 @@ def _segmentation_claims(run: _Run) -> list[dict]:
                 else "not shown above random points after Holm's correction"
             )
         ours = (
-            f"hit rate {t['hit_rate']:.2f} [{t['ci_low']:.2f}, {t['ci_high']:.2f}] vs random "
+            f"hit rate {RESULT_MARK} vs random "
             f"{t['random_baseline']:.2f} (Holm p = {t['p_holm']:.3g})"
         )
         if c is not None:
@@ -987,6 +1050,7 @@ def _segmentation_claims(run: _Run) -> list[dict]:
             {
                 **row,
                 "ours": ours,
+                **_result(t["hit_rate"], t["ci_low"], t["ci_high"], unit="fraction", decimals=2),
                 "n families": f"{int(t['n_tiles'])} tiles",
                 "p (Holm)": float(t["p_holm"]),
                 "verdict": verdict,
@@ -1036,7 +1100,9 @@ def evaluate_claims(run_dir: str | os.PathLike, profile: Profile, *, seed: int =
     Returns
     -------
     DataFrame
-        The :data:`COLUMNS`; ``verdict`` is one of ``marsutils.rules.VERDICTS``.
+        The :data:`COLUMNS`, then the :data:`NUMBER_COLUMNS`; ``verdict`` is one of
+        ``marsutils.rules.VERDICTS``. Show it with :func:`marsutils.reporting.claims_views`,
+        which composes ``ours``, ``paper protocol (leaks)`` and ``seeds`` from the numbers.
     """
     run = _Run(Path(run_dir), profile, seed)
     rows = (
@@ -1049,7 +1115,7 @@ def evaluate_claims(run_dir: str | os.PathLike, profile: Profile, *, seed: int =
         + _xai_claims(run)
         + _segmentation_claims(run)
     )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS + NUMBER_COLUMNS)
     if frame["claim"].duplicated().any():
         raise AssertionError(f"duplicate claims: {frame.loc[frame['claim'].duplicated(), 'claim']}")
     return frame

@@ -42,8 +42,11 @@ import pandas as pd
 from .atomic import read_json, write_json
 
 __all__ = [
+    "FINDING_COLUMNS",
+    "FINDING_NUMBERS",
     "RECORDS",
     "ClassifierMetrics",
+    "RESULT_MARK",
     "DataSummary",
     "EfficiencyRecord",
     "Finding",
@@ -110,12 +113,16 @@ class Record:
 
     Subclasses set :attr:`NAME` (the ``record`` key), :attr:`FILE` (the default file name under
     ``results/``; :meth:`marsutils.layout.RunLayout.result` joins it) and
-    :attr:`SCHEMA_VERSION`, and may override :meth:`_from_legacy` and :meth:`_decode`.
+    :attr:`SCHEMA_VERSION`, and may override :meth:`_from_legacy` and :meth:`_decode`; a record
+    whose shape changed lists the versions it still reads in :attr:`OLDER_VERSIONS` and converts
+    them in :meth:`_upgrade`.
     """
 
     NAME: ClassVar[str] = ""
     FILE: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
+    #: Earlier schema versions still read, converted by :meth:`_upgrade`.
+    OLDER_VERSIONS: ClassVar[tuple[int, ...]] = ()
 
     # ---------------------------------------------------------------- writing
     def to_dict(self) -> dict[str, Any]:
@@ -157,12 +164,15 @@ class Record:
                 raise RecordError(
                     f"{src}: field 'record' is {data.get('record')!r}, expected {cls.NAME!r}"
                 )
-            if version != cls.SCHEMA_VERSION:
+            if version != cls.SCHEMA_VERSION and version not in cls.OLDER_VERSIONS:
+                readable = ", ".join(map(str, sorted({*cls.OLDER_VERSIONS, cls.SCHEMA_VERSION})))
                 raise RecordError(
                     f"{src}: field 'schema_version' is {version!r}; this marsutils reads "
-                    f"{cls.NAME} version {cls.SCHEMA_VERSION}"
+                    f"{cls.NAME} version {readable}"
                 )
             body = {k: v for k, v in data.items() if k not in ("record", "schema_version")}
+            if version != cls.SCHEMA_VERSION:
+                body = cls._upgrade(body, version, src)
         else:
             body = cls._from_legacy(data, src)
         names = {f.name for f in dataclasses.fields(cls)}
@@ -200,6 +210,11 @@ class Record:
         if not isinstance(data, Mapping):
             raise RecordError(f"{source}: a {cls.NAME} record is a JSON object")
         return dict(data)
+
+    @classmethod
+    def _upgrade(cls, body: dict[str, Any], version: int, source: str) -> dict[str, Any]:
+        """The fields of a file of an older :attr:`OLDER_VERSIONS` schema; default: unchanged."""
+        return body
 
     @classmethod
     def _decode(cls, body: dict[str, Any], source: str) -> dict[str, Any]:
@@ -725,6 +740,26 @@ FINDING_COLUMNS: dict[str, str] = {
     "why": "why",
 }
 
+#: The numeric fields of a :class:`Finding` (version 2): their columns carry the field names.
+FINDING_NUMBERS: tuple[str, ...] = (
+    "estimate",
+    "low",
+    "high",
+    "unit",
+    "decimals",
+    "difference",
+    "protocol_estimate",
+    "protocol_low",
+    "protocol_high",
+    "seed_mean",
+    "seed_sd",
+    "n_seeds",
+)
+FINDING_COLUMNS.update({name: name for name in FINDING_NUMBERS})
+
+#: Where the primary result goes in the ``ours`` sentence of a finding that has one.
+RESULT_MARK = "{result}"
+
 
 def _blank_to_none(value: Any) -> Any:
     if value is None or value is pd.NA or value == "":
@@ -738,10 +773,41 @@ def _blank_to_none(value: Any) -> Any:
 class Finding:
     """One claim of the paper with our result and its verdict.
 
-    ``ours``, ``paper_protocol`` and ``seeds`` are the sentences :mod:`marsutils.findings`
-    composes (they mix numbers, intervals and counts of several kinds); ``n_families``,
-    ``contains_zero``, ``contains_paper``, ``p_holm`` and ``trained_to_plateau`` are raw values,
-    None where the claim has none.
+    Where the claim has a primary result (a value, a difference, a share), the record holds its
+    numbers and the display composes the text (:func:`marsutils.reporting.finding_texts`); a
+    claim whose result is descriptive (classes, counts, the paper's arithmetic) keeps only text.
+
+    Attributes
+    ----------
+    claim, paper, test, verdict, kind, source, why : str
+        The claim, the paper's value and where it is printed, our test, and the verdict with its
+        kind and reason.
+    ours : str
+        Our result as a sentence. When :attr:`estimate` is set it holds :data:`RESULT_MARK`
+        exactly once, where the primary result goes (``"{result}; also macro F1 ..."``); the
+        rest of the sentence (secondary metrics, context) stays text.
+    estimate, low, high : float or None
+        The primary result and its 95% interval (None: no interval), in :attr:`unit`.
+    unit : str or None
+        ``"%"`` (a score in percent), ``"points"`` (a difference of two scores in percent),
+        ``"fraction"`` (a share between 0 and 1: a hit rate, a top-10% pixel IoU), ``"AUC"``
+        (a difference of two deletion-curve areas), or a count's unit (``"M parameters"``,
+        ``"GMACs"``).
+    decimals : int or None
+        The resolution the result is reported at (1 for percent and points).
+    difference : bool or None
+        Whether the result is a difference of two scores (shown with its sign).
+    protocol_estimate, protocol_low, protocol_high : float or None
+        The same score on the paper's random split (shown, not judged), in :attr:`unit`.
+    seed_mean, seed_sd : float or None
+        Mean and SD (``ddof=1``; None for one seed) over training seeds, in :attr:`unit`.
+    n_seeds : int or None
+        The seeds behind :attr:`seed_mean`; None when the claim has one seed.
+    paper_protocol, seeds : str or None
+        The text of the two columns when their numbers are not recorded (files of schema
+        version 1 and legacy files, or a sentence such as ``"n/a"``).
+    n_families, contains_zero, contains_paper, p_holm, trained_to_plateau
+        Raw values, None where the claim has none.
     """
 
     claim: str
@@ -759,28 +825,67 @@ class Finding:
     contains_paper: bool | None = None
     p_holm: float | None = None
     trained_to_plateau: str | None = None
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    unit: str | None = None
+    decimals: int | None = None
+    difference: bool | None = None
+    protocol_estimate: float | None = None
+    protocol_low: float | None = None
+    protocol_high: float | None = None
+    seed_mean: float | None = None
+    seed_sd: float | None = None
+    n_seeds: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.estimate is not None:
+            if self.ours.count(RESULT_MARK) != 1:
+                raise ValueError(
+                    f"claim {self.claim!r}: 'ours' must hold {RESULT_MARK!r} once when "
+                    f"'estimate' is set, got {self.ours!r}"
+                )
+            if self.decimals is None or self.unit is None:
+                raise ValueError(f"claim {self.claim!r}: 'estimate' needs 'unit' and 'decimals'")
+        if (self.low is None) != (self.high is None):
+            raise ValueError(f"claim {self.claim!r}: 'low' and 'high' are set together")
+        if self.protocol_estimate is not None and self.estimate is None:
+            raise ValueError(f"claim {self.claim!r}: 'protocol_estimate' needs 'estimate'")
+        if self.seed_mean is not None and (self.estimate is None or self.n_seeds is None):
+            raise ValueError(f"claim {self.claim!r}: 'seed_mean' needs 'estimate' and 'n_seeds'")
 
 
 @dataclass(frozen=True)
 class FindingsRecord(Record):
-    """The findings chapter's record (``findings.json``): one :class:`Finding` per claim."""
+    """The findings chapter's record (``findings.json``): one :class:`Finding` per claim.
+
+    Schema version 2 added the numeric fields of :class:`Finding`; files of version 1 and legacy
+    files (a JSON list of display rows) read with those fields None, the text as stored.
+    """
 
     NAME: ClassVar[str] = "findings"
     FILE: ClassVar[str] = "findings.json"
+    SCHEMA_VERSION: ClassVar[int] = 2
+    OLDER_VERSIONS: ClassVar[tuple[int, ...]] = (1,)
 
     findings: tuple[Finding, ...]
 
     @classmethod
     def from_frame(cls, claims: pd.DataFrame) -> FindingsRecord:
-        """From :func:`marsutils.findings.evaluate_claims` (display column names)."""
+        """From :func:`marsutils.findings.evaluate_claims` (the columns of
+        :data:`FINDING_COLUMNS`)."""
         rows = claims.to_dict(orient="records")
         fields = [_finding_fields(r, "the claims table", i) for i, r in enumerate(rows)]
-        return cls(tuple(Finding(**f) for f in fields))
+        return cls(tuple(_finding(f, "the claims table", i) for i, f in enumerate(fields)))
 
     def to_frame(self) -> pd.DataFrame:
-        """The claims table with the display column names of :data:`FINDING_COLUMNS`."""
+        """The claims table with the columns of :data:`FINDING_COLUMNS`: the text columns with
+        blanks as ``""``, the numeric ones with None."""
         rows = [
-            {FINDING_COLUMNS[k]: ("" if v is None else v) for k, v in dataclasses.asdict(f).items()}
+            {
+                FINDING_COLUMNS[k]: ("" if v is None and k not in FINDING_NUMBERS else v)
+                for k, v in dataclasses.asdict(f).items()
+            }
             for f in self.findings
         ]
         return pd.DataFrame(rows, columns=list(FINDING_COLUMNS.values()))
@@ -798,24 +903,44 @@ class FindingsRecord(Record):
         return {"findings": [_finding_fields(row, source, i) for i, row in enumerate(data)]}
 
     @classmethod
+    def _upgrade(cls, body: dict[str, Any], version: int, source: str) -> dict[str, Any]:
+        # version 1 is version 2 without the numeric fields, which default to None; a numeric
+        # field in a version-1 file is an error (it cannot have been written by version 1)
+        for i, row in enumerate(body.get("findings") or []):
+            extra = sorted(set(row) & set(FINDING_NUMBERS)) if isinstance(row, Mapping) else []
+            if extra:
+                raise RecordError(
+                    f"{source}: field 'findings' row {i} has the field {extra[0]!r}, which "
+                    f"findings version {version} does not have"
+                )
+        return body
+
+    @classmethod
     def _decode(cls, body: dict[str, Any], source: str) -> dict[str, Any]:
-        findings = []
-        for i, row in enumerate(body["findings"]):
-            try:
-                findings.append(Finding(**row))
-            except TypeError as err:
-                raise RecordError(f"{source}: field 'findings' row {i}: {err}") from err
-        return {"findings": tuple(findings)}
+        rows = body["findings"]
+        return {"findings": tuple(_finding(row, source, i) for i, row in enumerate(rows))}
+
+
+def _finding(row: Mapping[str, Any], source: str, i: int) -> Finding:
+    try:
+        return Finding(**row)
+    except (TypeError, ValueError) as err:
+        raise RecordError(f"{source}: field 'findings' row {i}: {err}") from err
 
 
 def _finding_fields(row: Mapping[str, Any], source: str, i: int) -> dict[str, Any]:
-    """Fields of a claim row with display column names (blank cells become None)."""
+    """Fields of a claim row with the column names of :data:`FINDING_COLUMNS` (blank cells
+    become None; whole floats of the integer fields, as a table column holds them, integers)."""
     by_column = {column: name for name, column in FINDING_COLUMNS.items()}
     out = {}
     for column, value in row.items():
         if column not in by_column:
             raise RecordError(f"{source}: row {i} has an unknown field {column!r}")
         out[by_column[column]] = _clean(_blank_to_none(value))
+    for name in ("decimals", "n_seeds"):
+        value = out.get(name)
+        if isinstance(value, float) and value.is_integer():
+            out[name] = int(value)
     for name in ("claim", "paper", "test", "ours", "verdict", "kind", "source", "why"):
         if name not in out and name in ("claim", "paper", "test", "ours", "verdict"):
             raise RecordError(f"{source}: row {i} lacks the field {FINDING_COLUMNS[name]!r}")

@@ -17,11 +17,13 @@ import pandas as pd
 
 from .comparisons import yardstick_evaluations
 from .findings import COLUMNS
-from .records import PairedTests
+from .records import FINDING_COLUMNS, RESULT_MARK, PairedTests
 
 __all__ = [
     "HEADLINE_METRICS",
     "format_ci",
+    "format_result",
+    "finding_texts",
     "headline_table",
     "yardstick_table",
     "comparison_view",
@@ -279,13 +281,119 @@ def plateau_table(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or value is pd.NA
+        or value == ""
+        or (isinstance(value, float) and value != value)
+    )
+
+
+def format_result(
+    estimate: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    decimals: int = 1,
+    difference: bool = False,
+) -> str:
+    """A result of the findings as text: ``"93.7 [91.8, 95.5]"``, ``"+1.5 [-2.7, +5.1]"``.
+
+    Parameters
+    ----------
+    estimate : float
+        The value, in its unit (percent, points, a fraction).
+    low, high : float, optional
+        Its 95% interval; without it the value is shown alone.
+    decimals : int
+        The resolution the result is reported at (:attr:`marsutils.records.Finding.decimals`).
+    difference : bool
+        A difference of two scores: every number with its sign.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_result(93.71, 91.84, 95.46)
+    '93.7 [91.8, 95.5]'
+    >>> format_result(-0.0204, -0.0931, 0.0528, decimals=3, difference=True)
+    '-0.020 [-0.093, +0.053]'
+    """
+    fmt = f"{{:{'+' if difference else ''}.{int(decimals)}f}}"
+    if _blank(low) or _blank(high):
+        return fmt.format(estimate)
+    return f"{fmt.format(estimate)} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def finding_texts(finding: Mapping[str, Any]) -> dict[str, str]:
+    """The ``ours``, ``paper_protocol`` and ``seeds`` texts of a finding, for display.
+
+    Composed from the numbers of :class:`marsutils.records.Finding` where they are present (the
+    primary result replaces :data:`marsutils.records.RESULT_MARK` in ``ours``); otherwise the
+    stored text (files of schema version 1 and legacy files, descriptive claims). The claims
+    table (:func:`claims_views`) and the front page (:mod:`marsutils.summary`) both use it.
+
+    Parameters
+    ----------
+    finding : mapping
+        A finding keyed by field name (:meth:`marsutils.records.FindingsRecord.rows`); blanks
+        may be None, NaN or ``""``.
+
+    Returns
+    -------
+    dict
+        ``ours``, ``paper_protocol`` and ``seeds``, each a string (``""`` when empty).
+
+    Examples
+    --------
+    >>> finding_texts({"ours": "{result} points", "estimate": 3.42, "low": 1.4, "high": 5.5,
+    ...                "decimals": 1, "difference": True, "seed_mean": 3.1, "seed_sd": None,
+    ...                "n_seeds": 3})["seeds"]
+    '+3.1 ± n/a (3 seeds)'
+    """
+
+    def stored(name: str) -> str:
+        value = finding.get(name)
+        return "" if _blank(value) else str(value)
+
+    out = {name: stored(name) for name in ("ours", "paper_protocol", "seeds")}
+    if _blank(finding.get("estimate")):
+        return out
+    style = {
+        "decimals": int(finding["decimals"]),
+        "difference": not _blank(finding.get("difference")) and bool(finding["difference"]),
+    }
+    primary = format_result(finding["estimate"], finding.get("low"), finding.get("high"), **style)
+    out["ours"] = out["ours"].replace(RESULT_MARK, primary)
+    if not _blank(finding.get("protocol_estimate")):
+        out["paper_protocol"] = format_result(
+            finding["protocol_estimate"],
+            finding.get("protocol_low"),
+            finding.get("protocol_high"),
+            decimals=style["decimals"],
+        )
+    if not _blank(finding.get("seed_mean")):
+        sd = finding.get("seed_sd")
+        sd_text = "n/a" if _blank(sd) else f"{sd:.{style['decimals']}f}"
+        mean = format_result(finding["seed_mean"], **style)
+        out["seeds"] = f"{mean} ± {sd_text} ({int(finding['n_seeds'])} seeds)"
+    return out
+
+
 def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The findings table split in two tables that fit a page.
 
     Parameters
     ----------
     claims : DataFrame
-        :func:`marsutils.findings.evaluate_claims` (columns :data:`marsutils.findings.COLUMNS`).
+        :func:`marsutils.findings.evaluate_claims` or
+        :meth:`marsutils.records.FindingsRecord.to_frame` (columns
+        :data:`marsutils.findings.COLUMNS`, and the numeric
+        :data:`marsutils.findings.NUMBER_COLUMNS` where recorded). ``ours``, ``paper protocol
+        (leaks)`` and ``seeds`` are composed from the numbers by :func:`finding_texts`.
 
     Returns
     -------
@@ -315,7 +423,13 @@ def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             return ""
         return format_p_value(float(value)) if isinstance(value, int | float) else str(value)
 
-    frame = claims.reset_index(drop=True)
+    frame = claims.reset_index(drop=True).copy()
+    by_column = {column: name for name, column in FINDING_COLUMNS.items()}
+    rows = frame.rename(columns=by_column).to_dict(orient="records")
+    texts = pd.DataFrame([finding_texts(row) for row in rows], index=frame.index)
+    for name in ("ours", "paper_protocol", "seeds"):
+        if FINDING_COLUMNS[name] in frame:
+            frame[FINDING_COLUMNS[name]] = texts[name]
     number = pd.Series(range(1, len(frame) + 1), name="#")
     verdicts = pd.DataFrame(
         {

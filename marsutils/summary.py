@@ -5,7 +5,9 @@
 ``RESULTS_DIR`` (a run folder, or ``results/<profile>`` for the published run). Every number on the
 page is read from those files:
 
-* the verdict table and tally from the findings record (``results/findings.json``);
+* the verdict table and tally from the findings record (``results/findings.json``), each
+  claim's result composed from the record's numbers by
+  :func:`marsutils.reporting.finding_texts`, as in the findings chapter;
 * the compute from ``pipeline.json`` (wall time per chapter), each experiment's ``done.json``
   (device, precision, training time) and ``results/environment.json`` (machine and package lock),
   where the run recorded them; what a run did not record is said to be missing, never filled in.
@@ -27,6 +29,7 @@ from typing import Any
 from marsutils.atomic import write_text
 from marsutils.layout import RunLayout
 from marsutils.records import FindingsRecord
+from marsutils.reporting import finding_texts
 
 __all__ = [
     "CHAPTERS",
@@ -165,7 +168,7 @@ def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"C{number}",
                 f"{_claim_text(row)} ({{doc}}`{CHAPTERS[chapter]} <notebooks/{chapter}>`)",
                 row.get("paper", ""),
-                row.get("ours", ""),
+                finding_texts(row)["ours"],
                 verdict_badge(str(row.get("verdict", ""))),
             ]
         )

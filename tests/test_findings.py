@@ -10,8 +10,16 @@ import pytest
 
 from marsutils import rules
 from marsutils.experiments import plan
-from marsutils.findings import COLUMNS, evaluate_claims, verdict_counts
+from marsutils.findings import (
+    COLUMNS,
+    NUMBER_COLUMNS,
+    evaluate_claims,
+    findings_record,
+    verdict_counts,
+)
 from marsutils.profiles import get_profile
+from marsutils.records import RESULT_MARK, FindingsRecord
+from marsutils.reporting import claims_views
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
 
@@ -39,7 +47,7 @@ CLAIMS = {
 
 def test_the_reference_run_gives_every_claim_a_verdict():
     claims = evaluate_claims(REFERENCE, get_profile("reference"))
-    assert list(claims.columns) == COLUMNS
+    assert list(claims.columns) == COLUMNS + NUMBER_COLUMNS
     assert set(claims["claim"]) == CLAIMS and claims["claim"].is_unique
     assert set(claims["verdict"]) <= set(rules.VERDICTS)
     assert rules.NOT_RUN not in set(claims["verdict"])
@@ -49,7 +57,7 @@ def test_the_reference_run_gives_every_claim_a_verdict():
     # every interval is over the 896 twin families of the family split's test set
     assert by.loc["accuracy 92.61", "n families"] == 896
     assert by.loc["attention helps", "n families"] == 896
-    assert "97." in by.loc["accuracy 92.61", "paper protocol (leaks)"]  # shown, not judged
+    assert 97 < by.loc["accuracy 92.61", "protocol_estimate"] < 98  # shown, not judged
     # the comparative rows carry the Holm-adjusted p and agree with the rule's inputs
     comparative = claims[claims["kind"] == "comparative"]
     assert len(comparative) == 7 and comparative["p (Holm)"].map(lambda p: 0 < p <= 1).all()
@@ -116,7 +124,8 @@ def test_value_claims_use_family_intervals_and_leave_the_paper_split_unjudged(tm
     by = evaluate_claims(tmp_path, profile).set_index("claim")
     accuracy = by.loc["accuracy 92.61"]
     assert accuracy["verdict"] == rules.OURS_LOWER and accuracy["n families"] == 400
-    assert float(accuracy["paper protocol (leaks)"].split()[0]) > 97  # shown, not judged
+    assert accuracy["protocol_estimate"] > 97  # shown, not judged
+    assert accuracy["protocol_low"] < accuracy["protocol_estimate"] <= accuracy["protocol_high"]
     assert by.loc["(ours) a random split overstates accuracy", "verdict"] == rules.CONFIRMED
     assert by.loc["beats U-Net in F1", "verdict"] == rules.NOT_RUN
     _write_run(tmp_path, profile, {"family": 0.99, "paper": 0.80})
@@ -135,11 +144,16 @@ def test_several_seeds_fill_the_seed_column_and_widen_the_interval(tmp_path):
     for seed, accuracy in enumerate((0.90, 0.93, 0.96)):
         folder = tmp_path / "experiments" / spec.key / f"seed{seed}"
         _write_predictions(tmp_path, spec, folder, seed, accuracy, rng)
-    row = evaluate_claims(tmp_path, profile).set_index("claim").loc["accuracy 92.61"]
-    assert row["seeds"].endswith("(3 seeds)") and row["n families"] == "400, 400, 400"
+    claims = evaluate_claims(tmp_path, profile)
+    row = claims.set_index("claim").loc["accuracy 92.61"]
+    assert row["n_seeds"] == 3 and row["n families"] == "400, 400, 400"
     assert row["verdict"] in (rules.CONSISTENT, rules.OURS_HIGHER, rules.OURS_LOWER)
-    mean = float(row["seeds"].split(" ")[0])
-    assert row["ours"].startswith(f"{mean:.1f}")
+    assert row["seed_sd"] > 0 and row["low"] < row["estimate"] < row["high"]
+    # the estimate over seeds is the mean of the seeds' scores (to the shown decimal)
+    assert row["estimate"] == pytest.approx(row["seed_mean"], abs=0.05)
+    _, details = claims_views(claims)
+    shown = details.loc[claims["claim"].tolist().index("accuracy 92.61"), "seeds"]
+    assert shown == f"{row['seed_mean']:.1f} ± {row['seed_sd']:.1f} (3 seeds)"
 
 
 def test_predictions_that_do_not_match_the_split_file_are_named(tmp_path):
@@ -223,7 +237,7 @@ def test_seed_folders_are_judged_per_seed(tmp_path):
     curves = {"full": FLAT, "unet": {0: FLAT, 1: RISING}}
     profile = _write_comparison(tmp_path, curves, seeds=(0, 1), folders=True)
     row = evaluate_claims(tmp_path, profile).set_index("claim").loc["beats U-Net in F1"]
-    assert row["seeds"].endswith("(2 seeds)")
+    assert row["n_seeds"] == 2 and row["unit"] == "points" and row["difference"]
     assert "U-Net: no, still improving in 1 of 2 seeds" in row["trained to plateau"]
 
 
@@ -248,3 +262,43 @@ def test_the_reference_comparisons_are_flagged_as_cut_short():
     downgraded = comparative[comparative["why"].str.contains("training-length rule")]
     assert len(downgraded) >= 1 and (downgraded["verdict"] == rules.INCONCLUSIVE).all()
     assert (claims.loc[claims["kind"] != "comparative", "trained to plateau"] == "").all()
+
+
+# --- numbers in the record, text at display ----------------------------------------------
+
+
+def test_the_record_carries_numbers_and_the_views_compose_the_committed_text(tmp_path):
+    """A fresh evaluation of the reference run, saved and read back, shows exactly the text the
+    committed findings (a legacy file of sentences) show, composed from the numbers."""
+    claims = evaluate_claims(REFERENCE, get_profile("reference"))
+    path = findings_record(claims).to_json(tmp_path / "findings.json")
+    fresh = FindingsRecord.from_json(path)
+    by = {f.claim: f for f in fresh.findings}
+    accuracy = by["accuracy 92.61"]
+    assert (accuracy.unit, accuracy.decimals, accuracy.difference) == ("%", 1, False)
+    assert accuracy.ours.startswith(RESULT_MARK) and accuracy.paper_protocol is None
+    assert accuracy.low < accuracy.estimate < accuracy.high < 100
+    unet = by["beats U-Net in F1"]
+    assert unet.unit == "points" and unet.difference and unet.estimate > 0
+    assert by["~25M parameters"].estimate == pytest.approx(25.33, abs=0.005)
+    assert by["~25M parameters"].low is None
+    # descriptive results keep only text
+    for claim in ("impact ejecta and slope streak score lowest", "the class mix of the data"):
+        assert by[claim].estimate is None and RESULT_MARK not in by[claim].ours
+    committed = FindingsRecord.from_json(REFERENCE / "results" / "findings.json")
+    assert all(f.estimate is None for f in committed.findings)  # a legacy file: text only
+    before = claims_views(committed.to_frame())
+    for new, old in zip(claims_views(fresh.to_frame()), before, strict=True):
+        pd.testing.assert_frame_equal(new, old)
+    # the evaluation's own frame shows the same, before it is saved
+    for new, old in zip(claims_views(claims), before, strict=True):
+        pd.testing.assert_frame_equal(new, old)
+
+
+def test_claims_without_a_run_keep_their_text_and_no_numbers(tmp_path):
+    claims = evaluate_claims(tmp_path, get_profile("smoke"))
+    not_run = claims[claims["verdict"] == rules.NOT_RUN]
+    assert len(not_run) and not_run["estimate"].isna().all()
+    assert (claims.loc[claims["estimate"].isna(), "ours"].map(lambda t: RESULT_MARK not in t)).all()
+    verdicts, _ = claims_views(claims)
+    assert not verdicts["ours"].str.contains(RESULT_MARK, regex=False).any()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,14 +15,17 @@ from marsutils.comparisons import paired_comparisons
 from marsutils.layout import RESULT_FILES, RunLayout
 from marsutils.notebook import REPO_ROOT
 from marsutils.records import (
+    FINDING_NUMBERS,
     RECORDS,
+    RESULT_MARK,
     DataSummary,
+    Finding,
     FindingsRecord,
     PairedTests,
     RecordError,
     run_name,
 )
-from marsutils.reporting import _interval_text, comparison_view
+from marsutils.reporting import _interval_text, claims_views, comparison_view, finding_texts
 
 REFERENCE = RunLayout(REPO_ROOT / "results" / "reference")
 
@@ -102,7 +106,114 @@ def test_findings_rows_keep_raw_values_and_the_display_table():
     assert first.n_families == 896 and first.contains_paper is True and first.p_holm is None
     frame = findings.to_frame()
     assert list(frame.columns) == list(records.FINDING_COLUMNS.values())
-    assert frame.to_dict(orient="records") == legacy
+    # the legacy columns as stored; the numbers a legacy file does not have are None
+    assert frame[list(legacy[0])].to_dict(orient="records") == legacy
+    assert frame[list(FINDING_NUMBERS)].isna().all().all()
+    assert all(f.estimate is None and f.seed_mean is None for f in findings.findings)
+
+
+# --- findings: numbers in the record (schema 2), text at display ---------------------------
+
+#: A finding of schema 2: the numbers of the committed legacy row "beats U-Net in F1" (whose
+#: stored text is "+25.0 [+20.0, +29.0]; also ...") before rounding, as the chapter records them.
+NUMERIC = Finding(
+    claim="beats U-Net in F1",
+    paper="+6.41 points (macro F1)",
+    test="full - unet",
+    ours=RESULT_MARK + "; also image-level Jaccard +24.4 [+18.9, +29.4]",
+    verdict="consistent",
+    kind="comparative",
+    estimate=24.9612,
+    low=20.0231,
+    high=28.9567,
+    unit="points",
+    decimals=1,
+    difference=True,
+    seed_mean=24.96,
+    seed_sd=1.234,
+    n_seeds=3,
+)
+
+
+def test_numeric_findings_round_trip_as_schema_2(tmp_path):
+    value = Finding(
+        claim="accuracy 92.61", paper="92.61", test="accuracy", ours=RESULT_MARK,
+        verdict="consistent", estimate=93.72333942717856, low=91.79701484159061,
+        high=95.5314104668874, unit="%", decimals=1, difference=False,
+        protocol_estimate=97.1358927483242, protocol_low=96.15584433972847,
+        protocol_high=98.02721805937588,
+    )  # fmt: skip
+    record = FindingsRecord((value, NUMERIC))
+    path = record.to_json(tmp_path / "findings.json")
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 2 == FindingsRecord.SCHEMA_VERSION
+    assert data["findings"][0]["estimate"] == 93.72333942717856  # unformatted, exact
+    assert data["findings"][1]["n_seeds"] == 3 and data["findings"][1]["paper_protocol"] is None
+    again = FindingsRecord.from_json(path)
+    assert again == record
+    # through the claims table (as the findings chapter builds the record) and back
+    assert FindingsRecord.from_frame(record.to_frame()) == record
+
+
+def test_the_view_composes_the_text_the_legacy_record_stored():
+    legacy = json.loads(REFERENCE.result("findings").read_text())
+    stored = next(r for r in legacy if r["claim"] == NUMERIC.claim)
+    texts = finding_texts(dataclasses.asdict(NUMERIC))
+    assert stored["ours"].startswith("+25.0 [+20.0, +29.0]; also image-level Jaccard +24.4")
+    assert texts["ours"] == "+25.0 [+20.0, +29.0]; also image-level Jaccard +24.4 [+18.9, +29.4]"
+    assert texts["seeds"] == "+25.0 ± 1.2 (3 seeds)" and texts["paper_protocol"] == ""
+    verdicts, details = claims_views(FindingsRecord((NUMERIC,)).to_frame())
+    assert verdicts.loc[0, "ours"] == texts["ours"] and details.loc[0, "seeds"] == texts["seeds"]
+    # a value in percent with the paper split's score; one seed has no SD
+    value = {"ours": RESULT_MARK, "estimate": 93.72, "low": 91.8, "high": 95.53, "decimals": 1,
+             "protocol_estimate": 97.14, "protocol_low": 96.16, "protocol_high": 98.03,
+             "seed_mean": 93.7, "seed_sd": None, "n_seeds": 1}  # fmt: skip
+    assert finding_texts(value) == {
+        "ours": "93.7 [91.8, 95.5]",
+        "paper_protocol": "97.1 [96.2, 98.0]",
+        "seeds": "93.7 ± n/a (1 seeds)",
+    }
+
+
+def test_a_version_1_findings_file_still_reads(tmp_path):
+    row = {
+        "claim": "accuracy 92.61", "paper": "92.61", "test": "accuracy",
+        "ours": "93.7 [91.8, 95.5]", "verdict": "consistent", "kind": "value", "source": "",
+        "why": "", "paper_protocol": "97.1 [96.2, 98.0]", "seeds": None, "n_families": 896,
+        "contains_zero": None, "contains_paper": True, "p_holm": None, "trained_to_plateau": None,
+    }  # fmt: skip
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps({"record": "findings", "schema_version": 1, "findings": [row]}))
+    record = FindingsRecord.from_json(path)
+    finding = record.findings[0]
+    assert finding.ours == "93.7 [91.8, 95.5]" and finding.paper_protocol == "97.1 [96.2, 98.0]"
+    assert all(getattr(finding, name) is None for name in FINDING_NUMBERS)  # not parsed back
+    assert finding_texts(dataclasses.asdict(finding))["ours"] == "93.7 [91.8, 95.5]"
+    # written again, it is a version-2 file that reads to the same record
+    assert FindingsRecord.from_json(record.to_json(tmp_path / "v2.json")) == record
+    # a version-1 file cannot hold the numbers of version 2
+    path.write_text(json.dumps({"record": "findings", "schema_version": 1,
+                                "findings": [row | {"estimate": 93.7}]}))  # fmt: skip
+    with pytest.raises(RecordError, match=r"row 0 has the field 'estimate'.* version 1"):
+        FindingsRecord.from_json(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ours": "93.7 [91.8, 95.5]"}, "must hold '{result}' once"),
+        ({"decimals": None}, "needs 'unit' and 'decimals'"),
+        ({"high": None}, "'low' and 'high' are set together"),
+        ({"estimate": None, "ours": "n/a"}, "'seed_mean' needs 'estimate'"),
+    ],
+)
+def test_a_finding_whose_numbers_do_not_fit_its_text_is_named(tmp_path, change, message):
+    path = FindingsRecord((NUMERIC,)).to_json(tmp_path / "findings.json")
+    data = json.loads(path.read_text())
+    data["findings"][0] |= change
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match=f"{path}: field 'findings' row 0: .*{message}"):
+        FindingsRecord.from_json(path)
 
 
 @pytest.mark.parametrize(

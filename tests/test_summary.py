@@ -104,3 +104,18 @@ def test_the_committed_front_page_is_generated_from_the_published_records():
         )
         == 0
     ), "book/summary.md is stale: python -m marsutils.summary results/reference"
+
+
+def test_the_page_composes_each_result_from_the_record_numbers(tmp_path):
+    from marsutils.records import RESULT_MARK, Finding, FindingsRecord
+
+    finding = Finding(
+        claim="attention helps", paper="+3.30", test="attention - plain",
+        ours=f"{RESULT_MARK}; also accuracy -0.1 [-1.4, +1.1]", verdict="inconclusive",
+        estimate=-0.0612, low=-4.2489, high=3.5511, unit="points", decimals=1, difference=True,
+    )  # fmt: skip
+    run = _run(tmp_path, FINDINGS)
+    FindingsRecord((finding,)).to_json(run / "results" / "findings.json")
+    text = summary_markdown(load_records(run))
+    assert "| -0.1 [-4.2, +3.6]; also accuracy -0.1 [-1.4, +1.1] |" in text
+    assert RESULT_MARK not in text
