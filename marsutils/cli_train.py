@@ -174,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = tuple(args.seeds) if args.seeds else profile.seeds
         if args.list:
             layout = RunLayout(run_dir)
+            print(f"# run folder {run_dir}: finished or to train", file=sys.stderr)
             for spec in grid(profile, seeds):
                 done = layout.metrics(spec.key, spec.seed).is_file()
                 print(f"{spec.run_key}\t{spec.group}\t{'finished' if done else 'to train'}")

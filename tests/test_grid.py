@@ -248,8 +248,10 @@ def test_train_list_prints_the_grid(capsys, tmp_path):
         str(tmp_path),
     ]
     assert package_main(argv) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
     assert len(lines) == 20 and all(line.endswith("to train") for line in lines)
+    assert str(tmp_path) in out.err  # which run folder was inspected
     assert lines[0].split("\t")[0] == grid(get_profile("smoke"), (0, 1))[0].run_key
 
 
