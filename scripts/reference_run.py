@@ -1,26 +1,29 @@
-"""Train a long run's classifier grid group by group, committing its small records after each.
+"""Train a long run's classifier grid one experiment at a time, committing its small records after
+each.
 
 ``python scripts/reference_run.py [--profile reference-next] [--threads 2] [--no-commit]``
 
-The grid of the profile (:func:`marsutils.experiments.grid`) is trained in groups, seed by seed
-(seed 0 first) and, within a seed, the main models (which the later chapters load), then the
-baselines (the slowest to converge), then the ablation configurations.
-After each group the small records of every finished experiment (``metrics*.json``,
-``history.json``, ``done.json``, ``predictions_*.csv``) and the split files are copied to
-``results/<profile>/`` and committed with git (only those paths), so a session that stops loses
-at most the group it was training. A re-run first restores the committed records into the run
-folder (never overwriting a file there): a restored experiment counts as finished, and only a
-model a later chapter loads is trained again (``run_classifier(..., need_weights=True)``), to the
-same weights, since training is deterministic for the same seed, recipe and thread count.
+The grid of the profile (:func:`marsutils.experiments.grid`) is trained seed by seed (seed 0
+first) and, within a seed, group by group: the main models (which the later chapters load), then
+the baselines (the slowest to converge), then the ablation configurations. After each experiment
+the small records of every finished experiment (``metrics*.json``, ``history.json``,
+``done.json``, ``predictions_*.csv``) and the split files are copied to ``results/<profile>/`` and
+committed with git (only those paths), so a session that stops loses at most the experiment it
+was training (and less when its run folder survives: training resumes from the last epoch's
+checkpoint). A re-run first restores the committed records into the run folder (never
+overwriting a file there): a restored experiment counts as finished, and only a model a later
+chapter loads is trained again (``run_classifier(..., need_weights=True)``), to the same
+weights, since training is deterministic for the same seed, recipe and thread count.
 
-Each group's wall time goes to ``results/<profile>/grid_log.json`` (one entry per group, with
-the torch thread count).
+Each experiment's wall time goes to ``results/<profile>/grid_log.json`` with its seed and
+group, the torch thread count and the 1-minute load average when it ended (a group's wall time
+is the sum of its experiments'; a high load average marks a time measured beside other work).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import os
 import shutil
 import subprocess
 import sys
@@ -109,29 +112,26 @@ def main(argv: list[str] | None = None) -> int:
     order = {"main": 0, "baselines": 1, "ablation": 2, "scratch": 3}
     specs = sorted(grid(profile), key=lambda s: (s.seed, order.get(s.group, 9)))
     executor = Executor(threads_per_worker=args.threads)
-    for (seed, group), members in itertools.groupby(specs, key=lambda s: (s.seed, s.group)):
-        members = list(members)
+    for spec in specs:  # one experiment at a time: its records are committed when it ends
         start = time.perf_counter()
-        results = train_grid(members, profile, run_dir, executor)
-        seconds = time.perf_counter() - start
-        trained = [r for r in results if r["trained"]]
-        if trained:
+        (result,) = train_grid([spec], profile, run_dir, executor)
+        if result["trained"]:
             log.append(
                 {
-                    "seed": seed,
-                    "group": group,
-                    "run_keys": [r["run_key"] for r in results],
-                    "trained": [r["run_key"] for r in trained],
-                    "wall_s": round(seconds, 1),
+                    "seed": spec.seed,
+                    "group": spec.group,
+                    "run_key": spec.run_key,
+                    "wall_s": round(time.perf_counter() - start, 1),
                     "threads": args.threads,
+                    "loadavg_1min": round(os.getloadavg()[0], 2),
                     "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 }
             )
             records.mkdir(parents=True, exist_ok=True)
             write_json(log_path, log)
         copied = copy_records(run_dir, records)
-        if (copied or trained) and not args.no_commit:
-            commit([*copied, log_path], f"{profile.name} run: seed {seed}, {group} group records")
+        if (copied or result["trained"]) and not args.no_commit:
+            commit([*copied, log_path], f"{profile.name} run: {spec.run_key} records")
     print("[run] the whole grid is finished")
     return 0
 
