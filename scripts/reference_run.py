@@ -78,7 +78,7 @@ def restore_records(records: Path, run_dir: Path) -> int:
 
 def commit(paths: list[Path], message: str) -> None:
     """``git add`` and commit only ``paths`` (retried while another git command holds the lock)."""
-    rel = [str(p.relative_to(REPO)) for p in paths]
+    rel = [str(p.relative_to(REPO)) for p in paths if p.exists()]
     for _attempt in range(30):
         add = subprocess.run(["git", "add", "--", *rel], cwd=REPO, capture_output=True)
         done = subprocess.run(
@@ -87,8 +87,10 @@ def commit(paths: list[Path], message: str) -> None:
         if add.returncode == 0 and done.returncode == 0:
             print(f"[run] committed {len(rel)} record files: {message}", flush=True)
             return
+        why = (add.stderr or done.stderr or done.stdout).decode().strip()[-300:]
+        print(f"[run] git could not commit yet ({why}); retrying in 20 s", flush=True)
         time.sleep(20)
-    print(f"[run] could not commit ({done.stderr.decode()[-300:]}); records kept", flush=True)
+    print("[run] gave up committing; the records stay in the working tree", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             write_json(log_path, log)
         copied = copy_records(run_dir, records)
         if (copied or result["trained"]) and not args.no_commit:
-            commit([*copied, log_path], f"{profile.name} run: {spec.run_key} records")
+            paths = [*copied, log_path] if log_path.is_file() else copied
+            commit(paths, f"{profile.name} run: {spec.run_key} records")
     print("[run] the whole grid is finished")
     return 0
 
