@@ -76,16 +76,22 @@ def restore_records(records: Path, run_dir: Path) -> int:
     return count
 
 
-def commit(paths: list[Path], message: str) -> None:
-    """``git add`` and commit only ``paths`` (retried while another git command holds the lock)."""
-    rel = [str(p.relative_to(REPO)) for p in paths if p.exists()]
+def commit(records: Path, message: str) -> None:
+    """``git add`` and commit the ``records`` folder alone when it holds uncommitted changes
+    (retried while another git command holds the lock)."""
+    rel = [str(records.relative_to(REPO))]
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", *rel], cwd=REPO, capture_output=True, text=True
+    )
+    if status.returncode == 0 and not status.stdout.strip():
+        return
     for _attempt in range(30):
         add = subprocess.run(["git", "add", "--", *rel], cwd=REPO, capture_output=True)
         done = subprocess.run(
             ["git", "commit", "-q", "-m", message, "--", *rel], cwd=REPO, capture_output=True
         )
         if add.returncode == 0 and done.returncode == 0:
-            print(f"[run] committed {len(rel)} record files: {message}", flush=True)
+            print(f"[run] committed: {message}", flush=True)
             return
         why = (add.stderr or done.stderr or done.stdout).decode().strip()[-300:]
         print(f"[run] git could not commit yet ({why}); retrying in 20 s", flush=True)
@@ -131,10 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             records.mkdir(parents=True, exist_ok=True)
             write_json(log_path, log)
-        copied = copy_records(run_dir, records)
-        if (copied or result["trained"]) and not args.no_commit:
-            paths = [*copied, log_path] if log_path.is_file() else copied
-            commit(paths, f"{profile.name} run: {spec.run_key} records")
+        copy_records(run_dir, records)
+        if records.is_dir() and not args.no_commit:
+            commit(records, f"{profile.name} run: {spec.run_key} records")
     print("[run] the whole grid is finished")
     return 0
 

@@ -63,3 +63,25 @@ def test_restore_never_overwrites_the_run_folder(driver, tmp_path):
     assert driver.restore_records(dest, run) == 1
     assert (folder / "history.json").is_file()
     assert '"newer"' in (folder / "metrics.json").read_text()
+
+
+def test_the_records_folder_is_committed_alone_and_only_when_it_changed(
+    driver, tmp_path, monkeypatch
+):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    git("init", "-q")
+    git("config", "user.email", "ci@example.org")
+    git("config", "user.name", "ci")
+    (tmp_path / "other.txt").write_text("not a record")
+    records = tmp_path / "results" / "reference-next"
+    write_json(records / "grid_log.json", [{"run_key": "family/full-x/seed0"}])
+    monkeypatch.setattr(driver, "REPO", tmp_path)
+    driver.commit(records, "first records")
+    driver.commit(records, "nothing new")  # no change: no commit
+    log = git("log", "--format=%s").stdout.split("\n")
+    assert [line for line in log if line] == ["first records"]
+    assert git("status", "--porcelain").stdout.strip() == "?? other.txt"
