@@ -17,6 +17,12 @@ given absolute path prefixes (e.g. ``/work/main/`` -> ``""``). Every other outpu
 
 ``python -m marsutils.book_outputs check FILE...`` lists problems (exit 1 if any);
 ``python -m marsutils.book_outputs clean FILE... --replace /work/main/= ...`` cleans in place.
+
+:func:`rasterize_figures` applies the figure rule of the chapters to an exported figures folder
+of an older run: a figure whose SVG only wraps a raster image (heat maps, image grids: an
+``<image`` element) is kept as one JPEG made from its PNG, and its SVG and PNG are removed; line
+plots keep their SVG and PNG. It changes the file format of the same executed figure, not what
+it shows (``python -m marsutils.book_outputs rasterize figures``).
 """
 
 from __future__ import annotations
@@ -187,15 +193,54 @@ def _replacement(text: str) -> tuple[str, str]:
     return old, new
 
 
+def rasterize_figures(folder: str | Path, *, quality: int = 85) -> list[Path]:
+    """Keep each raster-only figure of ``folder`` as a single JPEG.
+
+    Parameters
+    ----------
+    folder : path
+        A figures folder with ``<name>.png`` and ``<name>.svg`` pairs.
+    quality : int, default=85
+        JPEG quality, as :meth:`marsutils.notebook.NotebookContext.save_raster` uses.
+
+    Returns
+    -------
+    list of Path
+        The JPEGs written, one per figure whose SVG holds an ``<image`` element and that has a
+        PNG beside it; their PNG and SVG are removed. Other figures are left as they are.
+    """
+    from PIL import Image
+
+    written = []
+    for svg in sorted(Path(folder).glob("*.svg")):
+        png = svg.with_suffix(".png")
+        if not png.is_file() or "<image" not in svg.read_text(errors="replace"):
+            continue
+        jpg = svg.with_suffix(".jpg")
+        with Image.open(png) as image:
+            rgb = image.convert("RGB")
+        atomic_write(jpg, lambda tmp, rgb=rgb: rgb.save(tmp, format="JPEG", quality=quality))
+        png.unlink()
+        svg.unlink()
+        written.append(jpg)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``check`` or ``clean`` executed notebooks; returns the exit status."""
+    """``check`` or ``clean`` executed notebooks, or ``rasterize`` a figures folder; returns the
+    exit status."""
     import nbformat
 
     parser = argparse.ArgumentParser(prog="python -m marsutils.book_outputs", description=__doc__)
-    parser.add_argument("command", choices=("check", "clean"))
+    parser.add_argument("command", choices=("check", "clean", "rasterize"))
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--replace", action="append", default=[], type=_replacement)
     args = parser.parse_args(argv)
+    if args.command == "rasterize":
+        for folder in args.notebooks:
+            for jpg in rasterize_figures(folder):
+                print(f"{jpg}: JPEG only")
+        return 0
     status = 0
     for path in args.notebooks:
         nb = nbformat.read(path, as_version=4)
