@@ -62,7 +62,11 @@ classes the same way, else *contradicted*. **Distributions** (the class mix) are
 when a chi-square goodness-of-fit test does not reject the paper's shares at 0.05, else
 *contradicted*. **Our own claims**, which have no paper effect (a random split overstates
 accuracy), are *confirmed* when the interval lies above 0, *inconclusive* when it contains 0 and
-*contradicted* when it lies below.
+*contradicted* when it lies below. The **seed margin** (the proposed model beats the plain
+fine-tune by more than its own seed-to-seed SD) is *confirmed* when the mean difference over seeds
+exceeds the proposed model's seed SD *and* its two-level interval (seeds, then twin families) lies
+above 0, *contradicted* when that interval lies below 0, and otherwise *inconclusive*: a gain
+within one seed's spread is not shown, which is not the same as shown absent.
 
 **The paper's own numbers**: a claim that its own tables rule out is *contradicted*, one they
 support is *consistent*. A claim this data cannot test is *cannot be tested here*, with the
@@ -108,6 +112,7 @@ __all__ = [
     "match_verdict",
     "matches",
     "plateau_qualified_verdict",
+    "seed_margin_verdict",
     "training_check",
     "value_verdict",
 ]
@@ -260,6 +265,41 @@ def control_verdict(
     if not higher_is_better:
         better, worse = high < control, low > control
     return CONFIRMED if better else CONTRADICTED if worse else INCONCLUSIVE
+
+
+def seed_margin_verdict(
+    difference: float, sd: float | None, low: float, high: float
+) -> tuple[str, str]:
+    """Does model A beat model B by more than A's seed-to-seed SD?
+
+    Parameters
+    ----------
+    difference : float
+        Mean over seeds of the score of A minus that of B (any unit, the same for all four).
+    sd : float or None
+        Sample SD (``ddof=1``) of A's score over the same seeds; None with a single seed.
+    low, high : float
+        The two-level percentile-bootstrap interval of ``difference`` (seeds, then twin families;
+        :func:`marsutils.significance.paired_bootstrap_over_seeds`).
+
+    Returns
+    -------
+    verdict : str
+        *confirmed* when ``difference > sd`` and ``low > 0``; *contradicted* when ``high < 0``;
+        else *inconclusive* (also with one seed, where no SD exists).
+    why : str
+        The reason, in words.
+    """
+    if high < 0:
+        return CONTRADICTED, "the interval of the difference lies below 0"
+    if sd is None or np.isnan(sd):
+        return INCONCLUSIVE, "one seed: no seed SD to compare the difference with"
+    exceeds, above = difference > sd, low > 0
+    if exceeds and above:
+        return CONFIRMED, "the mean gain exceeds the seed SD and its interval lies above 0"
+    if exceeds:
+        return INCONCLUSIVE, "the mean gain exceeds the seed SD but its interval contains 0"
+    return INCONCLUSIVE, "the mean gain is not larger than the seed SD: not shown"
 
 
 def always_verdict(hits: int, n: int, *, confidence: float = 0.95) -> tuple[str, str]:

@@ -122,7 +122,7 @@ def _claim_text(row: Mapping[str, Any]) -> str:
 #: Where the evidence of a claim is, by the words of the claim or its test (first match wins).
 _EVIDENCE: tuple[tuple[tuple[str, ...], str], ...] = (
     (("u-net", "deeplab"), "04_baselines"),
-    (("attention", "head"), "03_ablation"),
+    (("attention", "head", "plain fine-tune"), "03_ablation"),
     (("random split", "class mix", "6,153"), "01_data"),
     (("table 1", "table 3", "printed ious", "dark and bright"), "08_findings"),
     (("parameters", "gflops", "ms per image"), "06_efficiency"),

@@ -42,7 +42,9 @@ CLAIMS = {
     "Integrated Gradients (black baseline) maps show what drives the prediction",
     "Grad-CAM points at craters", "Integrated Gradients (black baseline) points at craters",
     "the maps always show geologically meaningful areas",
+    "(ours) the proposed model beats the plain fine-tune by more than its seed SD",
 }  # fmt: skip
+SEED_MARGIN = "(ours) the proposed model beats the plain fine-tune by more than its seed SD"
 
 
 def test_the_reference_run_gives_every_claim_a_verdict():
@@ -50,7 +52,8 @@ def test_the_reference_run_gives_every_claim_a_verdict():
     assert list(claims.columns) == COLUMNS + NUMBER_COLUMNS
     assert set(claims["claim"]) == CLAIMS and claims["claim"].is_unique
     assert set(claims["verdict"]) <= set(rules.VERDICTS)
-    assert rules.NOT_RUN not in set(claims["verdict"])
+    # the first published run has one seed and no seed-comparison record: only that row is not run
+    assert set(claims.loc[claims["verdict"] == rules.NOT_RUN, "claim"]) == {SEED_MARGIN}
     counts = verdict_counts(claims)
     assert counts.sum() == len(CLAIMS) and list(counts.index) == list(rules.VERDICTS)
     by = claims.set_index("claim")
@@ -288,10 +291,12 @@ def test_the_record_carries_numbers_and_the_views_compose_the_committed_text(tmp
     committed = FindingsRecord.from_json(REFERENCE / "results" / "findings.json")
     assert all(f.estimate is None for f in committed.findings)  # a legacy file: text only
     before = claims_views(committed.to_frame())
-    for new, old in zip(claims_views(fresh.to_frame()), before, strict=True):
+    published = len(committed.findings)  # claims added since keep the published rows' numbers
+    assert [f.claim for f in fresh.findings[published:]] == [SEED_MARGIN]
+    for new, old in zip(claims_views(fresh.to_frame().iloc[:published]), before, strict=True):
         pd.testing.assert_frame_equal(new, old)
     # the evaluation's own frame shows the same, before it is saved
-    for new, old in zip(claims_views(claims), before, strict=True):
+    for new, old in zip(claims_views(claims.iloc[:published]), before, strict=True):
         pd.testing.assert_frame_equal(new, old)
 
 
@@ -302,3 +307,45 @@ def test_claims_without_a_run_keep_their_text_and_no_numbers(tmp_path):
     assert (claims.loc[claims["estimate"].isna(), "ours"].map(lambda t: RESULT_MARK not in t)).all()
     verdicts, _ = claims_views(claims)
     assert not verdicts["ours"].str.contains(RESULT_MARK, regex=False).any()
+
+
+# --- the seed margin (full against plain over seeds) --------------------------------------
+
+
+def _write_seed_margin(
+    run_dir: Path, difference: float, a_sd: float | None, low: float, high: float
+):
+    from marsutils.records import SeedComparisons, SeedMargin
+
+    seeds = (0,) if a_sd is None else (0, 1, 2)
+    margin = SeedMargin(
+        a="full (family)", b="plain (family)", metric="macro_f1", seeds=seeds,
+        a_mean=0.9, a_sd=a_sd, b_mean=0.9 - difference, b_sd=a_sd, difference=difference,
+        low=low, high=high, exceeds_sd=None if a_sd is None else difference > a_sd,
+    )  # fmt: skip
+    record = SeedComparisons((margin,), n_boot=100, seed=0)
+    record.to_json(run_dir / "results" / SeedComparisons.FILE)
+
+
+@pytest.mark.parametrize(
+    ("difference", "a_sd", "low", "high", "expected"),
+    [
+        (0.03, 0.01, 0.01, 0.05, rules.CONFIRMED),  # beyond the SD, interval above 0
+        (0.005, 0.01, 0.001, 0.01, rules.INCONCLUSIVE),  # within one seed's spread: not shown
+        (0.03, 0.01, -0.01, 0.06, rules.INCONCLUSIVE),  # beyond the SD but the interval holds 0
+        (-0.03, 0.01, -0.05, -0.01, rules.CONTRADICTED),  # plain does better
+        (0.03, None, 0.01, 0.05, rules.INCONCLUSIVE),  # one seed: no SD
+    ],
+)
+def test_the_seed_margin_row_follows_its_rule(tmp_path, difference, a_sd, low, high, expected):
+    _write_seed_margin(tmp_path, difference, a_sd, low, high)
+    row = evaluate_claims(tmp_path, get_profile("smoke")).set_index("claim").loc[SEED_MARGIN]
+    assert row["verdict"] == expected
+    assert row["estimate"] == pytest.approx(100 * difference)
+    assert (row["low"], row["high"]) == pytest.approx((100 * low, 100 * high))
+    assert ("no seed SD" in row["ours"]) == (a_sd is None)
+
+
+def test_the_seed_margin_row_is_not_run_without_its_record(tmp_path):
+    row = evaluate_claims(tmp_path, get_profile("smoke")).set_index("claim").loc[SEED_MARGIN]
+    assert row["verdict"] == rules.NOT_RUN and "seed comparison" in row["why"]

@@ -76,6 +76,16 @@ def test_control_and_always_verdicts():
     assert rules.always_verdict(8, 8)[0] == CONSISTENT
 
 
+def test_seed_margin_verdict():
+    assert rules.seed_margin_verdict(3.0, 1.0, 1.0, 5.0)[0] == CONFIRMED
+    verdict, why = rules.seed_margin_verdict(0.5, 1.0, 0.1, 1.0)
+    assert verdict == INCONCLUSIVE and "not shown" in why  # a gain within a seed's spread
+    assert rules.seed_margin_verdict(3.0, 1.0, -1.0, 6.0)[0] == INCONCLUSIVE
+    assert rules.seed_margin_verdict(-3.0, 1.0, -5.0, -1.0)[0] == CONTRADICTED
+    verdict, why = rules.seed_margin_verdict(3.0, None, 1.0, 5.0)
+    assert verdict == INCONCLUSIVE and "one seed" in why
+
+
 def test_the_docstring_renders_without_sphinx_roles():
     assert ":data:" not in rules.__doc__ and ":func:" not in rules.__doc__
     for word in ("confirmed", "direction only", "inconclusive", "contradicted", "Holm"):
