@@ -39,6 +39,7 @@ __all__ = [
     "paired_comparisons",
     "majority_class_evaluation",
     "saved_predictions",
+    "seed_histories",
     "seed_margins",
     "yardstick_evaluations",
 ]
@@ -441,3 +442,44 @@ def yardstick_evaluations(
             **options,
         )
     return evaluations
+
+
+def seed_histories(
+    run_dir: str | os.PathLike, specs: Mapping[str, Any]
+) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """Every seed's learning curve of each labelled configuration, for the learning-curve figures.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder.
+    specs : mapping of str to ClassifierSpec
+        Display label to configuration (its seed does not matter).
+
+    Returns
+    -------
+    dict
+        ``{label: {seed: history}}`` with the seeds that have a ``history.json``, sorted; a
+        history is the list of per-epoch dicts :func:`marsutils.train.fit` writes. A label
+        without any is left out.
+
+    Raises
+    ------
+    ValueError
+        If a ``history.json`` is not a list of per-epoch dicts (the message names the file).
+    """
+    from .atomic import read_json
+
+    layout = RunLayout(run_dir)
+    out: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for label, spec in specs.items():
+        for seed in layout.seeds(spec.key):
+            path = layout.history(spec.key, seed)
+            if not path.is_file():
+                continue
+            data = read_json(path)
+            data = data.get("history") if isinstance(data, dict) else data
+            if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+                raise ValueError(f"{path} is not a list of per-epoch records")
+            out.setdefault(label, {})[seed] = data
+    return out

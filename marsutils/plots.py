@@ -286,8 +286,17 @@ def plot_training_curves(
     return fig
 
 
+def _by_seed(history: Any) -> dict[int | None, Any]:
+    """``{seed: history}`` of one model: a mapping of seeds as is, a single history as seed None."""
+    if isinstance(history, Mapping):
+        if not history:
+            raise ValueError("a model's mapping of seeds to histories is empty")
+        return dict(history)
+    return {None: history}
+
+
 def plot_learning_curves(
-    histories: Mapping[str, Sequence[Mapping[str, Any]] | str | os.PathLike],
+    histories: Mapping[str, Any],
     *,
     metrics: Sequence[str] = ("val_macro_f1", "val_loss"),
     title: str | None = None,
@@ -296,9 +305,10 @@ def plot_learning_curves(
 
     Parameters
     ----------
-    histories : mapping of str to history
+    histories : mapping of str to history, or of str to mapping of int to history
         Model label to its per-epoch history (a list of dicts or a ``history.json`` path), as
-        written by :func:`marsutils.train.fit`.
+        written by :func:`marsutils.train.fit`; or model label to ``{seed: history}`` to show
+        every seed's curve (see :func:`marsutils.comparisons.seed_histories`).
     metrics : sequence of str, default=("val_macro_f1", "val_loss")
         History keys to plot; a key that no history has is skipped.
     title : str, optional
@@ -307,25 +317,47 @@ def plot_learning_curves(
     Returns
     -------
     matplotlib.figure.Figure
-        One panel per plotted metric, epochs on the x axis, one line per model. A model whose
-        curve is still rising at its last epoch (see :mod:`marsutils.train.plateau`) shows it.
+        One panel per plotted metric, epochs on the x axis, one colour per model and one line
+        per seed (solid for the first seed, then dashed and dotted); the legend names each
+        model once, with its number of seeds when it has several.
 
     Raises
     ------
     ValueError
-        If ``histories`` is empty or no history has any of ``metrics``.
+        If ``histories`` (or a model's mapping of seeds) is empty, or no history has any of
+        ``metrics``.
     """
     if not histories:
         raise ValueError("no histories to plot")
-    frames = {label: _load_history(h) for label, h in histories.items()}
-    shown = [m for m in metrics if any(m in f and f[m].notna().any() for f in frames.values())]
+    frames = {
+        label: {seed: _load_history(h) for seed, h in _by_seed(runs).items()}
+        for label, runs in histories.items()
+    }
+    shown = [
+        m
+        for m in metrics
+        if any(m in f and f[m].notna().any() for runs in frames.values() for f in runs.values())
+    ]
     if not shown:
         raise ValueError(f"no history has any of {list(metrics)}")
+    styles = ("-", "--", ":", "-.")
     fig, axes = _new_figure(4.4 * len(shown), 3.6, ncols=len(shown))
     for ax, metric in zip(axes, shown, strict=True):
-        for label, frame in frames.items():
-            if metric in frame:
-                ax.plot(frame["epoch"], frame[metric], marker="o", markersize=3, label=label)
+        for i, (label, runs) in enumerate(frames.items()):
+            color = f"C{i % 10}"
+            name = label if len(runs) == 1 else f"{label} ({len(runs)} seeds)"
+            for j, frame in enumerate(runs.values()):
+                if metric in frame:
+                    ax.plot(
+                        frame["epoch"],
+                        frame[metric],
+                        color=color,
+                        ls=styles[j % len(styles)],
+                        marker="o",
+                        markersize=2.5,
+                        lw=1.2,
+                        label=name if j == 0 else None,
+                    )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric.replace("_", " "))

@@ -251,33 +251,38 @@ def per_class_view(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(list(out.values()))
 
 
-def plateau_table(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+def plateau_table(histories: Mapping[str, Any]) -> pd.DataFrame:
     """Whether each model's validation macro F1 had levelled off by its last epoch.
 
     Parameters
     ----------
-    histories : mapping of str to history
-        Model label to its per-epoch history (``ExperimentResult.history``).
+    histories : mapping of str to history, or of str to mapping of int to history
+        Model label to its per-epoch history (``ExperimentResult.history``), or to
+        ``{seed: history}`` (:func:`marsutils.comparisons.seed_histories`) for a row per seed.
 
     Returns
     -------
     DataFrame
-        ``model``, ``epochs``, ``best epoch`` and ``status`` (the sentence of
-        :func:`marsutils.train.plateau.plateau_status`).
+        ``model``, ``seed`` (only when seeds are given), ``epochs``, ``best epoch`` and
+        ``status`` (the sentence of :func:`marsutils.train.plateau.plateau_status`).
     """
     from .train.plateau import plateau_status
 
     rows = []
+    with_seeds = any(isinstance(h, Mapping) for h in histories.values())
     for label, history in histories.items():
-        status = plateau_status(list(history))
-        rows.append(
-            {
-                "model": label,
-                "epochs": status.epochs,
-                "best epoch": status.best_epoch,
-                "status": status.sentence,
-            }
-        )
+        runs = history if isinstance(history, Mapping) else {None: history}
+        for seed, curve in runs.items():
+            status = plateau_status(list(curve))
+            rows.append(
+                {
+                    "model": label,
+                    **({"seed": seed} if with_seeds else {}),
+                    "epochs": status.epochs,
+                    "best epoch": status.best_epoch,
+                    "status": status.sentence,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -1,12 +1,15 @@
-"""Comparisons across seeds: the margin rule "a beats b by more than its seed SD"."""
+"""Comparisons across seeds: the margin rule "a beats b by more than its seed SD", and every
+seed's learning curve."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils.comparisons import seed_margins
+from marsutils.comparisons import seed_histories, seed_margins
 from marsutils.experiments import ClassifierSpec
 from marsutils.layout import RunLayout
 from marsutils.records import RecordError, SeedComparisons
@@ -76,3 +79,45 @@ def test_a_broken_margin_row_is_named(tmp_path):
     )
     with pytest.raises(RecordError, match="margins' row 0"):
         SeedComparisons.from_json(tmp_path / "x.json")
+
+
+def _curve(values):
+    return [{"epoch": i + 1, "val_macro_f1": v, "val_loss": 1 - v} for i, v in enumerate(values)]
+
+
+def test_seed_histories_reads_every_seed_of_every_label(tmp_path):
+    layout = RunLayout(tmp_path)
+    for seed in (0, 2):
+        path = layout.history(FULL.key, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_curve([0.5, 0.6 + seed / 100])))
+    layout.files(PLAIN.key, 1).folder.mkdir(parents=True)  # a seed folder without a curve yet
+    curves = seed_histories(tmp_path, {"full": FULL, "plain": PLAIN})
+    assert list(curves) == ["full"]  # plain has no curve
+    assert sorted(curves["full"]) == [0, 2]
+    assert curves["full"][2][-1]["val_macro_f1"] == pytest.approx(0.62)
+    layout.history(FULL.key, 2).write_text(json.dumps({"not": "a list"}))
+    with pytest.raises(ValueError, match=r"history\.json is not a list"):
+        seed_histories(tmp_path, {"full": FULL})
+
+
+def test_learning_curves_and_plateau_table_show_one_line_per_seed():
+    from marsutils.plots import plot_learning_curves
+    from marsutils.reporting import plateau_table
+
+    histories = {
+        "full": {0: _curve([0.5, 0.6, 0.6]), 1: _curve([0.4, 0.5, 0.7])},
+        "plain": {0: _curve([0.5, 0.55, 0.56])},
+    }
+    fig = plot_learning_curves(histories)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "full (2 seeds)",
+        "plain",
+    ]
+    table = plateau_table(histories)
+    assert list(table.columns) == ["model", "seed", "epochs", "best epoch", "status"]
+    assert table[["model", "seed"]].values.tolist() == [["full", 0], ["full", 1], ["plain", 0]]
+    assert table.loc[1, "best epoch"] == 3  # seed 1 was still rising
+    with pytest.raises(ValueError, match="empty"):
+        plot_learning_curves({"full": {}})
