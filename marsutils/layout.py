@@ -253,6 +253,12 @@ class RunLayout:
         return self.root / "pipeline.json"
 
     @property
+    def grid_log(self) -> Path:
+        """``<root>/grid_log.json``: the wall time of each experiment a long run trained, with its
+        seed, group, thread count and load average (``scripts/reference_run.py`` writes it)."""
+        return self.root / "grid_log.json"
+
+    @property
     def seg(self) -> Path:
         """``<root>/seg``: the segmentation chapter's caches."""
         return self.root / "seg"

@@ -296,25 +296,49 @@ def build_book(staging: Path, output: Path = BOOK_DIR) -> Path:
     return index
 
 
-def publish(run_dir: Path, profile: str, figures: Path | None = None) -> None:
+def publish(
+    run_dir: Path, profile: str, figures: Path | None = None, *, root: Path = REPO_ROOT
+) -> None:
     """Copy a run's executed notebooks, figures and small results into the repository.
 
-    ``figures/`` is replaced as a whole, so a figure the run did not make does not survive from
-    an earlier run.
+    ``figures/`` and ``results/<profile>/`` are replaced as a whole, so that no figure or record
+    of an earlier run survives beside the new run's (an earlier published run stays in git's
+    history, or under another name such as ``results/reference-v1``, when it was moved first).
+
+    Parameters
+    ----------
+    run_dir : Path
+        The executed run (``notebooks/``, ``figures/``, ``experiments/``, ``results/`` ...).
+    profile : str
+        The profile name: the records go to ``<root>/results/<profile>``.
+    figures : Path, optional
+        The figures folder, when not ``<run_dir>/figures``.
+    root : Path
+        The repository (tests give a temporary one).
+
+    Raises
+    ------
+    PipelineError
+        If an executed notebook is missing from the run; nothing is replaced then.
     """
-    dest_nb = BOOK_DIR / "notebooks"
-    dest_nb.mkdir(exist_ok=True)
+    layout = RunLayout(run_dir)
+    missing = [n for n in NOTEBOOKS if not (layout.notebooks / f"{n}.ipynb").is_file()]
+    if missing:
+        raise PipelineError(f"{layout.notebooks} lacks the executed notebooks {missing}")
+    dest_nb = root / "book" / "notebooks"
+    dest_nb.mkdir(parents=True, exist_ok=True)
     for name in NOTEBOOKS:
-        shutil.copy2(RunLayout(run_dir).notebooks / f"{name}.ipynb", dest_nb / f"{name}.ipynb")
-    figures = figures or RunLayout(run_dir).figures
+        shutil.copy2(layout.notebooks / f"{name}.ipynb", dest_nb / f"{name}.ipynb")
+    figures = figures or layout.figures
     if figures.is_dir():  # replaced whole: no figure of an earlier run stays behind
-        shutil.rmtree(REPO_ROOT / "figures", ignore_errors=True)
-        shutil.copytree(figures, REPO_ROOT / "figures")
-    results = REPO_ROOT / "results" / profile
+        shutil.rmtree(root / "figures", ignore_errors=True)
+        shutil.copytree(figures, root / "figures")
+    results = root / "results" / profile
+    shutil.rmtree(results, ignore_errors=True)  # replaced whole, like the figures
     for pattern in RESULT_PATTERNS:
         for src in run_dir.rglob(pattern):
             rel = src.relative_to(run_dir)
-            if rel.parts[0] in ("notebooks", "book"):
+            if rel.parts[0] in ("notebooks", "book", "figures"):
                 continue
             (results / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, results / rel)

@@ -8,9 +8,12 @@ page is read from those files:
 * the verdict table and tally from the findings record (``results/findings.json``), each
   claim's result composed from the record's numbers by
   :func:`marsutils.reporting.finding_texts`, as in the findings chapter;
-* the compute from ``pipeline.json`` (wall time per chapter), each experiment's ``done.json``
+* the compute from ``pipeline.json`` (wall time per chapter), ``grid_log.json`` (wall time of
+  each experiment of a long run, summed per seed and group), each experiment's ``done.json``
   (device, precision, training time) and ``results/environment.json`` (machine and package lock),
-  where the run recorded them; what a run did not record is said to be missing, never filled in.
+  where the run recorded them; what a run did not record is said to be missing, never filled in;
+* with ``--previous DIR`` (the records of the run this one replaces), each claim's verdict beside
+  its verdict there, matched by the claim's words.
 
 The prose around the numbers (method in brief, what was easy and hard, communication with the
 authors) is fixed text of this module.
@@ -25,6 +28,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from marsutils.atomic import write_text
 from marsutils.layout import RunLayout
@@ -57,41 +62,53 @@ def _read_json(path: Path) -> Any | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def load_records(results_dir: str | Path) -> dict[str, Any]:
-    """Read the records that the summary is built from.
-
-    Parameters
-    ----------
-    results_dir : str or Path
-        A run folder or a published ``results/<profile>`` folder.
-
-    Returns
-    -------
-    dict
-        ``findings`` (list of claim rows, keyed by the fields of
-        :class:`marsutils.records.Finding`, blanks as ``""``), ``pipeline`` (or None),
-        ``environment`` (or None) and
-        ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
-        ``key``: the folder path below ``experiments/``).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``results_dir`` has no ``results/findings.json``: run the findings chapter first.
-    marsutils.records.RecordError
-        If ``findings.json`` is not a findings record (the message names the file and field).
-    """
-    layout = RunLayout(results_dir)
+def _findings(layout: RunLayout) -> list[dict[str, Any]]:
     findings_path = layout.result("findings")
     if not findings_path.is_file():
         raise FileNotFoundError(
             f"{findings_path} is missing: the summary is generated from the findings chapter's "
             "record; run notebooks/08_findings.ipynb first"
         )
-    findings = [
+    return [
         {k: ("" if v is None else v) for k, v in row.items()}
         for row in FindingsRecord.from_json(findings_path).rows()
     ]
+
+
+def load_records(results_dir: str | Path, *, previous: str | Path | None = None) -> dict[str, Any]:
+    """Read the records that the summary is built from.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A run folder or a published ``results/<profile>`` folder.
+    previous : str or Path, optional
+        The records of the run this one replaces (such as ``results/reference-v1``), for the
+        verdicts side by side.
+
+    Returns
+    -------
+    dict
+        ``findings`` (list of claim rows, keyed by the fields of
+        :class:`marsutils.records.Finding`, blanks as ``""``), ``pipeline`` (or None),
+        ``environment`` (or None), ``grid_log`` (list of experiment timings, or None),
+        ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
+        ``key``: the folder path below ``experiments/``) and ``previous`` (``{"name": folder
+        name, "findings": rows}``, or None without ``previous``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` (or ``previous``) has no ``results/findings.json``: run the findings
+        chapter first.
+    marsutils.records.RecordError
+        If ``findings.json`` is not a findings record (the message names the file and field).
+    """
+    layout = RunLayout(results_dir)
+    findings = _findings(layout)
+    earlier = None
+    if previous is not None:
+        earlier = {"name": Path(previous).name, "findings": _findings(RunLayout(previous))}
     experiments = []
     for done in layout.done_files():
         record = json.loads(done.read_text())
@@ -101,7 +118,9 @@ def load_records(results_dir: str | Path) -> dict[str, Any]:
         "findings": findings,
         "pipeline": _read_json(layout.pipeline_record),
         "environment": _read_json(layout.result("environment")),
+        "grid_log": _read_json(layout.grid_log),
         "experiments": experiments,
+        "previous": earlier,
     }
 
 
@@ -192,6 +211,87 @@ def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
+def _previous_section(records: Mapping[str, Any]) -> list[str]:
+    previous = records.get("previous")
+    if not previous:
+        return []
+    before = {_claim_text(r): str(r.get("verdict", "")) for r in previous["findings"]}
+    rows, same = [], 0
+    for number, row in enumerate(records["findings"], start=1):
+        claim, verdict = _claim_text(row), str(row.get("verdict", ""))
+        old = before.get(claim)
+        if old == verdict:
+            same += 1
+            continue
+        rows.append(
+            [
+                f"C{number}",
+                _escape(claim),
+                "not a claim then" if old is None else verdict_badge(old),
+                verdict_badge(verdict),
+            ]
+        )
+    gone = [c for c in before if c not in {_claim_text(r) for r in records["findings"]}]
+    out = [
+        "## Verdicts beside the previous published run",
+        "",
+        f"The run this book showed before (records in `results/{previous['name']}`) judged the "
+        f"same claims with the same rules. {same} of {len(records['findings'])} claims keep "
+        "their verdict; the others are listed here.",
+        "",
+    ]
+    if rows:
+        out.append(_table(["#", "claim", f"{previous['name']}", "this run"], rows))
+    else:
+        out.append("No verdict changed.")
+    if gone:
+        out += ["", "Claims of the previous run that this one no longer lists: " + "; ".join(gone)]
+    return out
+
+
+def _grid_section(records: Mapping[str, Any]) -> list[str]:
+    log = records.get("grid_log")
+    if not log:
+        return []
+    frame = pd.DataFrame(log)
+    table = (
+        frame.groupby(["seed", "group"], sort=True)["wall_s"].agg(["count", "sum"]).reset_index()
+    )
+    rows = [
+        [int(r.seed), r.group, int(r["count"]), f"{r['sum'] / 60:.0f}"] for _, r in table.iterrows()
+    ]
+    per_group = frame.groupby("group")["wall_s"].sum()
+    busy = frame[frame["loadavg_1min"] > frame["threads"] + 0.5]
+    logged = set(frame["run_key"])
+    unlogged = sorted(e["key"] for e in records.get("experiments", []) if e["key"] not in logged)
+    out = [
+        "",
+        "Wall time of the classifier grid (training and evaluation of every experiment, "
+        "one at a time, from `grid_log.json`):",
+        "",
+        _table(["seed", "group", "experiments", "minutes"], rows),
+        "",
+        "Per group: "
+        + "; ".join(f"{g} {v / 60:.0f} min" for g, v in per_group.items())
+        + f". In all: {frame['wall_s'].sum() / 3600:.1f} hours for {len(frame)} experiments.",
+    ]
+    if len(busy):
+        out += [
+            "",
+            f"{len(busy)} of these times were measured beside other work (1-minute load average "
+            "above the thread count + 0.5) and overstate a quiet machine's: "
+            + ", ".join(busy["run_key"])
+            + ".",
+        ]
+    if unlogged:
+        out += [
+            "",
+            f"Not in the log (trained before it was kept; their training time is in the table "
+            f"below): {', '.join(unlogged)}.",
+        ]
+    return out
+
+
 def _compute_section(records: Mapping[str, Any]) -> list[str]:
     out = ["## Compute", ""]
     env = records.get("environment")
@@ -225,6 +325,7 @@ def _compute_section(records: Mapping[str, Any]) -> list[str]:
             out += ["", f"Executing the chapters took {total / 60:.0f} minutes in all."]
     else:
         out += ["", "Wall time per chapter: not recorded by this run."]
+    out += _grid_section(records)
     experiments = records.get("experiments", [])
     if experiments:
         rows = []
@@ -307,6 +408,7 @@ def summary_markdown(records: Mapping[str, Any], *, profile: str | None = None) 
         "",
         *_verdict_section(records["findings"]),
         "",
+        *([*_previous_section(records), ""] if records.get("previous") else []),
         *_compute_section(records),
         "",
         _EASY_HARD,
@@ -323,10 +425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results_dir", help="a run folder, or results/<profile>")
     parser.add_argument("--output", default="book/summary.md")
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--previous", default=None, help="the records of the run this one replaces")
     parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
     args = parser.parse_args(argv)
     try:
-        text = summary_markdown(load_records(args.results_dir), profile=args.profile)
+        text = summary_markdown(
+            load_records(args.results_dir, previous=args.previous), profile=args.profile
+        )
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -15,7 +15,8 @@ overwriting a file there): a restored experiment counts as finished, and only a 
 chapter loads is trained again (``run_classifier(..., need_weights=True)``), to the same
 weights, since training is deterministic for the same seed, recipe and thread count.
 
-Each experiment's wall time goes to ``results/<profile>/grid_log.json`` with its seed and
+Each experiment's wall time goes to ``grid_log.json`` (in ``results/<profile>/`` and in the run
+folder, :attr:`marsutils.layout.RunLayout.grid_log`) with its seed and
 group, the torch thread count and the 1-minute load average when it ended (a group's wall time
 is the sum of its experiments'; a high load average marks a time measured beside other work).
 """
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     records = REPO / "results" / profile.name
     restored = restore_records(records, run_dir) if records.is_dir() else 0
     print(f"[run] {profile.name}: run folder {run_dir}; {restored} committed files restored")
-    log_path = records / "grid_log.json"
+    log_path = records / "grid_log.json"  # the committed copy; the run folder holds the other
     log = read_json(log_path) if log_path.is_file() else []
     # seed by seed; within a seed the main models first (the later chapters load them), then
     # the baselines (the slowest to converge: a budget too short for them shows early)
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             records.mkdir(parents=True, exist_ok=True)
             write_json(log_path, log)
+            write_json(RunLayout(run_dir).grid_log, log)  # published with the run
         copy_records(run_dir, records)
         if records.is_dir() and not args.no_commit:
             commit(records, f"{profile.name} run: {spec.run_key} records")

@@ -119,3 +119,38 @@ def test_the_page_composes_each_result_from_the_record_numbers(tmp_path):
     text = summary_markdown(load_records(run))
     assert "| -0.1 [-4.2, +3.6]; also accuracy -0.1 [-1.4, +1.1] |" in text
     assert RESULT_MARK not in text
+
+
+def test_the_grid_log_gives_wall_time_per_seed_and_group(tmp_path):
+    run = _run(tmp_path, FINDINGS)
+    log = [
+        {"seed": 0, "group": "main", "run_key": "family/full-x/seed0", "wall_s": 600.0,
+         "threads": 2, "loadavg_1min": 2.1},
+        {"seed": 0, "group": "ablation", "run_key": "family/plain-x/seed0", "wall_s": 300.0,
+         "threads": 2, "loadavg_1min": 4.0},
+        {"seed": 1, "group": "main", "run_key": "family/full-x/seed1", "wall_s": 660.0,
+         "threads": 2, "loadavg_1min": 2.0},
+    ]  # fmt: skip
+    (run / "grid_log.json").write_text(json.dumps(log))
+    text = summary_markdown(load_records(run))
+    assert "| 0 | main | 1 | 10 |" in text and "| 1 | main | 1 | 11 |" in text
+    assert "ablation 5 min; main 21 min" in text and "0.4 hours for 3 experiments" in text
+    assert "1 of these times were measured beside other work" in text
+    assert "family/plain-x/seed0" in text
+    # the done.json of full-x/seed0 is in the log; nothing is said missing
+    assert "Not in the log" not in text
+
+
+def test_the_verdicts_are_shown_beside_the_previous_run(tmp_path):
+    before = _run(tmp_path / "reference-v1", FINDINGS)
+    now = [dict(FINDINGS[0]), {**FINDINGS[1], "verdict": "contradicted"}, dict(FINDINGS[2])]
+    now.append({"claim": "a new claim", "paper": "", "ours": "", "test": "", "verdict": "not run"})
+    run = _run(tmp_path / "reference", now)
+    text = summary_markdown(load_records(run, previous=before))
+    assert "## Verdicts beside the previous published run" in text
+    assert "`results/reference-v1`" in text and "2 of 4 claims keep their verdict" in text
+    assert '| C2 | attention helps | <span class="verdict verdict-inconclusive">' in text
+    assert "| C4 | a new claim | not a claim then |" in text
+    assert "Verdicts beside" not in summary_markdown(load_records(run))
+    with pytest.raises(FileNotFoundError, match=r"findings\.json"):
+        load_records(run, previous=tmp_path / "nowhere")
