@@ -37,6 +37,7 @@ __all__ = [
     "family_lookup",
     "families_of",
     "paired_comparisons",
+    "read_history",
     "majority_class_evaluation",
     "saved_predictions",
     "seed_histories",
@@ -468,18 +469,29 @@ def seed_histories(
     ValueError
         If a ``history.json`` is not a list of per-epoch dicts (the message names the file).
     """
-    from .atomic import read_json
-
     layout = RunLayout(run_dir)
     out: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for label, spec in specs.items():
         for seed in layout.seeds(spec.key):
             path = layout.history(spec.key, seed)
-            if not path.is_file():
-                continue
-            data = read_json(path)
-            data = data.get("history") if isinstance(data, dict) else data
-            if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-                raise ValueError(f"{path} is not a list of per-epoch records")
-            out.setdefault(label, {})[seed] = data
+            if path.is_file():
+                out.setdefault(label, {})[seed] = read_history(path)
     return out
+
+
+def read_history(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The learning curve in a ``history.json``: the list of per-epoch dicts ``fit`` writes (a
+    ``{"history": [...]}`` wrapper is unwrapped).
+
+    Raises
+    ------
+    ValueError
+        If the file holds no list of per-epoch dicts (the message names the file).
+    """
+    from .atomic import read_json
+
+    data = read_json(path)
+    data = data.get("history") if isinstance(data, dict) else data
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise ValueError(f"{path} is not a list of per-epoch records")
+    return data

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from . import paper, rules
-from .atomic import read_json
+from .comparisons import read_history
 from .experiments import ClassifierSpec, plan
 from .layout import RunLayout
 from .metrics import evaluate_predictions, load_predictions
@@ -199,13 +199,7 @@ class _Run:
         """The learning curve (``history.json``) beside the predictions of ``spec``, or None."""
         seed = self.seed if seed is None else seed
         path = self.layout.history(spec.key, seed)
-        if not path.is_file():
-            return None
-        data = read_json(path)
-        data = data.get("history") if isinstance(data, dict) else data
-        if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-            raise ValueError(f"{path} is not a list of per-epoch records")
-        return data
+        return read_history(path) if path.is_file() else None
 
     def training_checks(self, spec: ClassifierSpec, seeds: list[int]) -> list:
         """:func:`marsutils.rules.training_check` of each seed's run of ``spec``."""
