@@ -117,6 +117,24 @@ def test_lost_weights_are_trained_again_when_needed(toy, tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_lost_weights_are_trained_again_with_the_recorded_thread_count(toy, tmp_path):
+    images, split = toy
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        first = fit(tiny_model(), images, split, CONFIG, tmp_path / "a", progress=False)
+        _records_only(tmp_path / "a", tmp_path / "b")
+        assert read_json(tmp_path / "b" / "done.json")["torch_threads"] == 1
+        torch.set_num_threads(2)  # the caller's count differs from the record's
+        again = fit(tiny_model(), images, split, CONFIG, tmp_path / "b", progress=False,
+                    need_weights=True)  # fmt: skip
+        assert torch.get_num_threads() == 2  # restored after the retraining
+        assert again.test_predictions.equals(first.test_predictions)
+        assert (tmp_path / "b" / "best_model.pt").is_file()
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_retrained_weights_that_differ_are_refused(toy, tmp_path):
     images, split = toy
     fit(tiny_model(), images, split, CONFIG, tmp_path / "a", progress=False)

@@ -656,7 +656,11 @@ def _retrain_weights(
     fingerprint: str,
 ) -> None:
     """Train a finished run again (its weights were lost) and keep the weights if they
-    reproduce the recorded test predictions; ``model`` ends with those weights."""
+    reproduce the recorded test predictions; ``model`` ends with those weights.
+
+    The run is trained in the precision and with the torch thread count its ``done.json``
+    records (the thread count changes the order of floating-point sums, so another count gives
+    other weights); the caller's thread count is restored afterwards."""
     import shutil
 
     files, scratch = FitFiles(out_dir), FitFiles(out_dir / "retrain")
@@ -665,16 +669,23 @@ def _retrain_weights(
     recorded_precision = done.get("precision")
     if recorded_precision:  # the precision it was trained in, not a new probe's choice
         config = dataclasses.replace(config, precision=recorded_precision)
-    redo = fit(
-        model,
-        images,
-        split,
-        config,
-        scratch.folder,
-        model_config=model_config,
-        device=device,
-        progress=progress,
-    )
+    threads_before = torch.get_num_threads()
+    recorded_threads = done.get("torch_threads")
+    if device.type == "cpu" and isinstance(recorded_threads, int) and recorded_threads > 0:
+        torch.set_num_threads(recorded_threads)
+    try:
+        redo = fit(
+            model,
+            images,
+            split,
+            config,
+            scratch.folder,
+            model_config=model_config,
+            device=device,
+            progress=progress,
+        )
+    finally:
+        torch.set_num_threads(threads_before)
     recorded = pd.read_csv(files.predictions("test"))
     same = redo.test_predictions["y_pred"].equals(recorded["y_pred"]) and np.allclose(
         redo.test_predictions.filter(like="prob_").to_numpy(),
