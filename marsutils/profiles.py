@@ -211,7 +211,7 @@ PROFILES: dict[str, Profile] = {
         name="reference",
         purpose=(
             "The published book: every compared classifier under one shared budget, 3 seeds; "
-            "about 6 h on 2 CPU cores, resumable across sessions."
+            "hours on 2 CPU cores, resumable across sessions."
         ),
         image_size=128,
         epochs=10,
