@@ -13,8 +13,9 @@ the markers :data:`START` and :data:`END`; ``--check`` only reports whether the 
   comes from the data chapter's record.
 * **The models** come from every experiment's ``metrics.json``
   (:func:`marsutils.experiments.collect_results`): each compared classifier's single-view test
-  accuracy and macro F1 as mean ± SD over its seeds (:func:`marsutils.experiments.summarize_seeds`),
-  its training minutes per seed and its precision path.
+  accuracy and macro F1 as mean ± SD over its seeds (:func:`marsutils.experiments.summarize_seeds`)
+  and its precision path (wall times, with the load they were measured under, are on the book's
+  summary page).
 """
 
 from __future__ import annotations
@@ -168,7 +169,6 @@ def _models_table(run: Path) -> list[str]:
     if results.empty:
         raise GlanceError(f"no finished experiment under {run}")
     table = summarize_seeds(results, metrics=("accuracy", "macro_f1"))
-    minutes = results.groupby("key")["train_time_s"].mean() / 60
     precision = (
         results.groupby("key")["precision"].agg(
             lambda p: ", ".join(sorted({str(v) for v in p if isinstance(v, str)})) or "fp32"
@@ -196,11 +196,10 @@ def _models_table(run: Path) -> list[str]:
                 str(r.seeds).replace(",", ", "),
                 cell(r, "accuracy"),
                 cell(r, "macro_f1"),
-                f"{minutes[r.key]:.1f}",
                 precision.get(r.key, "fp32"),
             ]
         )
-    header = ["model", "split", "seeds", "accuracy", "macro F1", "train min / seed", "precision"]
+    header = ["model", "split", "seeds", "accuracy", "macro F1", "precision"]
     return _table(header, rows)
 
 
