@@ -328,6 +328,7 @@ def _compute_section(records: Mapping[str, Any]) -> list[str]:
     out += _grid_section(records)
     experiments = records.get("experiments", [])
     if experiments:
+        load = {r["run_key"]: r.get("loadavg_1min") for r in records.get("grid_log") or []}
         rows = []
         for e in experiments:
             precision = e.get("precision") or e.get("amp_dtype")
@@ -340,10 +341,18 @@ def _compute_section(records: Mapping[str, Any]) -> list[str]:
                     precision.replace("torch.", ""),
                     e.get("epochs_run", ""),
                     "" if seconds is None else f"{seconds / 60:.1f}",
+                    "" if load.get(e["key"]) is None else f"{load[e['key']]:.1f}",
                 ]
             )
-        out += ["", "Every trained model, with the precision path it took:", ""]
-        out += [_table(["experiment", "device", "precision", "epochs", "train minutes"], rows)]
+        out += [
+            "",
+            "Every trained model, with the precision path it took and, where the grid log has it, "
+            "the 1-minute load average when it finished (a load well above its torch thread "
+            "count means its time was measured beside other work):",
+            "",
+        ]
+        header = ["experiment", "device", "precision", "epochs", "train minutes", "load"]
+        out += [_table(header, rows)]
     return out
 
 

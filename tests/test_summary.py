@@ -139,6 +139,8 @@ def test_the_grid_log_gives_wall_time_per_seed_and_group(tmp_path):
     assert "ablation 5 min; main 21 min" in text and "0.4 hours for 3 experiments" in text
     assert "1 of these times were measured beside other work" in text
     assert "family/plain-x/seed0" in text
+    # the experiments table gives each logged experiment's load
+    assert "| train minutes | load |" in text and "| 1.0 | 2.1 |" in text
     # the done.json of full-x/seed0 is in the log; nothing is said missing
     assert "Not in the log" not in text
 
