@@ -263,7 +263,14 @@ def _grid_section(records: Mapping[str, Any]) -> list[str]:
     per_group = frame.groupby("group")["wall_s"].sum()
     busy = frame[frame["loadavg_1min"] > frame["threads"] + 0.5]
     logged = set(frame["run_key"])
-    unlogged = sorted(e["key"] for e in records.get("experiments", []) if e["key"] not in logged)
+    experiments = {e["key"]: e for e in records.get("experiments", [])}
+    unlogged = sorted(k for k in experiments if k not in logged)
+    trained = {k: e.get("train_time_s") for k, e in experiments.items()}
+    resumed = [  # its training time (all sessions) exceeds the wall time the log saw
+        r.run_key
+        for r in frame.itertuples()
+        if trained.get(r.run_key) is not None and trained[r.run_key] > r.wall_s + 1
+    ]
     out = [
         "",
         "Wall time of the classifier grid (training and evaluation of every experiment, "
@@ -282,6 +289,13 @@ def _grid_section(records: Mapping[str, Any]) -> list[str]:
             "above the thread count + 0.5) and overstate a quiet machine's: "
             + ", ".join(busy["run_key"])
             + ".",
+        ]
+    if resumed:
+        out += [
+            "",
+            f"{len(resumed)} of these were resumed from a checkpoint, so their logged wall time "
+            "covers only the part after the resumption (their whole training time is in the "
+            "table below): " + ", ".join(resumed) + ".",
         ]
     if unlogged:
         out += [

@@ -143,6 +143,11 @@ def test_the_grid_log_gives_wall_time_per_seed_and_group(tmp_path):
     assert "| train minutes | load |" in text and "| 1.0 | 2.1 |" in text
     # the done.json of full-x/seed0 is in the log; nothing is said missing
     assert "Not in the log" not in text
+    assert "resumed from a checkpoint" not in text  # its 1 training minute fits in 10 wall minutes
+    log[0]["wall_s"] = 5.0  # as if resumed: the log saw only the last part of its 60 s
+    (run / "grid_log.json").write_text(json.dumps(log))
+    text = summary_markdown(load_records(run))
+    assert "1 of these were resumed from a checkpoint" in text
 
 
 def test_the_verdicts_are_shown_beside_the_previous_run(tmp_path):
