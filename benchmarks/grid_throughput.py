@@ -11,10 +11,13 @@ class-balanced draws), is trained into a fresh temporary run folder by
 Images/s counts every image a training processes (training draws, validation after each epoch,
 the final validation and test predictions) over the wall time of the whole grid, cluster start
 included. ``--rounds`` alternates the two settings so that load changes on a shared machine hit
-both; the median round is reported, and the last line is the ratio 2x1 / 1x2. Heavy: run it on an
-otherwise idle machine, e.g.::
+both; the median round is reported, and the last line is the ratio 2x1 / 1x2. ``--output`` writes
+the settings, the machine (:func:`marsutils.environment.environment_record`) and the timings as
+JSON; the README quotes ``results/benchmarks/grid_throughput.json``. Heavy: run it on an otherwise
+idle machine, e.g.::
 
-    python benchmarks/grid_throughput.py --specs 4 --samples 256 --epochs 1
+    python benchmarks/grid_throughput.py --specs 4 --samples 256 --epochs 1 \
+        --output results/benchmarks/grid_throughput.json
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from marsutils.atomic import write_json
 from marsutils.data.prepare import prepare_data
+from marsutils.environment import environment_record
 from marsutils.experiments import grid
 from marsutils.grid import Executor, train_grid
 from marsutils.profiles import get_profile
@@ -54,6 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1, help="alternating timed rounds")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--output", type=Path, default=None, help="optional JSON result file")
     args = parser.parse_args(argv)
     if min(args.specs, args.samples, args.epochs, args.rounds) < 1:
         parser.error("--specs, --samples, --epochs and --rounds must be >= 1")
@@ -92,7 +98,18 @@ def main(argv: list[str] | None = None) -> dict:
         )
     ratio = rates["2x1"] / rates["1x2"]
     print(f"ratio 2 workers x 1 thread / 1 worker x 2 threads: {ratio:.2f}")
-    return {"seconds": seconds, "images": images, "images_per_s": rates, "ratio": ratio}
+    result = {
+        "seconds": seconds,
+        "images": images,
+        "images_per_s": rates,
+        "ratio": ratio,
+        "run_keys": [spec.run_key for spec in specs],
+    }
+    if args.output:
+        settings = vars(args) | {"output": str(args.output)}
+        record = {"settings": settings, "environment": environment_record(include_packages=False)}
+        write_json(args.output, record | result)
+    return result
 
 
 def _quiet(_line: str) -> None:

@@ -13,9 +13,12 @@ process, on one random batch with AdamW and cross-entropy, channels_last:
    sensitive to other work on a shared machine), with the ratios to fp32.
 
 bf16 is forced even on a CPU without native bf16 (where it is emulated and slow: that is the
-point of ``auto``). Small sizes by default so the whole run takes a few minutes on 2 cores::
+point of ``auto``). Small sizes by default so the whole run takes a few minutes on 2 cores.
+``--output`` writes the settings, the machine and the timings as JSON; the README quotes
+``results/benchmarks/precision_128px.json``::
 
-    flock /tmp/mars-cpu.lock python benchmarks/precision.py
+    flock /tmp/mars-cpu.lock python benchmarks/precision.py --image-size 128 \
+        --output results/benchmarks/precision_128px.json
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 import torch
 
 from marsutils.atomic import write_json
+from marsutils.environment import environment_record
 from marsutils.models import BACKBONE_NAMES, build_model
 from marsutils.train.runtime import (
     choose_precision,
@@ -114,7 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             "step_seconds": seconds,
         }
     if args.output:
-        write_json(args.output, {"settings": vars(args) | {"output": str(args.output)}, **results})
+        settings = vars(args) | {"output": str(args.output)}
+        environment = environment_record(include_packages=False)
+        write_json(args.output, {"settings": settings, "environment": environment, **results})
     return results
 
 

@@ -18,7 +18,7 @@ decides, per profile, what is timed (see :data:`TIMING_SELECTIONS`):
   measurement to compare with the paper);
 * ``quick`` times the batch-1 latency of every model at 224 px, the batch-32 throughput of the
   ``full`` models only;
-* ``reference`` and ``paper`` time everything at 224 px.
+* ``reference``, ``reference-v1`` and ``paper`` time everything at 224 px.
 
 Batch-1 latency is the median of ``profile.timing_repeats`` runs. Batch-32 runs last seconds
 each, so in ``quick`` and ``reference`` their median is taken over at most 3 runs. Untimed cells
@@ -82,7 +82,7 @@ TIMING_SELECTIONS: dict[str, dict[str, Any]] = {
         "throughput_models": MODEL_NAMES,
         "max_throughput_repeats": 3,
     },
-    "reference-next": {
+    "reference-v1": {
         "image_size": 224,
         "latency_models": MODEL_NAMES,
         "throughput_models": MODEL_NAMES,

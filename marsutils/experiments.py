@@ -370,8 +370,9 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per finished experiment and seed in ``run_dir``: its spec and headline metrics.
 
     Columns: the spec's fields, ``seed``, ``key`` (the configuration, the same for every seed),
-    ``run_key``, each overall metric, its interval (``<name>_low``, ``<name>_high``) and
-    ``train_time_s``. A pre-seed run folder's experiments count as seed 0
+    ``run_key``, each overall metric, its interval (``<name>_low``, ``<name>_high``),
+    ``train_time_s`` and ``precision`` (None in files written before it was recorded). A
+    pre-seed run folder's experiments count as seed 0
     (see :mod:`marsutils.layout`).
     """
     rows = []
@@ -387,6 +388,7 @@ def collect_results(run_dir: str | os.PathLike) -> pd.DataFrame:
         for name, ci in (metrics.get("ci") or {}).items():
             row[f"{name}_low"], row[f"{name}_high"] = ci["low"], ci["high"]
         row["train_time_s"] = metrics.get("train_time_s")
+        row["precision"] = metrics.get("precision")
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -114,7 +114,7 @@ class _Run:
     """Predictions of a run joined with their twin families, read once.
 
     An experiment's results live in ``experiments/<key>/seed<k>/``; a run folder written before
-    seeds were a study axis (such as ``results/reference``) holds them in ``experiments/<key>/``,
+    seeds were a study axis (such as ``results/reference-v1``) holds them in ``experiments/<key>/``,
     read as seed 0. Each seed has its own split file ``splits/<split>-seed<k>.csv``.
     """
 

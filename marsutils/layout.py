@@ -9,7 +9,7 @@ A run folder (``runs/<profile>`` by default) holds one folder per trained experi
 ``<split>/<model>-...`` is :attr:`~marsutils.experiments.ClassifierSpec.key` (the configuration)
 and ``seed<k>`` the seed: seeds of one configuration sit side by side and never share a file.
 
-Run folders written before seeds were a study axis (such as the committed ``results/reference``)
+Run folders written before seeds were a study axis (such as the committed ``results/reference-v1``)
 hold the files directly in ``experiments/<key>/``. Such a folder is *read* as seed 0 when
 ``<key>/seed0`` does not exist; training always writes to ``<key>/seed<k>``.
 

@@ -130,10 +130,14 @@ class Profile:
         return dataclasses.asdict(self)
 
 
-#: The first published run's profile ("reference"); "reference-next" is derived from it.
-_REFERENCE = Profile(
-    name="reference",
-    purpose="The published book: 2.5 hours or less on 2 CPU cores.",
+#: The first published run's profile (records in ``results/reference-v1``); "reference" is
+#: derived from it.
+_REFERENCE_V1 = Profile(
+    name="reference-v1",
+    purpose=(
+        "The first published run (records in results/reference-v1): main model 160 px with early "
+        "stopping, short ablation and baseline budgets, one seed; 2.5 hours on 2 CPU cores."
+    ),
     image_size=160,
     epochs=5,
     patience=3,
@@ -200,16 +204,14 @@ PROFILES: dict[str, Profile] = {
         seg_image_size=256,
         seg_saliency_mode="resize",
     ),
-    "reference": _REFERENCE,
-    # The next published run keeps the reference run's explainability, efficiency and segmentation
+    # The published run keeps the first run's explainability, efficiency and segmentation
     # settings; only the classifier budget, the seeds and the selection rule change.
-    "reference-next": dataclasses.replace(
-        _REFERENCE,
-        name="reference-next",
+    "reference": dataclasses.replace(
+        _REFERENCE_V1,
+        name="reference",
         purpose=(
-            "The next published book (becomes reference when published): every compared "
-            "classifier under one shared budget, 3 seeds; about 6 h on 2 CPU cores, resumable "
-            "across sessions."
+            "The published book: every compared classifier under one shared budget, 3 seeds; "
+            "hours on 2 CPU cores, resumable across sessions."
         ),
         image_size=128,
         epochs=10,
@@ -224,6 +226,7 @@ PROFILES: dict[str, Profile] = {
         scratch_image_size=128,
         scratch_samples=None,
     ),
+    "reference-v1": _REFERENCE_V1,
     "paper": Profile(
         name="paper",
         purpose="The paper's own setting, ResNet-50 at 224 with ImageNet weights: for GPU users.",

@@ -12,7 +12,7 @@ Reading
     ``Record.from_json(path)`` checks the record name and schema version and that every field is
     present, and raises :class:`RecordError` naming the file and the field otherwise. A file
     without ``schema_version`` is the *legacy* shape written before these records existed (such
-    as the committed ``results/reference/results/*.json``); it is converted on read.
+    as the committed ``results/reference-v1/results/*.json``); it is converted on read.
 
 Run names
     A paired test names its two runs ``"<model> (<split>)"`` (:func:`run_name`) in every chapter,

@@ -393,8 +393,9 @@ _EASY_HARD = """## What was easy, and what was hard
   hyper-parameters are not stated, and its claims of stability across training sessions give no
   numbers to compare with.
 - **Hard:** the compute. The paper's ResNet-50 at 224 px is slow on CPUs, and no ImageNet
-  ResNet-50 weights can be downloaded offline; the study uses a pretrained EfficientNet-Lite0 and
-  trains ResNet-50 from scratch only as a comparison."""
+  ResNet-50 weights can be downloaded offline; the study uses a pretrained EfficientNet-Lite0. Its
+  first published run trained ResNet-50 from scratch for about one pass over the data, which showed
+  nothing about the backbone; the current run drops it ({doc}`notebooks/02_training`)."""
 
 _AUTHORS = """## Communication with the original authors
 

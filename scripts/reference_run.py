@@ -1,7 +1,7 @@
 """Train a long run's classifier grid one experiment at a time, committing its small records after
 each.
 
-``python scripts/reference_run.py [--profile reference-next] [--threads 2] [--no-commit]``
+``python scripts/reference_run.py [--profile reference] [--threads 2] [--no-commit]``
 
 The grid of the profile (:func:`marsutils.experiments.grid`) is trained seed by seed (seed 0
 first) and, within a seed, group by group: the main models (which the later chapters load), then
@@ -102,9 +102,7 @@ def commit(records: Path, message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--profile", default="reference-next", help="the profile (default: reference-next)"
-    )
+    parser.add_argument("--profile", default="reference", help="the profile (default: reference)")
     parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-commit", action="store_true", help="copy records, do not commit")

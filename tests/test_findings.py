@@ -21,7 +21,7 @@ from marsutils.profiles import get_profile
 from marsutils.records import RESULT_MARK, FindingsRecord
 from marsutils.reporting import claims_views
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference-v1"
 
 CLAIMS = {
     "accuracy 92.61", "F1 88.48 (macro F1)", "mean IoU 84.7 of the segmentation",
@@ -48,7 +48,7 @@ SEED_MARGIN = "(ours) the proposed model beats the plain fine-tune by more than 
 
 
 def test_the_reference_run_gives_every_claim_a_verdict():
-    claims = evaluate_claims(REFERENCE, get_profile("reference"))
+    claims = evaluate_claims(REFERENCE, get_profile("reference-v1"))
     assert list(claims.columns) == COLUMNS + NUMBER_COLUMNS
     assert set(claims["claim"]) == CLAIMS and claims["claim"].is_unique
     assert set(claims["verdict"]) <= set(rules.VERDICTS)
@@ -254,7 +254,7 @@ def test_a_malformed_learning_curve_is_named(tmp_path):
 
 
 def test_the_reference_comparisons_are_flagged_as_cut_short():
-    claims = evaluate_claims(REFERENCE, get_profile("reference")).set_index("claim")
+    claims = evaluate_claims(REFERENCE, get_profile("reference-v1")).set_index("claim")
     unet = claims.loc["beats U-Net in F1"]
     assert "U-Net: no, too short to show a plateau (2 epochs" in unet["trained to plateau"]
     assert "ran too few epochs to show a plateau" in unet["why"]
@@ -273,7 +273,7 @@ def test_the_reference_comparisons_are_flagged_as_cut_short():
 def test_the_record_carries_numbers_and_the_views_compose_the_committed_text(tmp_path):
     """A fresh evaluation of the reference run, saved and read back, shows exactly the text the
     committed findings (a legacy file of sentences) show, composed from the numbers."""
-    claims = evaluate_claims(REFERENCE, get_profile("reference"))
+    claims = evaluate_claims(REFERENCE, get_profile("reference-v1"))
     path = findings_record(claims).to_json(tmp_path / "findings.json")
     fresh = FindingsRecord.from_json(path)
     by = {f.claim: f for f in fresh.findings}

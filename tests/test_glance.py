@@ -8,17 +8,15 @@ import pytest
 
 from marsutils import glance
 from marsutils.atomic import write_json
-from marsutils.experiments import plan
 from marsutils.layout import RunLayout
 from marsutils.notebook import REPO_ROOT
-from marsutils.profiles import get_profile
-from marsutils.records import DataSummary, PairedTest, PairedTests
+from marsutils.records import RESULT_MARK, DataSummary, Finding, FindingsRecord
 
 
-def _metrics(acc: float, minutes: float = 2.0) -> dict:
+def _metrics(model: str, split: str, acc: float, precision: str | None = "bf16") -> dict:
     ci = {"low": acc - 0.01, "high": acc + 0.01}
     names = ("accuracy", "macro_f1", "mean_iou")
-    return {  # the shape of marsutils.records.ClassifierMetrics (legacy form)
+    return {  # the shape of marsutils.records.ClassifierMetrics
         "n_images": 10,
         "class_names": ["a", "b"],
         "overall": dict.fromkeys(names, acc),
@@ -27,43 +25,76 @@ def _metrics(acc: float, minutes: float = 2.0) -> dict:
         "confusion_matrix_normalized": [[1.0, 0.0], [0.0, 1.0]],
         "ci": dict.fromkeys(names, ci),
         "settings": {},
-        "train_time_s": 60 * minutes,
+        "train_time_s": 600.0,
+        "precision": precision,
+        "spec": {"model": model, "split": split},
     }
 
 
-def _fake_run(root: Path, *, with_scratch: bool = True) -> Path:
-    profile = get_profile("reference")
-    specs = plan(profile, "training") + plan(profile, "ablation")
-    if with_scratch:
-        specs += plan(profile, "scratch")
-    for i, spec in enumerate(specs):
-        write_json(root / "experiments" / spec.key / "metrics.json", _metrics(0.80 + i / 100))
-    for i, spec in enumerate(plan(profile, "training")):  # the headline uses 8-view TTA
-        write_json(root / "experiments" / spec.key / "metrics_tta8.json", _metrics(0.90 + i / 100))
+def _finding(claim: str, estimate: float | None, **numbers) -> Finding:
+    if estimate is None:
+        return Finding(claim=claim, paper="92.61", test="t", ours="n/a", verdict="not run")
+    return Finding(
+        claim=claim, paper="92.61", test="t", ours=f"{RESULT_MARK}; also x", verdict="consistent",
+        estimate=estimate, unit="%", decimals=1, **numbers,
+    )  # fmt: skip
+
+
+def _fake_run(root: Path) -> Path:
     layout = RunLayout(root)
-    test = PairedTest("full (family)", "unet (family)", "macro_f1", 0.0125, 0.005, 0.02, 0.01)
-    PairedTests("baselines", (test,), n_boot=1000, seed=0).to_json(layout.result("baseline_tests"))
-    leakage = [{"split": "paper", "test_with_twin_in_train": 0.611}]
+    accuracy = {"full": (0.93, 0.94, 0.92), "plain": (0.90, 0.91, 0.89)}
+    for model, values in accuracy.items():
+        for seed, acc in enumerate(values):
+            folder = layout.experiment_dir(f"family/{model}-x", seed)
+            write_json(folder / "metrics.json", _metrics(model, "family", acc))
+            write_json(folder / "done.json", {"device": "cpu"})
+    folder = layout.experiment_dir("paper/full-x", 0)
+    write_json(folder / "metrics.json", _metrics("full", "paper", 0.97, precision=None))
+    write_json(folder / "done.json", {"device": "cpu"})
+    findings = (
+        _finding("accuracy 92.61", 93.0, low=91.0, high=95.0, seed_mean=93.0, seed_sd=1.0,
+                 n_seeds=3, protocol_estimate=97.1, protocol_low=96.3, protocol_high=97.9),
+        _finding("beats U-Net in F1", None),
+    )  # fmt: skip
+    FindingsRecord(findings).to_json(layout.result("findings"))
+    leakage = [
+        {"split": "paper", "test_with_twin_in_train": 0.611},
+        {"split": "family", "test_with_twin_in_train": 0.0},
+    ]
     DataSummary({}, {}, leakage).to_json(layout.result("data_summary"))
     return root
 
 
 def test_tables_carry_the_run_values_and_say_what_did_not_run(tmp_path):
-    text = glance.glance_markdown(_fake_run(tmp_path, with_scratch=False), "reference")
-    family_main = plan(get_profile("reference"), "training")[0]
-    assert family_main.split == "family"
-    assert "| accuracy (8-view TTA) | 92.61 | 91.0 [90.0, 92.0] | 90.0 [89.0, 91.0] |" in text
-    assert "| accuracy, single view (no TTA) |  | 81.0 [80.0, 82.0] | 80.0 [79.0, 81.0] |" in text
-    assert "| F1 gain over U-Net | +6.41 | not run | +1.2 [+0.5, +2.0] |" in text
-    assert "61.1%" in text
-    assert "| F1 gain over DeepLabV3+ | +2.59 | not run | not run |" in text
-    scratch_rows = [line for line in text.splitlines() if line.startswith("| resnet50")]
-    assert len(scratch_rows) == 2 and all("not run" in line for line in scratch_rows)
+    text = glance.glance_markdown(_fake_run(tmp_path), "reference")
+    assert (
+        "| accuracy | 92.61 | 93.0 [91.0, 95.0] | 93.0 ± 1.0 (3 seeds) | 97.1 [96.3, 97.9] "
+        "| consistent |" in text
+    )
+    assert "| F1 gain over U-Net | 92.61 | not run |  |  | not run |" in text
+    assert "| F1 gain over DeepLabV3+ |  | not run |" in text  # not in the record at all
+    assert "paper split 61.1%; family split 0.0%" in text
+    # models: family split first, in the models' order; the leaky paper split marked
+    assert "| full | family | 0, 1, 2 | 93.0 ± 1.0 | 93.0 ± 1.0 | bf16 |" in text
+    assert "| plain | family | 0, 1, 2 | 90.0 ± 1.0 |" in text
+    assert "| full | paper (leaks) | 0 | 97.0 | 97.0 | fp32 |" in text
+    lines = text.splitlines()
+    assert lines.index(next(x for x in lines if x.startswith("| full | family"))) < lines.index(
+        next(x for x in lines if x.startswith("| full | paper"))
+    )
 
 
-def test_a_run_without_experiments_is_refused(tmp_path):
+def test_a_run_without_experiments_or_numbers_is_refused(tmp_path):
     with pytest.raises(glance.GlanceError, match="no experiments"):
         glance.glance_markdown(tmp_path, "reference")
+    run = _fake_run(tmp_path / "run")
+    legacy = (Finding(claim="accuracy 92.61", paper="92.61", test="t", ours="93.7", verdict="x"),)
+    FindingsRecord(legacy).to_json(RunLayout(run).result("findings"))
+    with pytest.raises(glance.GlanceError, match="holds no numbers"):
+        glance.glance_markdown(run, "reference")
+    RunLayout(run).result("findings").unlink()
+    with pytest.raises(glance.GlanceError, match=r"findings\.json is missing"):
+        glance.glance_markdown(run, "reference")
 
 
 def test_update_readme_replaces_only_between_the_markers(tmp_path):

@@ -100,9 +100,9 @@ def test_a_pre_seed_run_folder_reads_as_seed_zero(tmp_path):
     assert len(collect_results(tmp_path)) == 1
 
 
-def test_the_committed_reference_results_stay_loadable():
-    run = REPO_ROOT / "results" / "reference"
-    profile = get_profile("reference")
+def test_the_committed_first_reference_results_stay_loadable():
+    run = REPO_ROOT / "results" / "reference-v1"
+    profile = get_profile("reference-v1")
     for spec in plan(profile, "training"):
         assert experiments.load_result(run, spec) is not None, spec.key
         assert experiments.load_headline(run, spec, profile)["tta_views"] == profile.tta_views

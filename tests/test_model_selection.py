@@ -160,7 +160,7 @@ def test_paper_split_seeds_limits_the_leaky_reference():
 
 
 def test_reference_trains_every_compared_model_under_one_budget():
-    specs = grid(get_profile("reference-next"))
+    specs = grid(get_profile("reference"))
     family = [s for s in specs if s.split == "family"]
     assert {(s.image_size, s.epochs, s.samples_per_epoch) for s in specs} == {(128, 10, 2400)}
     assert {s.model for s in family} == {"full", "plain", "head", "attention", "unet",

@@ -8,7 +8,7 @@ from marsutils.profiles import PROFILES, ProfileError, get_profile, profile_name
 
 
 def test_the_four_profiles_exist():
-    assert profile_names() == ["smoke", "quick", "reference", "reference-next", "paper"]
+    assert profile_names() == ["smoke", "quick", "reference", "reference-v1", "paper"]
     assert get_profile("paper").backbone == "resnet50"
     assert get_profile("paper").image_size == 224
     assert get_profile("quick").max_images is None  # quick runs on full data

@@ -27,7 +27,7 @@ from marsutils.records import (
 )
 from marsutils.reporting import _interval_text, claims_views, comparison_view, finding_texts
 
-REFERENCE = RunLayout(REPO_ROOT / "results" / "reference")
+REFERENCE = RunLayout(REPO_ROOT / "results" / "reference-v1")
 
 
 COMMITTED = sorted(n for n in RECORDS if REFERENCE.result(n).is_file())

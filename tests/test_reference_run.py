@@ -77,7 +77,7 @@ def test_the_records_folder_is_committed_alone_and_only_when_it_changed(
     git("config", "user.email", "ci@example.org")
     git("config", "user.name", "ci")
     (tmp_path / "other.txt").write_text("not a record")
-    records = tmp_path / "results" / "reference-next"
+    records = tmp_path / "results" / "reference"
     write_json(records / "grid_log.json", [{"run_key": "family/full-x/seed0"}])
     monkeypatch.setattr(driver, "REPO", tmp_path)
     driver.commit(records, "first records")

@@ -158,8 +158,8 @@ def test_yardstick_table_rows_and_checks():
 
 
 def test_saved_predictions_find_the_chapters_files(tmp_path):
-    reference = Path(__file__).resolve().parents[1] / "results" / "reference"
-    spec, frame = saved_predictions(reference, get_profile("reference"), "ablation", "plain")
+    reference = Path(__file__).resolve().parents[1] / "results" / "reference-v1"
+    spec, frame = saved_predictions(reference, get_profile("reference-v1"), "ablation", "plain")
     assert spec.model == "plain" and spec.split == "family" and len(frame) == 1641
     assert {"row", "y_true", "y_pred"} <= set(frame.columns)
     profile = get_profile("smoke")

@@ -97,6 +97,8 @@ def test_the_committed_front_page_is_generated_from_the_published_records():
         main(
             [
                 str(root / "results" / "reference"),
+                "--previous",
+                str(root / "results" / "reference-v1"),
                 "--output",
                 str(root / "book" / "summary.md"),
                 "--check",
