@@ -1,0 +1,60 @@
+"""The README's measured numbers outside "Results at a glance" come from committed records.
+
+"Results at a glance" is regenerated from ``results/reference`` and guarded by ``test_glance``;
+the benchmark figures the README quotes elsewhere are checked here against the JSON records in
+``results/benchmarks/`` that the benchmarks wrote (``--output``). Rerunning a benchmark without
+updating the README, or editing a figure by hand, fails these tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "results" / "benchmarks"
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _record(name: str) -> dict:
+    path = BENCHMARKS / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the README quotes it")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_grid_throughput_figures_are_the_committed_record():
+    record = _record("grid_throughput.json")
+    rates = record["images_per_s"]
+    quoted = f"{rates['1x2']:.1f} and {rates['2x1']:.1f} images/s, ratio {record['ratio']:.2f}"
+    assert quoted in _readme(), f"README should quote {quoted!r} from grid_throughput.json"
+    settings = record["settings"]
+    flags = f"--specs {settings['specs']} --samples {settings['samples']}"
+    assert flags in _readme()
+
+
+def test_precision_ratios_are_the_committed_record():
+    record = _record("precision_128px.json")
+    readme = _readme()
+    for backbone, label in (
+        ("resnet50", "ResNet-50"),
+        ("efficientnet_lite0", "EfficientNet-Lite0"),
+    ):
+        rates = record[backbone]["images_per_s"]
+        quoted = f"{label} x{rates['bf16'] / rates['fp32']:.2f}"
+        assert quoted in readme, f"README should quote {quoted!r} from precision_128px.json"
+        choice = f"{label} {record[backbone]['auto_precision']}"
+        assert choice in readme, f"README should say what auto chose: {choice!r}"
+    assert record["settings"]["image_size"] == 128
+
+
+def test_the_records_name_the_machine_they_ran_on():
+    for name in ("grid_throughput.json", "precision_128px.json"):
+        environment = _record(name)["environment"]
+        assert environment["logical_cores"] >= 1
+        assert environment["cpu_capability"], name
