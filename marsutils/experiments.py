@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = [
     "load_headline",
     "load_trained",
     "evaluate_tta",
+    "headline_over_seeds",
     "collect_results",
     "summarize_seeds",
     "results_over_seeds",
@@ -554,3 +556,63 @@ def evaluate_tta(
     )
     record.to_json(metrics_path)
     return record.as_dict()
+
+
+def headline_over_seeds(
+    profile: Profile,
+    run_dir: str | os.PathLike,
+    data_for_seed: Callable[[int], PreparedData],
+    *,
+    split: str = "family",
+    device: str | None = None,
+) -> dict[int, dict[str, Any]]:
+    """The headline test metrics of the main model on ``split`` under every seed of ``profile``.
+
+    The headline is what the book reports for the proposed model: ``profile.tta_views``-view
+    test-time augmentation when the profile asks for it (:func:`evaluate_tta`, cached beside each
+    seed's single-view files), else the single-view metrics. Each seed's run is loaded when
+    finished; weights lost with the run folder are trained again (``need_weights=True``; training
+    is deterministic, so they are the same). The findings then resample seeds, then twin families
+    (:func:`marsutils.significance.bootstrap_over_seeds`) from the saved TTA predictions.
+
+    Parameters
+    ----------
+    profile : Profile
+        Its ``seeds`` and ``tta_views``.
+    run_dir : path
+        The run folder.
+    data_for_seed : callable
+        ``data_for_seed(seed)`` gives the data prepared with that seed's splits (e.g.
+        :meth:`marsutils.notebook.NotebookContext.data_for_seed`).
+    split : str, default="family"
+        The split; the paper split trains seed 0 only.
+    device : str, optional
+        Where to predict.
+
+    Returns
+    -------
+    dict
+        ``{seed: metrics}`` (a :class:`~marsutils.records.ClassifierMetrics` as a dict), in the
+        order of ``profile.seeds``.
+
+    Raises
+    ------
+    ValueError
+        If the profile's training plan has no main model on ``split``.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    for seed in profile.seeds:
+        spec = next((s for s in plan(profile, "training", seed=seed) if s.split == split), None)
+        if spec is None:
+            raise ValueError(f"profile {profile.name!r} trains no main model on the {split} split")
+        data = data_for_seed(seed)
+        result = run_classifier(
+            spec, data, profile, run_dir, device=device, progress=False, need_weights=True
+        )
+        if profile.tta_views > 1:
+            out[seed] = evaluate_tta(
+                result, data, profile, views=profile.tta_views, seed=seed, device=device
+            )
+        else:
+            out[seed] = result.metrics
+    return out

@@ -78,6 +78,23 @@ class NotebookContext:
             )
         return self._data
 
+    def data_for_seed(self, seed: int):
+        """The data prepared with ``seed``'s splits: :attr:`data` for the notebook's own seed,
+        else a new preparation (the decoded images come from the same cache; only the splits
+        differ)."""
+        if int(seed) == self.seed:
+            return self.data
+        from .data.prepare import prepare_data
+
+        return prepare_data(
+            self.data_dir,
+            splits=self.profile.splits,
+            seed=int(seed),
+            max_images=self.profile.max_images,
+            run_dir=self.run_dir,
+            progress=False,
+        )
+
     def save_figure(self, fig, name: str) -> list[Path]:
         """Save ``fig`` as PNG and SVG into the figures folder."""
         from .plots import save_figure

@@ -374,6 +374,72 @@ def command_line_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def pipeline_record(
+    path: Path,
+    *,
+    profile: str,
+    seeds: list[int],
+    executor: str,
+    timings: list[dict],
+    seconds: float,
+    only: Sequence[str] | None,
+) -> dict[str, Any]:
+    """The run's ``pipeline.json`` after this execution (the summary page reads it).
+
+    A full execution (``only`` empty) replaces the record. A partial one (``--only``) keeps the
+    record of the last full execution of the same profile, so its chapter-by-chapter wall times
+    survive, and appends ``{"only", "notebooks", "execute_seconds"}`` to its ``partial_runs``;
+    without such a record it writes a record of its own that says ``only``.
+
+    Parameters
+    ----------
+    path : Path
+        The run's ``pipeline.json`` (:attr:`marsutils.layout.RunLayout.pipeline_record`).
+    profile, executor : str
+        The profile and executor of this execution.
+    seeds : list of int
+        The seeds whose experiments the grid trained or found.
+    timings : list of dict
+        ``{"notebook", "seconds"}`` per executed notebook (:func:`execute_notebooks`).
+    seconds : float
+        Wall time of this execution, grid and notebooks, in seconds.
+    only : sequence of str or None
+        The ``--only`` notebook prefixes.
+
+    Returns
+    -------
+    dict
+        The record to write.
+
+    Raises
+    ------
+    PipelineError
+        If the existing record is not valid JSON (it names the file).
+    """
+    fresh = {
+        "profile": profile,
+        "seeds": seeds,
+        "executor": executor,
+        "notebooks": timings,
+        "execute_seconds": round(seconds, 1),
+    }
+    if not only:
+        return fresh
+    previous = None
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise PipelineError(
+                f"{path}: not valid JSON ({err}); delete it to start a new record"
+            ) from err
+    full = isinstance(previous, dict) and not previous.get("only")
+    if not full or previous.get("profile") != profile:
+        return fresh | {"only": list(only)}
+    partial = {"only": list(only), "notebooks": timings, "execute_seconds": round(seconds, 1)}
+    return previous | {"partial_runs": [*previous.get("partial_runs", []), partial]}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m marsutils.pipeline``."""
     parser = argparse.ArgumentParser(prog="python -m marsutils.pipeline", description=__doc__)
@@ -448,18 +514,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # find every classifier finished (see marsutils.grid and the README, "Executors")
         pipeline_grid(args, profile, run_dir, params)
         timings = execute_notebooks(profile, run_dir, parameters=params, only=args.only)
-        record = {
-            "profile": profile,
-            "seeds": sorted({int(params.get("seed", 0)), *(args.seeds or ())}),
-            "executor": args.executor,
-            "notebooks": timings,
-            "execute_seconds": round(time.perf_counter() - start, 1),
-        }
+        record = pipeline_record(
+            layout.pipeline_record,
+            profile=profile,
+            seeds=sorted({int(params.get("seed", 0)), *(args.seeds or get_profile(profile).seeds)}),
+            executor=args.executor,
+            timings=timings,
+            seconds=time.perf_counter() - start,
+            only=args.only,
+        )
         write_json(layout.pipeline_record, record)  # the summary page reads it
         if not args.no_build and not args.only:
             staging = stage_book(layout.notebooks, figures, layout.book, summary_from=run_dir)
             index = build_book(staging)
-            record["total_seconds"] = round(time.perf_counter() - start, 1)
+            record["total_seconds"] = round(time.perf_counter() - start, 1)  # a full run's
             print(f"[pipeline] built {index}")
         write_json(layout.pipeline_record, record)
         if args.publish:

@@ -56,6 +56,51 @@ def headline_table(
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def headline_over_seeds_table(
+    evaluations: Mapping[int, Mapping[str, Any]], metrics: Sequence[str] = HEADLINE_METRICS
+) -> pd.DataFrame:
+    """:func:`headline_table` of one model under several seeds, then a row of mean ± SD.
+
+    Parameters
+    ----------
+    evaluations : mapping of int to dict
+        ``{seed: metrics}``, e.g. from :func:`marsutils.experiments.headline_over_seeds`.
+    metrics : sequence of str
+        The overall metrics to show.
+
+    Returns
+    -------
+    DataFrame
+        Index ``seed 0``, ``seed 1``... then ``mean ± SD``: each seed's metric in percent with its
+        95% interval over twin families, and the mean ± sample SD (``ddof=1``) over seeds in
+        percent (:func:`marsutils.significance.seed_summary`); ``test images`` per seed (each
+        seed draws its own split).
+
+    Raises
+    ------
+    ValueError
+        If ``evaluations`` is empty.
+    """
+    from .significance import seed_summary
+
+    if not evaluations:
+        raise ValueError("need the metrics of at least one seed")
+    table = headline_table({f"seed {s}": ev for s, ev in evaluations.items()}, metrics)
+    table = table.astype(object)  # the summary row holds text in every column
+    summary = {}
+    for m in metrics:
+        values = [ev["overall"].get(m) for ev in evaluations.values()]
+        if any(v is None for v in values):
+            summary[m] = ""
+            continue
+        res = seed_summary([100 * v for v in values])
+        sd = "n/a (one seed)" if res["sd"] is None else f"{res['sd']:.1f}"
+        summary[m] = f"{res['mean']:.1f} ± {sd}"
+    summary["test images"] = ""
+    table.loc["mean ± SD"] = pd.Series(summary)
+    return table
+
+
 # --------------------------------------------------------------------------------------------
 # twin families
 # --------------------------------------------------------------------------------------------

@@ -267,6 +267,14 @@ def control_verdict(
     return CONFIRMED if better else CONTRADICTED if worse else INCONCLUSIVE
 
 
+def _plural(text: str) -> str:
+    """The verb phrase of :func:`plateau_qualified_verdict` for two models ("was" -> "were")."""
+    for singular, plural in (("was ", "were "), ("has ", "have ")):
+        if text.startswith(singular):
+            text = plural + text[len(singular) :]
+    return text.replace(" its ", " their ")
+
+
 def seed_margin_verdict(
     difference: float, sd: float | None, low: float, high: float
 ) -> tuple[str, str]:
@@ -465,7 +473,9 @@ def plateau_qualified_verdict(
     notes = []
     if flag_a and flag_b:
         both = (
-            f"{a} and {b} both {text_a}" if text_a == text_b else f"{a} {text_a}, and {b} {text_b}"
+            f"{a} and {b} both {_plural(text_a)}"
+            if text_a == text_b
+            else f"{a} {text_a}, and {b} {text_b}"
         )
         notes.append(
             f"{both}: the difference is that of models cut short, and may be smaller or larger "

@@ -331,12 +331,34 @@ def _compute_section(records: Mapping[str, Any]) -> list[str]:
             for n in pipeline["notebooks"]
         ]
         total = pipeline.get("total_seconds", pipeline.get("execute_seconds"))
-        out += ["", f"Wall time per chapter, profile `{pipeline.get('profile')}`:", ""]
+        out += [
+            "",
+            f"Wall time per chapter of the execution that produced these notebooks, profile "
+            f"`{pipeline.get('profile')}`. A chapter reuses what an earlier execution in the same "
+            "run folder saved (trained models, Grad-CAM and IG maps, the segmentation study), so "
+            "these times can be far below a first execution's; the training time of every model "
+            "is in the tables below.",
+            "",
+        ]
         out += [_table(["chapter", "minutes"], rows)]
         if pipeline.get("total_seconds") is not None:
             out += ["", f"In all: {total / 60:.0f} minutes, the book build included."]
         elif total is not None:
             out += ["", f"Executing the chapters took {total / 60:.0f} minutes in all."]
+        if pipeline.get("only"):
+            out += [
+                "",
+                f"This record is of a partial execution: `--only {' '.join(pipeline['only'])}`.",
+            ]
+        for part in pipeline.get("partial_runs", []):
+            chapters = ", ".join(
+                f"{CHAPTERS.get(n['notebook'], n['notebook'])} ({n['seconds'] / 60:.1f} min)"
+                for n in part["notebooks"]
+            )
+            out += [
+                "",
+                f"Re-executed afterwards with `--only {' '.join(part['only'])}`: {chapters}.",
+            ]
     else:
         out += ["", "Wall time per chapter: not recorded by this run."]
     out += _grid_section(records)

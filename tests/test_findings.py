@@ -81,6 +81,29 @@ def test_the_reference_run_gives_every_claim_a_verdict():
     )
 
 
+def test_the_three_seed_reference_run_gives_one_interval_per_quantity():
+    """The seed-margin row and "attention + head help together" compare the same full - plain
+    macro F1: one estimate, one interval, the same seed columns (results/reference, 3 seeds)."""
+    claims = evaluate_claims(REFERENCE.parent / "reference", get_profile("reference"))
+    by = claims.set_index("claim")
+    margin, together = by.loc[SEED_MARGIN], by.loc["attention + head help together"]
+    columns = ["estimate", "low", "high", "seed_mean", "seed_sd", "n_seeds"]
+    assert margin[columns].tolist() == together[columns].tolist()
+    assert margin["n_seeds"] == 3 and "full model's seed SD" in margin["ours"]
+    # the headline claims' secondary numbers and the ranking are over the same seeds
+    acc, f1 = by.loc["accuracy 92.61"], by.loc["F1 88.48 (macro F1)"]
+    assert acc["n_seeds"] == f1["n_seeds"] == 3
+    assert f"also macro F1 {f1['estimate']:.1f} [{f1['low']:.1f}, {f1['high']:.1f}]" in acc["ours"]
+    assert by.loc["mean IoU 84.7 of the segmentation", "n_seeds"] == 3
+    ejecta = by.loc["impact ejecta F1 76.92 (lower)", "estimate"]
+    assert (
+        f"impact ejecta {ejecta:.1f}"
+        in by.loc["impact ejecta and slope streak score lowest", "ours"]
+    )
+    # two models cut short are described in the plural
+    assert "both were still improving at their last epoch" in by.loc["attention helps", "why"]
+
+
 def test_missing_chapters_are_not_run(tmp_path):
     claims = evaluate_claims(tmp_path, get_profile("smoke"))
     assert set(claims["claim"]) == CLAIMS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,62 @@ def test_publish_refuses_a_run_without_its_notebooks_and_replaces_nothing(tmp_pa
     with pytest.raises(PipelineError, match="05_explainability"):
         publish(broken, "reference", root=root)
     assert (root / "results/reference/experiments/family/full-new/seed0/metrics.json").is_file()
+
+
+# --- pipeline.json: a partial re-execution keeps the full run's chapter times -------------
+
+
+def _full_record(path: Path) -> dict:
+    from marsutils.pipeline import pipeline_record
+
+    record = pipeline_record(
+        path, profile="reference", seeds=[0, 1, 2], executor="sequential",
+        timings=[{"notebook": "02_training", "seconds": 108.0},
+                 {"notebook": "08_findings", "seconds": 11.0}],
+        seconds=905.0, only=None,
+    )  # fmt: skip
+    path.write_text(json.dumps(record))
+    return record
+
+
+def test_a_partial_execution_is_appended_to_the_full_record(tmp_path):
+    from marsutils.pipeline import pipeline_record
+
+    path = tmp_path / "pipeline.json"
+    full = _full_record(path)
+    timings = [{"notebook": "08_findings", "seconds": 12.0}]
+    record = pipeline_record(
+        path, profile="reference", seeds=[0, 1, 2], executor="sequential", timings=timings,
+        seconds=13.0, only=["08"],
+    )  # fmt: skip
+    assert record["notebooks"] == full["notebooks"] and record["execute_seconds"] == 905.0
+    assert record["partial_runs"] == [
+        {"only": ["08"], "notebooks": timings, "execute_seconds": 13.0}
+    ]
+    assert "only" not in record
+
+
+def test_a_partial_execution_of_another_profile_starts_its_own_record(tmp_path):
+    from marsutils.pipeline import pipeline_record
+
+    path = tmp_path / "pipeline.json"
+    _full_record(path)
+    timings = [{"notebook": "08_findings", "seconds": 1.0}]
+    record = pipeline_record(
+        path, profile="smoke", seeds=[0], executor="sequential", timings=timings, seconds=2.0,
+        only=["08"],
+    )  # fmt: skip
+    assert record["profile"] == "smoke" and record["only"] == ["08"]
+    assert record["notebooks"] == timings and "partial_runs" not in record
+
+
+def test_a_corrupt_pipeline_record_is_named(tmp_path):
+    from marsutils.pipeline import PipelineError, pipeline_record
+
+    path = tmp_path / "pipeline.json"
+    path.write_text("{not json")
+    with pytest.raises(PipelineError, match=r"pipeline\.json: not valid JSON"):
+        pipeline_record(
+            path, profile="reference", seeds=[0], executor="sequential", timings=[],
+            seconds=1.0, only=["08"],
+        )  # fmt: skip

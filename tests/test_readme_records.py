@@ -2,13 +2,15 @@
 
 "Results at a glance" is regenerated from ``results/reference`` and guarded by ``test_glance``;
 the benchmark figures the README quotes elsewhere are checked here against the JSON records in
-``results/benchmarks/`` that the benchmarks wrote (``--output``). Rerunning a benchmark without
+``results/benchmarks/`` that the benchmarks wrote (``--output``), and the explorer's size against
+the line the published explainability chapter printed. Rerunning a benchmark without
 updating the README, or editing a figure by hand, fails these tests.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,18 @@ def test_precision_ratios_are_the_committed_record():
         choice = f"{label} {record[backbone]['auto_precision']}"
         assert choice in readme, f"README should say what auto chose: {choice!r}"
     assert record["settings"]["image_size"] == 128
+
+
+def test_explorer_size_is_what_the_published_chapter_printed():
+    notebook = ROOT / "book" / "notebooks" / "05_explainability.ipynb"
+    printed = re.findall(
+        r"explorer: \d+ images, \d+ maps, [\d.]+ MB added to the page",
+        notebook.read_text(encoding="utf-8"),
+    )
+    assert printed, f"{notebook} does not print the explorer's size"
+    readme_lines = re.findall(r"explorer: \d+ images, \d+ maps, [\d.]+ MB added", _readme())
+    assert readme_lines, "README should quote the published explorer's size"
+    assert all(printed[0].startswith(line) for line in readme_lines), (readme_lines, printed[0])
 
 
 def test_the_records_name_the_machine_they_ran_on():

@@ -163,3 +163,15 @@ def test_the_verdicts_are_shown_beside_the_previous_run(tmp_path):
     assert "Verdicts beside" not in summary_markdown(load_records(run))
     with pytest.raises(FileNotFoundError, match=r"findings\.json"):
         load_records(run, previous=tmp_path / "nowhere")
+
+
+def test_partial_re_executions_are_listed_beside_the_chapter_times(tmp_path):
+    run = _run(tmp_path, FINDINGS)
+    record = json.loads((run / "pipeline.json").read_text())
+    record["partial_runs"] = [
+        {"only": ["08"], "notebooks": [{"notebook": "08_findings", "seconds": 12.0}]}
+    ]
+    (run / "pipeline.json").write_text(json.dumps(record))
+    page = summary_markdown(load_records(run))
+    assert "Re-executed afterwards with `--only 08`:" in page and "(0.2 min)" in page
+    assert "In all: 2 minutes" in page  # the full run's total stays

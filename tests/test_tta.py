@@ -117,3 +117,50 @@ def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch, f
     monkeypatch.setattr("marsutils.train.predict_proba", no_recompute)
     assert experiments.evaluate_tta(result, data, profile, views=2) == metrics
     assert experiments.load_headline(tmp_path, spec, get_profile("smoke")) == metrics
+
+
+def test_the_headline_over_seeds_runs_each_seed_on_its_own_data(monkeypatch):
+    import dataclasses
+    from types import SimpleNamespace
+
+    from marsutils import experiments
+    from marsutils.profiles import get_profile
+
+    calls = []
+
+    def fake_run(spec, data, profile, run_dir, **kwargs):
+        calls.append(("run", spec.seed, spec.split, data, kwargs["need_weights"]))
+        return SimpleNamespace(spec=spec, metrics={"single": spec.seed})
+
+    def fake_tta(result, data, profile, *, views, seed, device=None):
+        calls.append(("tta", seed, views, data))
+        return {"tta": seed, "views": views}
+
+    monkeypatch.setattr(experiments, "run_classifier", fake_run)
+    monkeypatch.setattr(experiments, "evaluate_tta", fake_tta)
+    profile = dataclasses.replace(get_profile("smoke"), seeds=(2, 0), tta_views=4)
+    out = experiments.headline_over_seeds(profile, "run", lambda s: f"data of seed {s}")
+    assert list(out) == [2, 0] and out[2] == {"tta": 2, "views": 4}
+    assert ("run", 2, "family", "data of seed 2", True) in calls  # lost weights: retrained
+    assert ("tta", 0, 4, "data of seed 0") in calls
+    single = experiments.headline_over_seeds(
+        dataclasses.replace(profile, tta_views=1), "run", lambda s: None
+    )
+    assert single == {2: {"single": 2}, 0: {"single": 0}}
+    with pytest.raises(ValueError, match="no main model on the moon split"):
+        experiments.headline_over_seeds(profile, "run", lambda s: None, split="moon")
+
+
+def test_the_headline_over_seeds_table_ends_with_mean_and_sd():
+    from marsutils.reporting import headline_over_seeds_table
+
+    def metrics(accuracy):
+        return {"overall": {"accuracy": accuracy}, "ci": {}, "n_images": 10}
+
+    table = headline_over_seeds_table({0: metrics(0.9), 1: metrics(0.8)}, metrics=("accuracy",))
+    assert list(table.index) == ["seed 0", "seed 1", "mean ± SD"]
+    assert table.loc["mean ± SD", "accuracy"] == "85.0 ± 7.1"
+    one = headline_over_seeds_table({0: metrics(0.9)}, metrics=("accuracy",))
+    assert one.loc["mean ± SD", "accuracy"] == "90.0 ± n/a (one seed)"
+    with pytest.raises(ValueError, match="at least one seed"):
+        headline_over_seeds_table({})
