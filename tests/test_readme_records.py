@@ -67,6 +67,14 @@ def test_explorer_size_is_what_the_published_chapter_printed():
     assert all(printed[0].startswith(line) for line in readme_lines), (readme_lines, printed[0])
 
 
+def test_the_make_book_time_is_the_committed_pipeline_record():
+    record = _record("make_book_quick.json")
+    assert record["profile"] == "quick" and record["notebooks"], "a full quick run's record"
+    quoted = f"{record['total_seconds'] / 60:.0f} min in all"
+    assert quoted in _readme(), f"README should quote {quoted!r} from make_book_quick.json"
+    assert "shared the two cores" in _readme() and "another test run" in record["conditions"]
+
+
 def test_the_records_name_the_machine_they_ran_on():
     for name in ("grid_throughput.json", "precision_128px.json"):
         environment = _record(name)["environment"]
