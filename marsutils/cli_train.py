@@ -32,7 +32,14 @@ from .profiles import Profile, ProfileError, get_profile
 if TYPE_CHECKING:
     from .experiments import ClassifierSpec
 
-__all__ = ["main", "add_grid_arguments", "executor_from_args", "find_spec", "pipeline_grid"]
+__all__ = [
+    "main",
+    "add_grid_arguments",
+    "executor_from_args",
+    "find_spec",
+    "grid_seeds",
+    "pipeline_grid",
+]
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +71,14 @@ def executor_from_args(args: argparse.Namespace) -> Executor:
         threads_per_worker=args.threads_per_worker,
         scheduler=args.scheduler,
     )
+
+
+def grid_seeds(
+    args: argparse.Namespace, profile: Profile, parameters: dict[str, Any]
+) -> tuple[int, ...]:
+    """The seeds the pipeline's grid trains: ``args.seeds`` (default: the profile's), then the
+    notebooks' ``seed`` parameter (default 0) if it is not among them."""
+    return tuple(dict.fromkeys([*(args.seeds or profile.seeds), int(parameters.get("seed", 0))]))
 
 
 def pipeline_grid(
@@ -100,8 +115,7 @@ def pipeline_grid(
         declared_parameters([NOTEBOOK_DIR / f"{n}.ipynb" for n in selected]), parameters
     )
     prof = get_profile(profile)
-    seed = int(parameters.get("seed", 0))
-    seeds = tuple(dict.fromkeys([*(args.seeds or prof.seeds), seed]))
+    seeds = grid_seeds(args, prof, parameters)
     try:
         return train_grid(
             grid(prof, seeds),

@@ -27,6 +27,7 @@ so rotated and flipped copies of an image count once. The columns:
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -289,6 +290,12 @@ def _value_claims(run: _Run) -> list[dict]:
     fam = run.evaluation(specs["family"], headline=True) if "family" in specs else None
     pap = run.evaluation(specs["paper"], headline=True) if "paper" in specs else None
     fam_runs = run.runs(specs["family"], headline=True) if "family" in specs else []
+
+    @functools.cache
+    def interval(metric: str, cls: str | None = None) -> tuple:
+        """Each headline interval once: C1-C3 quote one another's (seeds, then families)."""
+        return _headline_interval(run, fam, fam_runs, metric, cls)
+
     view = f"{run.profile.tta_views}-view TTA" if run.profile.tta_views > 1 else "single view"
     headline = paper.HEADLINE
     t1 = paper.table1()
@@ -325,7 +332,7 @@ def _value_claims(run: _Run) -> list[dict]:
                 _not_run(row, "the training chapter's predictions or split file are missing")
             )
             continue
-        v, lo, hi, seeds, n_families = _headline_interval(run, fam, fam_runs, metric, cls)
+        v, lo, hi, seeds, n_families = interval(metric, cls)
         verdict, why = rules.value_verdict(lo, hi, value)
         if pap is None:
             leak: dict[str, Any] = {"paper protocol (leaks)": "n/a"}
@@ -342,8 +349,7 @@ def _value_claims(run: _Run) -> list[dict]:
         others = ""
         if cls is None:
             others = "; ".join(
-                f"{_METRIC_NAMES[m]} "
-                + _ci_text(*_headline_interval(run, fam, fam_runs, m, None)[:3])
+                f"{_METRIC_NAMES[m]} {_ci_text(*interval(m)[:3])}"
                 for m in ("accuracy", "macro_f1", "mean_iou")
                 if m != metric
             )
@@ -360,7 +366,7 @@ def _value_claims(run: _Run) -> list[dict]:
                 "why": why,
             }
         )
-    rows.insert(2, _mean_iou_claim(run, fam, fam_runs))
+    rows.insert(2, _mean_iou_claim(run, None if fam is None else interval("mean_iou")))
     rows.append(_lowest_claim(fam, fam_runs))
     return rows
 
@@ -387,11 +393,14 @@ def _headline_interval(
     return v, lo, hi, _seed_columns(res["seeds"]), ", ".join(map(str, res["n_clusters"]))
 
 
-def _mean_iou_claim(run: _Run, fam: dict | None, fam_runs: list[tuple]) -> dict:
-    """The headline "mean IoU 84.7" is a mask overlap; this data has one label per image."""
+def _mean_iou_claim(run: _Run, jaccard_interval: tuple | None) -> dict:
+    """The headline "mean IoU 84.7" is a mask overlap; this data has one label per image.
+
+    ``jaccard_interval`` is the image-level Jaccard's :func:`_headline_interval`, or None when
+    the training chapter's predictions are missing."""
     jaccard, numbers = "n/a", {}
-    if fam is not None:
-        v, lo, hi, seeds, _ = _headline_interval(run, fam, fam_runs, "mean_iou", None)
+    if jaccard_interval is not None:
+        v, lo, hi, seeds, _ = jaccard_interval
         jaccard, numbers = RESULT_MARK, {**_result(v, lo, hi, unit="%"), **seeds}
     seg = run.record(SegStudyRecord)
     study = {} if seg is None else seg.models

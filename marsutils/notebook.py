@@ -65,34 +65,26 @@ class NotebookContext:
     def data(self):
         """The prepared data (dataset, image cache, families, splits); built on first use."""
         if self._data is None:
-            from .data.prepare import prepare_data
-
-            self._data = prepare_data(
-                self.data_dir,
-                splits=self.profile.splits,
-                seed=self.seed,
-                max_images=self.profile.max_images,
-                run_dir=self.run_dir,
-                # the image-decoding bar is tqdm.auto (a widget in any kernel): static runs skip it
-                progress=self.interactive,
-            )
+            # the image-decoding bar is tqdm.auto (a widget in any kernel): static runs skip it
+            self._data = self._prepare(self.seed, progress=self.interactive)
         return self._data
 
     def data_for_seed(self, seed: int):
         """The data prepared with ``seed``'s splits: :attr:`data` for the notebook's own seed,
         else a new preparation (the decoded images come from the same cache; only the splits
         differ)."""
-        if int(seed) == self.seed:
-            return self.data
+        return self.data if int(seed) == self.seed else self._prepare(int(seed), progress=False)
+
+    def _prepare(self, seed: int, *, progress: bool):
         from .data.prepare import prepare_data
 
         return prepare_data(
             self.data_dir,
             splits=self.profile.splits,
-            seed=int(seed),
+            seed=seed,
             max_images=self.profile.max_images,
             run_dir=self.run_dir,
-            progress=False,
+            progress=progress,
         )
 
     def save_figure(self, fig, name: str) -> list[Path]:

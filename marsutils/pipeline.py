@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_json
-from .cli_train import add_grid_arguments, pipeline_grid
+from .cli_train import add_grid_arguments, grid_seeds, pipeline_grid
 from .data.errors import DataError
 from .grid import GridError
 from .layout import RunLayout
@@ -517,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record = pipeline_record(
             layout.pipeline_record,
             profile=profile,
-            seeds=sorted({int(params.get("seed", 0)), *(args.seeds or get_profile(profile).seeds)}),
+            seeds=sorted(grid_seeds(args, get_profile(profile), params)),
             executor=args.executor,
             timings=timings,
             seconds=time.perf_counter() - start,
