@@ -22,12 +22,14 @@ import pandas as pd
 
 from .atomic import atomic_write, read_json
 from .data.prepare import PreparedData
+from .data.splits import parse_split
 from .layout import ExperimentFiles, RunLayout, seed_folder
 from .models import ABLATION_NAMES as ABLATION_MODELS
 from .models import BASELINE_NAMES as BASELINE_MODELS
-from .profiles import Profile
+from .profiles import PRECISIONS, Profile, split_names
 from .records import ClassifierMetrics
 from .train import FitConfig, fit, seed_everything
+from .train.runtime import torch_threads
 
 __all__ = [
     "ClassifierSpec",
@@ -69,9 +71,12 @@ class ClassifierSpec:
     samples_per_epoch: int | None = None
     group: str = "main"
     seed: int = 0
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         seed_folder(self.seed)  # raises ValueError for a negative or non-integer seed
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be None or one of {PRECISIONS}; got {self.precision}")
 
     @property
     def key(self) -> str:
@@ -81,7 +86,8 @@ class ClassifierSpec:
         if self.samples_per_epoch:
             budget += f"-{self.samples_per_epoch}spe"
         weights = Path(self.weights).stem if os.sep in str(self.weights) else self.weights
-        return f"{self.split}/{self.model}-{self.backbone}-{weights}-{budget}"
+        precision = f"-{self.precision}" if self.precision else ""
+        return f"{self.split}/{self.model}{precision}-{self.backbone}-{weights}-{budget}"
 
     @property
     def run_key(self) -> str:
@@ -93,13 +99,26 @@ class ClassifierSpec:
         chapter asked)."""
         out = dataclasses.asdict(self)
         del out["group"]
+        if out["precision"] is None:  # the profile's precision: as in records made before it
+            del out["precision"]
         return out
 
     @property
     def label(self) -> str:
         """A short human-readable name for tables."""
         extra = "" if self.weights == "imagenet" else f", {self.weights}"
+        extra += f", {self.precision}" if self.precision else ""
         return f"{self.model} ({self.backbone}{extra}, {self.image_size}px, {self.epochs} ep)"
+
+    @property
+    def split_kind(self) -> str:
+        """``"family"``, ``"paper"`` or ``"official"``: the split, or the kind of a CV fold."""
+        return parse_split(self.split).kind
+
+    @property
+    def fold(self) -> int | None:
+        """The cross-validation fold the spec is tested on (None for a hold-out split)."""
+        return parse_split(self.split).fold
 
 
 @dataclass
@@ -138,19 +157,33 @@ def plan(profile: Profile, notebook: str, seed: int = 0) -> list[ClassifierSpec]
         epochs=profile.ablation_epochs or profile.epochs,
         samples_per_epoch=profile.ablation_samples or profile.samples_per_epoch,
     )
+    names = split_names(profile)
+    family = [n for n in names if parse_split(n).kind == "family"]
+    paper = [n for n in names if parse_split(n).kind == "paper"]
     if notebook == "training":
-        return [ClassifierSpec("full", split, **main) for split in profile.splits]
+        return [ClassifierSpec("full", split, **main) for split in names]
     if notebook == "ablation":
-        specs = [ClassifierSpec(m, "family", group="ablation", **side) for m in ABLATION_MODELS]
-        if "paper" in profile.splits and profile.paper_split_ablation:
+        specs = [
+            ClassifierSpec(m, split, group="ablation", **side)
+            for split in family
+            for m in ABLATION_MODELS
+        ]
+        if profile.precision_effect:
             specs += [
-                ClassifierSpec(m, "paper", group="ablation", **side)
+                ClassifierSpec("plain", split, group="precision", precision="bf16", **side)
+                for split in family
+            ]
+        if paper and profile.paper_split_ablation:
+            specs += [
+                ClassifierSpec(m, split, group="ablation", **side)
+                for split in paper
                 for m in (*profile.paper_split_ablation, "full")
             ]
         return specs
     if notebook == "baselines":
         return [
-            ClassifierSpec(m, "family", group="baselines", **side)
+            ClassifierSpec(m, split, group="baselines", **side)
+            for split in family
             for m in (*BASELINE_MODELS, "full")
         ]
     if notebook == "scratch":
@@ -159,7 +192,7 @@ def plan(profile: Profile, notebook: str, seed: int = 0) -> list[ClassifierSpec]
         return [
             ClassifierSpec(
                 m,
-                "family",
+                split,
                 backbone="resnet50",
                 weights="none",
                 image_size=profile.scratch_image_size,
@@ -168,6 +201,7 @@ def plan(profile: Profile, notebook: str, seed: int = 0) -> list[ClassifierSpec]
                 group="scratch",
                 seed=seed,
             )
+            for split in family
             for m in ("plain", "full")
         ]
     raise ValueError(f"unknown notebook {notebook!r}; use training, ablation, baselines, scratch")
@@ -206,7 +240,7 @@ def grid(
     for index, seed in enumerate(seeds):
         for notebook in NOTEBOOK_PLANS:
             for spec in plan(profile, notebook, seed=seed):
-                if spec.split == "paper" and index >= n_paper:
+                if spec.split_kind == "paper" and index >= n_paper:
                     continue  # the leaky reference split: the first paper_split_seeds seeds only
                 specs.setdefault(spec.run_key, spec)
     return list(specs.values())
@@ -286,7 +320,6 @@ def run_classifier(
     ValueError
         When ``seed`` disagrees with ``spec.seed``, or ``spec.split`` was not prepared.
     """
-    import torch
 
     from .models import build_model
 
@@ -314,8 +347,16 @@ def run_classifier(
         epochs=spec.epochs,
         image_size=spec.image_size,
         samples_per_epoch=spec.samples_per_epoch,
+        precision=spec.precision or profile.precision,
     )
-    result = fit(
+    with torch_threads(profile.torch_threads):
+        result = _fit(model, data, spec, config, out_dir, device, progress, need_weights)
+        return _finish(spec, data, result, out_dir)
+
+
+def _fit(model, data, spec, config, out_dir, device, progress, need_weights):
+    """:func:`marsutils.train.fit` of ``spec``'s model with the run's model record."""
+    return fit(
         model,
         data.images,
         data.splits[spec.split],
@@ -331,6 +372,13 @@ def run_classifier(
         progress=progress,
         need_weights=need_weights,
     )
+
+
+def _finish(spec, data, result, out_dir: Path) -> ExperimentResult:
+    """Evaluate (or read the evaluation of) a finished run and write its ``metrics.json``."""
+    import torch
+
+    seed = spec.seed
     metrics_path = ExperimentFiles(out_dir).metrics
     metrics = _read_metrics(metrics_path) if not result.trained else None
     if metrics is None or not _clustered(metrics):

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .profiles import Profile
+from .profiles import Profile, split_names
+from .train.runtime import torch_threads
 
 if TYPE_CHECKING:
     from .experiments import ClassifierSpec
@@ -139,19 +140,6 @@ class Executor:
         return Executor("dask", workers, threads, None, self.retries, self.dashboard_address)
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[int]:
-    import torch
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
 @functools.lru_cache(maxsize=2)
 def _prepared(data_dir: str | None, splits: tuple, seed: int, max_images, run_dir: str):
     from .data.prepare import prepare_data
@@ -231,10 +219,10 @@ def train_spec(
         if threads is None:
             threads = worker_threads
     start = time.perf_counter()
-    with _torch_threads(threads) as used:
+    with torch_threads(threads) as used:
         data = _prepared(
             None if data_dir is None else str(data_dir),
-            tuple(profile.splits),
+            split_names(profile),
             spec.seed,
             profile.max_images,
             str(run_dir),
@@ -315,7 +303,7 @@ def _prepare_seeds(
         log(f"[grid] preparing the data and splits of seed {seed}")
         prepare_data(
             data_dir,
-            splits=profile.splits,
+            splits=split_names(profile),
             seed=seed,
             max_images=profile.max_images,
             run_dir=run_dir,

@@ -99,6 +99,7 @@ LAYERS: dict[str, int] = {
     "progress": 1,
     # 2 library
     "compare": 2,
+    "crossval": 2,
     "data": 2,
     "efficiency": 2,
     "evaluate": 2,

@@ -16,7 +16,7 @@ from typing import Any
 
 from .layout import RunLayout
 from .parameters import resolve_parameters
-from .profiles import Profile, get_profile
+from .profiles import Profile, get_profile, split_names
 from .progress import env_interactive, set_interactive
 
 __all__ = ["REPO_ROOT", "NotebookContext", "setup", "default_run_dir", "display_path"]
@@ -80,7 +80,7 @@ class NotebookContext:
 
         return prepare_data(
             self.data_dir,
-            splits=self.profile.splits,
+            splits=split_names(self.profile),
             seed=seed,
             max_images=self.profile.max_images,
             run_dir=self.run_dir,

@@ -10,7 +10,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-__all__ = ["Profile", "ProfileError", "PROFILES", "get_profile", "profile_names"]
+__all__ = [
+    "PRECISIONS",
+    "Profile",
+    "ProfileError",
+    "PROFILES",
+    "get_profile",
+    "profile_names",
+    "split_names",
+]
+
+#: The precisions a profile may fix for every classifier of its comparisons (None: the
+#: per-machine probe of :mod:`marsutils.train.runtime` chooses, outside comparisons only).
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class ProfileError(ValueError):
@@ -36,6 +48,19 @@ class Profile:
     ``selection`` is the model-selection rule of :class:`marsutils.train.FitConfig`: ``"last"``
     (train the whole budget, keep the final weights) or ``"best_val_macro_f1"`` (early stopping
     on validation macro F1 with ``patience``).
+
+    ``cv_folds`` = K > 0 replaces each hold-out split of ``splits`` by K cross-validation folds
+    (:func:`split_names`; :func:`marsutils.data.splits.make_split`): every image is tested once
+    per seed, and each seed draws the folds anew (a *repeat*). 0 keeps the hold-out design.
+    ``precision`` and ``torch_threads`` are fixed for every classifier the profile trains, so
+    that two compared models never differ in either (None: the precision probe / torch's
+    default; the findings refuse to compare runs whose recorded values differ).
+    ``precision_effect`` also trains the plain fine-tune in bf16 on the same folds, to measure
+    what precision alone does. ``n_boot`` is the number of bootstrap resamples of every
+    interval and test of the findings (raised adaptively where a p-value lies near its
+    threshold, see :func:`marsutils.significance.adaptive_n_boot`). ``plateau_window``,
+    ``plateau_min_delta`` and ``plateau_lr_fraction`` are the one training-length rule
+    (:func:`marsutils.rules.training_check`).
     """
 
     name: str
@@ -55,11 +80,14 @@ class Profile:
     label_smoothing: float = 0.0
     pooling: str = "avg"
     tta_views: int = 1
+    precision: str | None = None
+    torch_threads: int | None = None
     # --- data --------------------------------------------------------------------------------
     max_images: int | None = None
     splits: tuple[str, ...] = ("family", "paper")
     seeds: tuple[int, ...] = (0,)
     paper_split_seeds: int | None = None
+    cv_folds: int = 0
     # --- the other classifiers ---------------------------------------------------------------
     ablation_image_size: int = 0
     ablation_epochs: int = 0
@@ -68,6 +96,12 @@ class Profile:
     scratch_epochs: int = 0
     scratch_image_size: int = 128
     scratch_samples: int | None = None
+    precision_effect: bool = False
+    # --- statistics --------------------------------------------------------------------------
+    n_boot: int = 10000
+    plateau_window: int = 2
+    plateau_min_delta: float = 0.01
+    plateau_lr_fraction: float = 0.1
     # --- explainability ----------------------------------------------------------------------
     xai_images: int = 64
     ig_steps: int = 32
@@ -124,6 +158,28 @@ class Profile:
         unknown = set(self.splits) - {"family", "paper", "official"}
         if unknown:
             raise ProfileError(f"unknown split(s) {sorted(unknown)}; use family, paper, official")
+        if self.cv_folds and (self.cv_folds < 2 or "official" in self.splits):
+            raise ProfileError(
+                f"cv_folds must be 0 (hold-out) or >= 2, without the official split; got "
+                f"{self.cv_folds} with splits {self.splits}"
+            )
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ProfileError(
+                f"precision must be None or one of {list(PRECISIONS)}; got {self.precision!r}"
+            )
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ProfileError(f"torch_threads must be None or >= 1; got {self.torch_threads}")
+        if self.n_boot < 1000:
+            raise ProfileError(f"n_boot must be >= 1000; got {self.n_boot}")
+        if self.plateau_window < 1 or self.plateau_min_delta < 0:
+            raise ProfileError(
+                f"plateau_window must be >= 1 and plateau_min_delta >= 0; got "
+                f"{self.plateau_window}, {self.plateau_min_delta}"
+            )
+        if not 0 <= self.plateau_lr_fraction < 1:
+            raise ProfileError(
+                f"plateau_lr_fraction must lie in [0, 1); got {self.plateau_lr_fraction}"
+            )
 
     def as_dict(self) -> dict:
         """All fields as a plain dict (for JSON records)."""
@@ -161,6 +217,29 @@ _REFERENCE_V1 = Profile(
     seg_saliency_mode="resize",
 )
 
+#: The published run (records in ``results/reference``): 3 seeds, each its own 80/20 family
+#: hold-out; read and re-judged under the current rules, and kept for its records.
+_REFERENCE = dataclasses.replace(
+    _REFERENCE_V1,
+    name="reference",
+    purpose=(
+        "The published book: every compared classifier under one shared budget, 3 seeds; "
+        "hours on 2 CPU cores, resumable across sessions."
+    ),
+    image_size=128,
+    epochs=10,
+    samples_per_epoch=2400,
+    selection="last",
+    seeds=(0, 1, 2),
+    paper_split_seeds=1,
+    ablation_image_size=0,
+    ablation_epochs=0,
+    ablation_samples=None,
+    scratch_epochs=0,
+    scratch_image_size=128,
+    scratch_samples=None,
+)
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
@@ -182,16 +261,26 @@ PROFILES: dict[str, Profile] = {
         seg_image_size=128,
         seg_max_tiles=16,
         seg_saliency_mode="resize",
+        cv_folds=2,
+        precision="fp32",
+        precision_effect=True,
+        n_boot=1000,
     ),
     "quick": Profile(
         name="quick",
-        purpose="README default: the whole book on full data in 15 minutes or less on 2 CPU cores.",
-        image_size=128,
-        epochs=2,
-        samples_per_epoch=2000,
+        purpose=(
+            "README default: the whole book on full data, every image tested by family-grouped "
+            "5-fold cross-validation under a short budget, on 2 CPU cores."
+        ),
+        cv_folds=5,
+        precision="fp32",
+        precision_effect=True,
+        image_size=96,
+        epochs=3,
+        samples_per_epoch=1000,
         ablation_image_size=96,
-        ablation_epochs=1,
-        ablation_samples=1000,
+        ablation_epochs=3,
+        ablation_samples=500,
         paper_split_ablation=(),
         scratch_epochs=0,
         xai_images=16,
@@ -206,27 +295,24 @@ PROFILES: dict[str, Profile] = {
     ),
     # The published run keeps the first run's explainability, efficiency and segmentation
     # settings; only the classifier budget, the seeds and the selection rule change.
-    "reference": dataclasses.replace(
-        _REFERENCE_V1,
-        name="reference",
-        purpose=(
-            "The published book: every compared classifier under one shared budget, 3 seeds; "
-            "hours on 2 CPU cores, resumable across sessions."
-        ),
-        image_size=128,
-        epochs=10,
-        samples_per_epoch=2400,
-        selection="last",
-        seeds=(0, 1, 2),
-        paper_split_seeds=1,
-        ablation_image_size=0,
-        ablation_epochs=0,
-        ablation_samples=None,
-        scratch_epochs=0,
-        scratch_image_size=128,
-        scratch_samples=None,
-    ),
+    "reference": _REFERENCE,
     "reference-v1": _REFERENCE_V1,
+    # The next published run (issue "Publish the reference run on cross-validation"): the
+    # reference budget on family-grouped, class-stratified 5-fold CV, every image tested once,
+    # the paper's random split as 5 folds for the leakage comparison, fp32 for every model.
+    "reference-cv": dataclasses.replace(
+        _REFERENCE,
+        name="reference-cv",
+        purpose=(
+            "The reference budget on family-grouped stratified 5-fold cross-validation, one "
+            "repeat, fp32 and one thread count for every model: the next published run."
+        ),
+        seeds=(0,),
+        paper_split_seeds=None,
+        cv_folds=5,
+        precision="fp32",
+        torch_threads=2,
+    ),
     "paper": Profile(
         name="paper",
         purpose="The paper's own setting, ResNet-50 at 224 with ImageNet weights: for GPU users.",
@@ -251,6 +337,19 @@ PROFILES: dict[str, Profile] = {
         seeds=(0, 1, 2),
     ),
 }
+
+
+def split_names(profile: Profile) -> tuple[str, ...]:
+    """The split names the profile trains on: ``profile.splits``, each as its ``cv_folds`` folds.
+
+    A fold's name is ``"<kind>-cv<K>-f<k>"`` (e.g. ``"family-cv5-f0"``), read by
+    :func:`marsutils.data.splits.parse_split`; with ``cv_folds=0`` the names are the hold-out
+    splits themselves (``"family"``, ``"paper"``).
+    """
+    if not profile.cv_folds:
+        return tuple(profile.splits)
+    k = profile.cv_folds
+    return tuple(f"{kind}-cv{k}-f{fold}" for kind in profile.splits for fold in range(k))
 
 
 def profile_names() -> list[str]:

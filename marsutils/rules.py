@@ -4,37 +4,50 @@ Every verdict in the book is one of nine words, and each comes from one rule bel
 95% percentile bootstraps over twin families (tiles in the segmentation chapter), so rotated and
 flipped copies of one image count once; the number of families is the effective sample size.
 
-**Comparative claims** (A beats B, a component helps), judged on the paired interval of the
-claim's primary metric (macro F1 for the paper's F1, image-level Jaccard for its IoU) against 0
-and against the paper's claimed effect:
+**Comparative claims** (A beats B, a component helps), judged on the paired difference of the
+claim's primary metric (macro F1 for the paper's F1, image-level Jaccard for its IoU) by two
+two-sided tests: "the difference is 0" and "the difference is the paper's effect". Both tests of
+every comparative claim form one Holm family (no test is judged on an unadjusted interval while
+the other is corrected), and a test *rejects* when its Holm-adjusted p-value is below 0.05:
 
-* *confirmed*: the difference lies above 0 and the interval contains the paper's effect;
-* *direction only*: the difference lies above 0 but the interval excludes the paper's effect
+* *confirmed*: 0 is rejected with the difference above it, and the paper's effect is not;
+* *direction only*: 0 is rejected with the difference above it, and so is the paper's effect
   (ours is smaller, or larger, than claimed);
-* *inconclusive*: the difference is not shown above 0 and the interval contains the paper's
-  effect, or lies wholly above it;
-* *contradicted*: the difference is not shown above 0 and the interval lies wholly below the
-  paper's effect (an interval that contains 0 but not the effect is evidence against the claim).
+* *smaller than claimed*: the paper's effect is rejected with our difference below it, and 0 is
+  not: the gain is smaller than claimed, and its sign is not shown;
+* *contradicted*: 0 is rejected with the difference *below* it: the opposite of the claim;
+* *inconclusive*: neither is rejected (or only an effect smaller than ours).
+
+Under cross-validation each comparison is tested twice, independently: by the class-stratified
+bootstrap over twin families of the pooled out-of-fold predictions
+(:func:`marsutils.crossval.cv_paired_difference`) and by the corrected resampled t-test over the
+folds (:func:`marsutils.crossval.corrected_resampled_ttest`), each with its own Holm family. A
+rejection counts only when both tests make it (:func:`comparative_verdict` with both); where they
+differ, the reason names the test that held the verdict back. The hold-out runs (one split per
+seed) have the bootstrap only.
 
 **Training length** (every comparison's models train under one shared budget, long enough for
 the validation metric to level off): each compared model's ``history.json`` is judged by
-``marsutils.train.plateau.plateau_status`` on validation macro F1 and on validation loss,
-last epoch against the best earlier one (``window=1``, ``min_delta=0.01``); a run that gained more
-than 0.01 on either at its last epoch is *still improving*, a run of fewer than 3 epochs is *too
-short to show a plateau*, and a run without a learning curve cannot be judged. Such a model is
-flagged in the comparison's "trained to plateau" column and its reason. The verdict stays the
-interval rule's, with one exception: a *contradicted* verdict whose claimed-better model (A) was
-flagged becomes *inconclusive*, because more training of A could close the gap. A flagged
-baseline (B) keeps the verdict and adds the warning that the comparison may overstate A's gain;
-it cannot weaken a contradiction, since B trained longer would only do better.
+:func:`training_check`, the one rule every chapter and the findings use
+(``marsutils.train.plateau.plateau_status`` on validation macro F1 and on validation loss, the
+profile's ``plateau_window`` last epochs against the best earlier one, ``plateau_min_delta``,
+and epochs that started below ``plateau_lr_fraction`` of the peak learning rate not counted:
+their gains are the annealing of the schedule, not a sign that more training would help). A run
+that gained more than the threshold in a counted epoch is *still improving*, a run of fewer than
+``plateau_window + 1`` epochs is *too short to show a plateau*, and a run without a learning
+curve cannot be judged. Such a model is flagged in the comparison's "trained to plateau" column.
+The verdict stays the tests', with one exception: a *contradicted* or *smaller than claimed*
+verdict whose claimed-better model (A) was flagged becomes *inconclusive*, because more training
+of A could close the gap. A flagged baseline (B) keeps the verdict and adds the warning that the
+comparison may overstate A's gain.
 
-"Lies above 0" means a Holm-adjusted one-sided bootstrap p-value below 0.025 (half of 0.05,
-so that with a single claim it agrees with the 95% interval's lower end being above 0); Holm's
-method runs over the family of all comparative claims of the run. Whether the paper's effect is
-contained is read from the unadjusted 95% interval.
+**Monte Carlo error.** Every bootstrap p-value is reported with its Monte Carlo standard error;
+where it is not below a tenth of the distance between the Holm-adjusted p-value and 0.05, the
+comparison is resampled again with more resamples (:func:`needs_more_resamples`).
 
 **Value claims** (accuracy, F1, a class's F1 or recall), judged two-sided on the leak-free
-family split only:
+family split only, on single-view scores (the paper used no test-time augmentation; the TTA score
+is shown beside them):
 
 * *consistent*: our 95% interval contains the paper's value;
 * *ours higher*: the interval lies wholly above it;
@@ -57,16 +70,14 @@ pixels), *inconclusive* when the interval cannot separate the two, *contradicted
 control does better. The paper's "always" is *consistent* only when the exact binomial
 (Clopper-Pearson) interval of the observed hit rate reaches 100%, else *contradicted*.
 
-**Rankings** (which classes score lowest) are *consistent* when our point estimates rank the
-classes the same way, else *contradicted*. **Distributions** (the class mix) are *consistent*
-when a chi-square goodness-of-fit test does not reject the paper's shares at 0.05, else
-*contradicted*. **Our own claims**, which have no paper effect (a random split overstates
-accuracy), are *confirmed* when the interval lies above 0, *inconclusive* when it contains 0 and
-*contradicted* when it lies below. The **seed margin** (the proposed model beats the plain
-fine-tune by more than its own seed-to-seed SD) is *confirmed* when the mean difference over seeds
-exceeds the proposed model's seed SD *and* its two-level interval (seeds, then twin families) lies
-above 0, *contradicted* when that interval lies below 0, and otherwise *inconclusive*: a gain
-within one seed's spread is not shown, which is not the same as shown absent.
+**Rankings** (which classes score lowest) are judged on the bootstrap distribution of the
+classes' ranks by F1 (:func:`marsutils.crossval.rank_distribution`), not on point estimates:
+*consistent* when the 95% interval of every named class's rank reaches the claimed places,
+*contradicted* when some named class's interval lies wholly above them. **Distributions** (the
+class mix) are *consistent* when a chi-square goodness-of-fit test does not reject the paper's
+shares at 0.05, else *contradicted*. **Our own claims**, which have no paper effect (a random
+split overstates the score), are *confirmed* when the interval lies above 0, *inconclusive* when
+it contains 0 and *contradicted* when it lies below.
 
 **The paper's own numbers**: a claim that its own tables rule out is *contradicted*, one they
 support is *consistent*. A claim this data cannot test is *cannot be tested here*, with the
@@ -86,9 +97,6 @@ from .metrics import exact_binomial_interval
 __all__ = [
     "ALPHA",
     "PLATEAU_METRICS",
-    "PLATEAU_MIN_DELTA",
-    "PLATEAU_MIN_EPOCHS",
-    "PLATEAU_WINDOW",
     "STILL_IMPROVING",
     "TOO_SHORT",
     "TrainingCheck",
@@ -96,6 +104,11 @@ __all__ = [
     "CONSISTENT",
     "CONTRADICTED",
     "DIRECTION_ONLY",
+    "SMALLER_THAN_CLAIMED",
+    "TestResult",
+    "TrainingRule",
+    "needs_more_resamples",
+    "ranking_verdict",
     "INCONCLUSIVE",
     "LEVELLED_OFF",
     "MATCH_TOLERANCE",
@@ -112,13 +125,13 @@ __all__ = [
     "match_verdict",
     "matches",
     "plateau_qualified_verdict",
-    "seed_margin_verdict",
     "training_check",
     "value_verdict",
 ]
 
 CONFIRMED = "confirmed"
 DIRECTION_ONLY = "direction only"
+SMALLER_THAN_CLAIMED = "smaller than claimed"
 INCONCLUSIVE = "inconclusive"
 CONTRADICTED = "contradicted"
 CONSISTENT = "consistent"
@@ -131,6 +144,7 @@ NOT_RUN = "not run"
 VERDICTS = (
     CONFIRMED,
     DIRECTION_ONLY,
+    SMALLER_THAN_CLAIMED,
     INCONCLUSIVE,
     CONTRADICTED,
     CONSISTENT,
@@ -148,14 +162,47 @@ MATCH_TOLERANCE = 0.10
 
 #: The learning-curve keys the training-length rule judges, with their better direction.
 PLATEAU_METRICS = (("val_macro_f1", "max"), ("val_loss", "min"))
-#: Final epochs compared with all earlier ones (:func:`marsutils.train.plateau.plateau_status`).
-PLATEAU_WINDOW = 1
-#: Smallest last-epoch gain that counts as still improving: one point of macro F1, and 0.01 nats
-#: of validation cross-entropy (a working choice; see :mod:`marsutils.train.plateau`).
-PLATEAU_MIN_DELTA = 0.01
-#: Fewer epochs than this cannot show a plateau: with ``window=1`` the last epoch needs at least
-#: two earlier ones to be compared with more than a single, noisy, first epoch.
-PLATEAU_MIN_EPOCHS = 3
+
+
+@dataclass(frozen=True)
+class TrainingRule:
+    """The one training-length rule's parameters (the profile's ``plateau_*`` fields).
+
+    Attributes
+    ----------
+    window : int
+        Final epochs compared with all earlier ones.
+    min_delta : float
+        Smallest gain that counts as still improving: one point of macro F1 and 0.01 nats of
+        validation cross-entropy at 0.01 (a working choice; see :mod:`marsutils.train.plateau`).
+    lr_fraction : float
+        Epochs that started below this fraction of the peak learning rate do not count.
+    """
+
+    window: int = 2
+    min_delta: float = 0.01
+    lr_fraction: float = 0.1
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> TrainingRule:
+        """The rule of ``profile`` (a :class:`marsutils.profiles.Profile`)."""
+        return cls(profile.plateau_window, profile.plateau_min_delta, profile.plateau_lr_fraction)
+
+    @property
+    def min_epochs(self) -> int:
+        """Fewer epochs cannot show a plateau: the window needs an earlier epoch beside it."""
+        return self.window + 1
+
+    @property
+    def text(self) -> str:
+        """The rule in one sentence, for a chapter."""
+        metrics = " and ".join(_metric_label(m) for m, _ in PLATEAU_METRICS)
+        return (
+            f"{metrics}: the last {self.window} epoch(s) against the best earlier one, a gain "
+            f"above {self.min_delta:g} counts as still improving unless its epoch started below "
+            f"{self.lr_fraction:g} of the peak learning rate; fewer than {self.min_epochs} "
+            "epochs are too short to show a plateau"
+        )
 
 
 def holm(
@@ -190,39 +237,122 @@ def holm(
     return reject.astype(bool), adjusted
 
 
+@dataclass(frozen=True)
+class TestResult:
+    """The two Holm-adjusted two-sided tests of one comparison by one method.
+
+    Attributes
+    ----------
+    estimate : float
+        The difference A - B (any unit, the same as the paper's effect).
+    p_zero, p_effect : float
+        Holm-adjusted p-values of "the difference is 0" and "it is the paper's effect".
+    method : str
+        The test's name, for the reason ("bootstrap", "corrected t-test").
+    """
+
+    estimate: float
+    p_zero: float
+    p_effect: float
+    method: str = "bootstrap"
+
+    def rejections(self, alpha: float = ALPHA) -> tuple[bool, bool, bool]:
+        """``(above 0 shown, below 0 shown, paper's effect excluded)``."""
+        zero = self.p_zero < alpha
+        return zero and self.estimate > 0, zero and self.estimate < 0, self.p_effect < alpha
+
+
 def comparative_verdict(
-    low: float, high: float, paper_effect: float, p_adjusted: float, *, alpha: float = ALPHA
+    paper_effect: float,
+    bootstrap: TestResult,
+    ttest: TestResult | None = None,
+    *,
+    alpha: float = ALPHA,
 ) -> tuple[str, str]:
-    """Verdict and reason for a comparative claim (see the module docstring).
+    """Verdict and reason for a comparative claim (the rule in the module docstring).
 
     Parameters
     ----------
-    low, high : float
-        Our 95% paired interval of the difference A - B, in the paper's unit (points).
     paper_effect : float
-        The paper's claimed difference, same unit.
-    p_adjusted : float
-        Holm-adjusted one-sided p-value of "A - B <= 0".
+        The paper's claimed difference, in the unit of the tests' estimates.
+    bootstrap : TestResult
+        The bootstrap's estimate and Holm-adjusted p-values.
+    ttest : TestResult, optional
+        The corrected resampled t-test's (cross-validation only): a rejection then counts only
+        when both tests make it.
     alpha : float
-        Two-sided family-wise level; "above 0" means ``p_adjusted < alpha / 2``.
+        Family-wise level of the Holm correction.
+
+    Returns
+    -------
+    verdict, why : str
     """
-    if not low <= high:
-        raise ValueError(f"interval low {low} is above high {high}")
-    above = p_adjusted < alpha / 2
-    contains = low <= paper_effect <= high
+    tests = [bootstrap] if ttest is None else [bootstrap, ttest]
+    each = [t.rejections(alpha) for t in tests]
+    above, below, excluded = (all(r[i] for r in each) for i in range(3))
+    estimate = bootstrap.estimate
     effect = f"the paper's {paper_effect:+.2f}"
-    shown = f"above 0 (Holm-adjusted p = {p_adjusted:.3g})"
-    not_shown = f"not shown above 0 (Holm-adjusted p = {p_adjusted:.3g})"
-    if above and contains:
-        return CONFIRMED, f"{shown}, and the interval contains {effect}"
-    if above:
-        side = "smaller" if high < paper_effect else "larger"
-        return DIRECTION_ONLY, f"{shown}, but {side} than {effect} (outside the interval)"
-    if contains:
-        return INCONCLUSIVE, f"{not_shown}; the interval contains both 0 and {effect}"
-    if low > paper_effect:
-        return INCONCLUSIVE, f"{not_shown}; the interval lies above {effect}"
-    return CONTRADICTED, f"{not_shown}, and the interval excludes {effect}"
+    ps = "; ".join(
+        f"{t.method}: Holm p = {t.p_zero:.3g} for 0, {t.p_effect:.3g} for {effect}" for t in tests
+    )
+    held = ""
+    if ttest is not None and each[0] != each[1]:
+        names = ("above 0", "below 0", f"{effect} excluded")
+        parts = []
+        for i, name in enumerate(names):
+            if each[0][i] != each[1][i]:
+                who = bootstrap.method if each[0][i] else ttest.method
+                other = ttest.method if each[0][i] else bootstrap.method
+                parts.append(f"{name} by the {who} only, not by the {other}")
+        held = "; the tests differ (" + ", ".join(parts) + "): a rejection needs both"
+    side = "smaller" if estimate < paper_effect else "larger"
+    if below:
+        verdict, why = CONTRADICTED, "shown below 0: the opposite of the claim"
+    elif above and excluded:
+        verdict, why = DIRECTION_ONLY, f"shown above 0, but {side} than {effect}"
+    elif above:
+        verdict, why = CONFIRMED, f"shown above 0, and {effect} is not excluded"
+    elif excluded and estimate < paper_effect:
+        verdict, why = SMALLER_THAN_CLAIMED, f"{effect} is excluded; the sign is not shown"
+    elif excluded:
+        verdict, why = INCONCLUSIVE, "not shown above 0; only an effect below ours is excluded"
+    else:
+        verdict, why = INCONCLUSIVE, f"neither 0 nor {effect} is excluded"
+    return verdict, f"{why} ({ps}){held}"
+
+
+def needs_more_resamples(
+    p_adjusted: float, mc_error: float, multiplier: float = 1.0, *, alpha: float = ALPHA
+) -> bool:
+    """True when a bootstrap p-value's Monte Carlo error is not below a tenth of its distance
+    to the threshold.
+
+    ``mc_error`` is the raw p-value's standard error and ``multiplier`` the factor Holm applied
+    to it (adjusted / raw), so the adjusted p-value's error is ``multiplier * mc_error``.
+    """
+    return multiplier * mc_error >= abs(p_adjusted - alpha) / 10
+
+
+def ranking_verdict(ranks: Mapping[str, Mapping[str, float]], claimed: int) -> tuple[str, str]:
+    """The ranking rule: each named class's 95% rank interval against the claimed places.
+
+    Parameters
+    ----------
+    ranks : mapping of class name to mapping
+        :func:`marsutils.crossval.rank_distribution`'s entry (``rank_low``, ``rank_high``,
+        ``p_lowest``) for each class the claim names.
+    claimed : int
+        The claim's places: 2 for "the two lowest".
+    """
+    outside = [c for c, r in ranks.items() if r["rank_low"] > claimed]
+    text = ", ".join(
+        f"{c}: rank {r['rank_low']:.0f}-{r['rank_high']:.0f}, among the {claimed} lowest in "
+        f"{100 * r['p_lowest']:.0f}% of resamples"
+        for c, r in ranks.items()
+    )
+    if outside:
+        return CONTRADICTED, f"{' and '.join(outside)} ranks above the {claimed} lowest ({text})"
+    return CONSISTENT, f"every named class can rank among the {claimed} lowest ({text})"
 
 
 def value_verdict(low: float, high: float, paper_value: float) -> tuple[str, str]:
@@ -273,41 +403,6 @@ def _plural(text: str) -> str:
         if text.startswith(singular):
             text = plural + text[len(singular) :]
     return text.replace(" its ", " their ")
-
-
-def seed_margin_verdict(
-    difference: float, sd: float | None, low: float, high: float
-) -> tuple[str, str]:
-    """Does model A beat model B by more than A's seed-to-seed SD?
-
-    Parameters
-    ----------
-    difference : float
-        Mean over seeds of the score of A minus that of B (any unit, the same for all four).
-    sd : float or None
-        Sample SD (``ddof=1``) of A's score over the same seeds; None with a single seed.
-    low, high : float
-        The two-level percentile-bootstrap interval of ``difference`` (seeds, then twin families;
-        :func:`marsutils.significance.paired_bootstrap_over_seeds`).
-
-    Returns
-    -------
-    verdict : str
-        *confirmed* when ``difference > sd`` and ``low > 0``; *contradicted* when ``high < 0``;
-        else *inconclusive* (also with one seed, where no SD exists).
-    why : str
-        The reason, in words.
-    """
-    if high < 0:
-        return CONTRADICTED, "the interval of the difference lies below 0"
-    if sd is None or np.isnan(sd):
-        return INCONCLUSIVE, "one seed: no seed SD to compare the difference with"
-    exceeds, above = difference > sd, low > 0
-    if exceeds and above:
-        return CONFIRMED, "the mean gain exceeds the seed SD and its interval lies above 0"
-    if exceeds:
-        return INCONCLUSIVE, "the mean gain exceeds the seed SD but its interval contains 0"
-    return INCONCLUSIVE, "the mean gain is not larger than the seed SD: not shown"
 
 
 def always_verdict(hits: int, n: int, *, confidence: float = 0.95) -> tuple[str, str]:
@@ -361,22 +456,27 @@ def _metric_label(metric: str) -> str:
     return metric.replace("val_", "val ").replace("macro_f1", "macro F1").replace("_", " ")
 
 
-def training_check(history: Sequence[Mapping[str, Any]] | None) -> TrainingCheck:
+def training_check(
+    history: Sequence[Mapping[str, Any]] | None, rule: TrainingRule | None = None
+) -> TrainingCheck:
     """Apply the training-length rule to one run's per-epoch history.
 
     Parameters
     ----------
     history : sequence of mapping, or None
-        The records of ``history.json`` in training order (each with ``epoch`` and the keys of
-        :data:`PLATEAU_METRICS` it has); None when the run has no learning curve.
+        The records of ``history.json`` in training order (each with ``epoch``, ``lr`` and the
+        keys of :data:`PLATEAU_METRICS` it has); None when the run has no learning curve.
+    rule : TrainingRule, optional
+        The rule's parameters (default :class:`TrainingRule`'s; a chapter passes
+        ``TrainingRule.from_profile(profile)``). A history without ``lr`` is judged without the
+        learning-rate part.
 
     Returns
     -------
     TrainingCheck
-        *still improving* when :func:`~marsutils.train.plateau.plateau_status` (``window`` =
-        :data:`PLATEAU_WINDOW`, ``min_delta`` = :data:`PLATEAU_MIN_DELTA`) says so for any of
-        :data:`PLATEAU_METRICS`; *too short* below :data:`PLATEAU_MIN_EPOCHS` epochs (the detail
-        still reports the last epoch's gain when there are two); else *levelled off*.
+        *still improving* when :func:`~marsutils.train.plateau.plateau_status` says so for any of
+        :data:`PLATEAU_METRICS`; *too short* below ``rule.min_epochs`` epochs (the detail still
+        reports the last epochs' gain when there is one); else *levelled off*.
 
     Raises
     ------
@@ -386,6 +486,7 @@ def training_check(history: Sequence[Mapping[str, Any]] | None) -> TrainingCheck
     """
     from .train.plateau import plateau_status
 
+    rule = rule or TrainingRule()
     if history is None:
         return TrainingCheck(NO_CURVE, None, "no history.json beside its predictions")
     if not history:
@@ -395,14 +496,20 @@ def training_check(history: Sequence[Mapping[str, Any]] | None) -> TrainingCheck
         raise ValueError(
             f"history records none of {[m for m, _ in PLATEAU_METRICS]}: {sorted(history[0])}"
         )
+    with_lr = all(isinstance(e.get("lr"), int | float) for e in history)
     statuses = [
         plateau_status(
-            history, metric=m, mode=mode, window=PLATEAU_WINDOW, min_delta=PLATEAU_MIN_DELTA
+            history,
+            metric=m,
+            mode=mode,
+            window=min(rule.window, max(1, len(history) - 1)),
+            min_delta=rule.min_delta,
+            lr_fraction=rule.lr_fraction if with_lr else None,
         )
         for m, mode in present
     ]
     epochs = statuses[0].epochs
-    # the last epoch's change of each metric against the best earlier value, in its own sign
+    # the window's change of each metric against the best earlier value, in its own sign
     gains = [
         f"{_metric_label(st.metric)} {(1 if st.mode == 'max' else -1) * st.recent_gain:+.3f}"
         for st in statuses
@@ -410,8 +517,10 @@ def training_check(history: Sequence[Mapping[str, Any]] | None) -> TrainingCheck
     ]
     detail = f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if gains:
-        detail += "; last epoch against the best earlier one: " + ", ".join(gains)
-    if epochs < PLATEAU_MIN_EPOCHS:
+        detail += f"; last {statuses[0].window} against the best earlier: " + ", ".join(gains)
+    if statuses[0].annealing_epochs:
+        detail += f" ({statuses[0].annealing_epochs} annealing epoch(s) not counted)"
+    if epochs < rule.min_epochs:
         return TrainingCheck(TOO_SHORT, epochs, detail)
     improving = any(s.still_improving for s in statuses)
     return TrainingCheck(STILL_IMPROVING if improving else LEVELLED_OFF, epochs, detail)
@@ -485,12 +594,12 @@ def plateau_qualified_verdict(
         notes.append(f"{a} {text_a}: the comparison may understate it")
     elif flag_b:
         notes.append(f"{b} {text_b}: the comparison may understate it, and overstate {a}'s gain")
-    if verdict == CONTRADICTED and flag_a:
-        verdict = INCONCLUSIVE
+    if verdict in (CONTRADICTED, SMALLER_THAN_CLAIMED) and flag_a:
         notes.append(
-            f"the interval rule gives *contradicted*, but as {a} was cut short the verdict is "
+            f"the tests give *{verdict}*, but as {a} was cut short the verdict is "
             "inconclusive (training-length rule)"
         )
+        verdict = INCONCLUSIVE
     if notes:
         text = "; ".join(notes)
         why = f"{why}. {text[0].upper()}{text[1:]}"

@@ -4,6 +4,13 @@
   same way. Twins of test images land in train.
 * ``family``: 80/20 with whole twin families on one side (``StratifiedGroupKFold``), validation
   carved from train the same way. No family crosses a boundary.
+* ``<kind>-cv<K>-f<k>`` (``kind`` ``family`` or ``paper``): fold ``k`` of K-fold
+  cross-validation drawn with the seed. ``family`` folds hold whole twin families and keep each
+  class's share (scikit-learn's ``StratifiedGroupKFold``); ``paper`` folds are random and
+  image-level (``StratifiedKFold``: the paper's protocol as folds, twins leak). Fold ``k`` is the
+  test part; validation (for the learning curve and the plateau rule) is carved from the other
+  K - 1 folds the same way as in the hold-out split (by family, or by image for ``paper``).
+  Over ``k = 0 .. K-1`` every image is tested exactly once per seed.
 * ``official``: the JPL v3.2 release's own split (by source observation), as published: its val
   and test parts hold augmented copies too (counted in ``dataset.notes["official_augmented"]``);
   ``official_drop_augmented=True`` drops those from val and test. JPL v3.2 layout only.
@@ -17,18 +24,22 @@ A split is a DataFrame with columns ``row`` (position in the dataset table), ``i
 from __future__ import annotations
 
 import os
+import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from .errors import DataError
 from .layouts import LandmarkDataset
 
 __all__ = [
     "SPLIT_KINDS",
+    "SplitName",
+    "parse_split",
     "make_split",
     "subsample_rows",
     "save_split",
@@ -38,6 +49,44 @@ __all__ = [
 
 SPLIT_KINDS = ("paper", "family", "official")
 _COLUMNS = ["row", "image", "label", "family", "subset", "split", "seed"]
+_FOLD_NAME = re.compile(r"(family|paper)-cv(\d+)-f(\d+)")
+
+
+@dataclass(frozen=True)
+class SplitName:
+    """A parsed split name: its ``kind`` and, for a cross-validation fold, ``folds`` and
+    ``fold`` (both None for a hold-out split)."""
+
+    kind: str
+    folds: int | None = None
+    fold: int | None = None
+
+    @property
+    def is_fold(self) -> bool:
+        """True for a cross-validation fold."""
+        return self.folds is not None
+
+
+def parse_split(name: str) -> SplitName:
+    """Parse ``"family"``, ``"paper"``, ``"official"`` or a fold name ``"family-cv5-f0"``.
+
+    Raises
+    ------
+    DataError
+        For another name, or a fold index outside ``0 .. K-1`` or ``K < 2``.
+    """
+    if name in SPLIT_KINDS:
+        return SplitName(name)
+    match = _FOLD_NAME.fullmatch(str(name))
+    if match is None:
+        raise DataError(
+            f"unknown split {name!r}; choose one of {SPLIT_KINDS} or a fold "
+            "'<family|paper>-cv<K>-f<k>'"
+        )
+    kind, folds, fold = match.group(1), int(match.group(2)), int(match.group(3))
+    if folds < 2 or not 0 <= fold < folds:
+        raise DataError(f"split {name!r}: need K >= 2 folds and 0 <= k < K")
+    return SplitName(kind, folds, fold)
 
 
 def subsample_rows(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -69,6 +118,24 @@ def _random_holdout(
     return np.sort(keep), np.sort(held)
 
 
+def _fold(
+    rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, name: SplitName, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, test rows) of fold ``name.fold`` of ``name.folds`` drawn with ``seed``."""
+    if name.kind == "family":
+        cv = StratifiedGroupKFold(n_splits=name.folds, shuffle=True, random_state=seed)
+        args = (rows, labels[rows], groups[rows])
+    else:
+        cv = StratifiedKFold(n_splits=name.folds, shuffle=True, random_state=seed)
+        args = (rows, labels[rows])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        for k, (keep, held) in enumerate(cv.split(*args)):
+            if k == name.fold:
+                return rows[keep], rows[held]
+    raise AssertionError("unreachable: the fold index was checked by parse_split")
+
+
 def make_split(
     dataset: LandmarkDataset,
     kind: str,
@@ -84,12 +151,13 @@ def make_split(
     Parameters
     ----------
     dataset : LandmarkDataset
-    kind : {"paper", "family", "official"}
+    kind : {"paper", "family", "official"} or a fold name ``"<family|paper>-cv<K>-f<k>"``
+        See the module docstring (:func:`parse_split`).
     families : numpy.ndarray of int, shape (N,)
         Twin family id per dataset row.
     seed : int
     test_size : float
-        Fraction of ``rows`` held out for test.
+        Fraction of ``rows`` held out for test (a fold's test part is the fold itself).
     val_size : float
         Fraction of the training part that becomes validation.
     rows : numpy.ndarray of int, optional
@@ -103,8 +171,7 @@ def make_split(
     DataError
         Unknown ``kind``, wrong ``families`` length, or ``official`` outside the v3.2 layout.
     """
-    if kind not in SPLIT_KINDS:
-        raise DataError(f"unknown split {kind!r}; choose one of {SPLIT_KINDS}")
+    name = parse_split(kind)
     labels = dataset.labels
     families = np.asarray(families)
     if len(families) != len(dataset):
@@ -118,6 +185,13 @@ def make_split(
         if official_drop_augmented:
             is_aug = (dataset.table["image"] != dataset.table["base"]).to_numpy()
             subset[is_aug & np.isin(subset, ["val", "test"])] = ""
+    elif name.is_fold:
+        train, test = _fold(rows, labels, families, name, seed)
+        if name.kind == "paper":
+            train, val = _random_holdout(train, labels, val_size, seed + 1)
+        else:
+            train, val = _group_holdout(train, labels, families, val_size, seed + 1)
+        subset[train], subset[val], subset[test] = "train", "val", "test"
     else:
         if kind == "paper":
             train, test = _random_holdout(rows, labels, test_size, seed)

@@ -9,6 +9,12 @@ per-epoch history (the ``history.json`` that :func:`marsutils.train.fit` writes)
     **levelled off** otherwise. A run with ``window`` epochs or fewer cannot show a plateau and
     counts as still improving.
 
+**The learning-rate schedule.** With ``lr_fraction`` set, a gain made in an epoch that started
+at a learning rate below ``lr_fraction`` times the run's peak does not count: near the end of a
+cosine schedule the weights only settle (a few hundredths of a nat of validation loss), and more
+epochs of the same schedule would not continue that. An epoch starts at the rate recorded at the
+end of the epoch before it (``history.json`` records ``lr`` after each epoch's last step).
+
 The defaults (validation macro F1, the last 2 epochs, 0.01 = one point) are a working choice, not
 a standard: on a validation set of a few hundred images a difference of one point is about one
 image of a rare class, so smaller changes are noise. The rule is applied to the validation
@@ -43,6 +49,9 @@ class PlateauStatus:
         positive value is an improvement; None when there are no earlier epochs.
     window : int
     min_delta : float
+    annealing_epochs : int
+        Epochs of the window left out because they started below ``lr_fraction`` of the peak
+        learning rate (0 without that rule).
     """
 
     still_improving: bool
@@ -53,6 +62,7 @@ class PlateauStatus:
     recent_gain: float | None
     window: int
     min_delta: float
+    annealing_epochs: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of the fields."""
@@ -64,9 +74,14 @@ class PlateauStatus:
         if self.recent_gain is None:
             return f"only {self.epochs} epoch(s): too short to show a plateau of {self.metric}"
         verb = "was still improving" if self.still_improving else "had levelled off"
+        skipped = (
+            f", {self.annealing_epochs} annealing epoch(s) not counted"
+            if self.annealing_epochs
+            else ""
+        )
         return (
             f"{verb} at its last epoch ({self.metric}: {self.recent_gain:+.3f} over the last "
-            f"{self.window} epochs; threshold {self.min_delta:g})"
+            f"{self.window} epochs; threshold {self.min_delta:g}{skipped})"
         )
 
 
@@ -77,6 +92,7 @@ def plateau_status(
     mode: Literal["max", "min"] = "max",
     window: int = 2,
     min_delta: float = 0.01,
+    lr_fraction: float | None = None,
 ) -> PlateauStatus:
     """Judge whether a learning curve has levelled off (rule in the module docstring).
 
@@ -93,6 +109,9 @@ def plateau_status(
         Number of final epochs compared with all earlier ones; at least 1.
     min_delta : float, default=0.01
         Smallest improvement, in the units of ``metric``, that counts; at least 0.
+    lr_fraction : float, optional
+        Leave out of the window the epochs that started below this fraction of the peak
+        learning rate (module docstring); needs ``lr`` in every entry. None: every epoch counts.
 
     Returns
     -------
@@ -138,7 +157,19 @@ def plateau_status(
         return PlateauStatus(
             True, metric, mode, len(scores), epochs[best_index], None, window, float(min_delta)
         )
-    gain = max(scores[-window:]) - max(scores[:-window])
+    recent = list(range(len(scores) - window, len(scores)))
+    if lr_fraction is not None:
+        rates = []
+        for i, entry in enumerate(history):
+            if not isinstance(entry.get("lr"), int | float):
+                raise ValueError(f"history entry {i} has no learning rate 'lr': {sorted(entry)}")
+            rates.append(float(entry["lr"]))
+        peak = max(rates)
+        # epoch i starts at the rate recorded after epoch i - 1
+        recent = [i for i in recent if i > 0 and rates[i - 1] >= lr_fraction * peak]
+    skipped = window - len(recent)
+    # every epoch of the window only annealed: nothing there counts as a gain
+    gain = max(scores[i] for i in recent) - max(scores[:-window]) if recent else 0.0
     return PlateauStatus(
         still_improving=gain > min_delta,
         metric=metric,
@@ -148,4 +179,5 @@ def plateau_status(
         recent_gain=float(gain),
         window=window,
         min_delta=float(min_delta),
+        annealing_epochs=skipped,
     )

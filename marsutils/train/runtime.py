@@ -78,7 +78,24 @@ __all__ = [
     "policy_cache_path",
     "to_channels_last",
     "seed_everything",
+    "torch_threads",
 ]
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with ``torch.set_num_threads(threads)`` (None: leave it), then restore.
+
+    Yields the thread count in force inside the block.
+    """
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
 
 #: Accepted precision settings.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
