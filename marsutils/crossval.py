@@ -72,6 +72,7 @@ __all__ = [
     "monte_carlo_error",
     "rank_distribution",
     "seeds_interval",
+    "seeds_rank_distribution",
     "seeds_paired_difference",
     "two_sided_p",
 ]
@@ -81,6 +82,7 @@ OVERALL = ("accuracy", "macro_f1", "weighted_f1", "mean_iou")
 #: Per-class metrics of this module (fractions).
 PER_CLASS = ("precision", "recall", "f1", "iou")
 _CHUNK = 2000
+_WEIGHTS: dict[tuple, np.ndarray] = {}
 
 
 @dataclass
@@ -131,12 +133,27 @@ class FamilyResampler:
     def weights(self, n_boot: int, rng: np.random.Generator) -> np.ndarray:
         """``(n_boot, n_families)`` multiplicities: each class's families drawn with replacement,
         as many as the class has."""
-        out = np.zeros((n_boot, self.n_families), dtype=np.int32)
-        rows = np.arange(n_boot)[:, None]
-        for members in self.strata:
-            draws = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
-            np.add.at(out, (np.broadcast_to(rows, draws.shape), draws), 1)
-        return out
+        offsets = (np.arange(n_boot, dtype=np.int64) * self.n_families)[:, None]
+        flat = np.concatenate(
+            [
+                (
+                    members[rng.integers(0, len(members), size=(n_boot, len(members)))] + offsets
+                ).ravel()
+                for members in self.strata
+            ]
+        )
+        counts = np.bincount(flat, minlength=n_boot * self.n_families)
+        return counts.reshape(n_boot, self.n_families).astype(np.int32)
+
+    def seeded_weights(self, n_boot: int, random_state: int) -> np.ndarray:
+        """:meth:`weights` from a fresh generator seeded with ``random_state``; the last few
+        are kept, so intervals and tests of one seed share (and draw once) their resamples."""
+        key = (hash(self.codes.tobytes()), hash(self.family_class.tobytes()), n_boot, random_state)
+        if key not in _WEIGHTS:
+            if len(_WEIGHTS) >= 2:
+                _WEIGHTS.pop(next(iter(_WEIGHTS)))
+            _WEIGHTS[key] = self.weights(n_boot, np.random.default_rng(random_state))
+        return _WEIGHTS[key]
 
     def family_confusions(self, y_pred: np.ndarray) -> np.ndarray:
         """``(n_families, K * K)`` counts of (true, predicted) pairs per family, over the class
@@ -261,9 +278,8 @@ def cv_interval(
     """
     sampler = FamilyResampler(y_true, groups, labels)
     preds = np.atleast_2d(np.asarray(preds))
-    rng = np.random.default_rng(random_state)
     estimate = float(sampler.scores(preds, None, metric, label)[0])
-    boot = sampler.scores(preds, sampler.weights(n_boot, rng), metric, label)
+    boot = sampler.scores(preds, sampler.seeded_weights(n_boot, random_state), metric, label)
     alpha = (1 - confidence) / 2
     low, high = (float(q) for q in np.nanquantile(boot, [alpha, 1 - alpha]))
     n_fam = sampler.n_families if label is None else sampler.families_of(label)
@@ -326,8 +342,7 @@ def cv_paired_difference(
     """
     sampler = FamilyResampler(y_true, groups, labels)
     a, b = np.atleast_2d(np.asarray(preds_a)), np.atleast_2d(np.asarray(preds_b))
-    rng = np.random.default_rng(random_state)
-    weights = sampler.weights(n_boot, rng)
+    weights = sampler.seeded_weights(n_boot, random_state)
     point = sampler.scores(a, None, metric, label) - sampler.scores(b, None, metric, label)
     diffs = sampler.scores(a, weights, metric, label) - sampler.scores(b, weights, metric, label)
     alpha = (1 - confidence) / 2
@@ -440,11 +455,14 @@ def rank_distribution(
     """
     sampler = FamilyResampler(y_true, groups, labels)
     preds = np.atleast_2d(np.asarray(preds))
-    rng = np.random.default_rng(random_state)
-    weights = sampler.weights(n_boot, rng)
+    weights = sampler.seeded_weights(n_boot, random_state)
     classes = sampler.labels
     boot = np.stack([sampler.scores(preds, weights, "f1", int(c)) for c in classes], axis=1)
     point = np.array([sampler.scores(preds, None, "f1", int(c))[0] for c in classes])
+    return _ranks(classes, boot, point, lowest)
+
+
+def _ranks(classes: np.ndarray, boot: np.ndarray, point: np.ndarray, lowest: int) -> dict:
     ranks = boot.argsort(axis=1, kind="stable").argsort(axis=1, kind="stable") + 1
     point_rank = point.argsort(kind="stable").argsort(kind="stable") + 1
     out = {}
@@ -593,3 +611,31 @@ def seeds_paired_difference(
         "per_seed": per_seed,
         "method": "seeds, then twin families stratified by class (paired percentile bootstrap)",
     }
+
+
+def seeds_rank_distribution(
+    runs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    labels: Sequence[int] | None = None,
+    n_boot: int = 10000,
+    random_state: int = 0,
+    lowest: int = 2,
+) -> dict[int, dict[str, float]]:
+    """:func:`rank_distribution` over seeds with their own test sets ``(y_true, y_pred,
+    groups)``: the F1 of every class from the same two-level resamples (one seed stream, so
+    every class sees the same draws), ranked per resample."""
+    classes = np.unique(np.concatenate([np.asarray(y) for y, _, _ in runs]))
+    classes = classes if labels is None else np.asarray(labels)
+    boot, point = [], []
+    for c in classes:
+        estimate, samples, _ = _seed_samples(
+            [(y, p, None, g) for y, p, g in runs],
+            metric="f1",
+            label=int(c),
+            labels=classes,
+            n_boot=n_boot,
+            random_state=random_state,
+        )
+        boot.append(samples)
+        point.append(estimate)
+    return _ranks(classes, np.stack(boot, axis=1), np.asarray(point), lowest)
