@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .crossval import cv_paired_difference
 from .layout import RunLayout
 from .metrics import evaluate_predictions
 from .records import run_name
 from .significance import (
-    paired_bootstrap_difference,
     paired_bootstrap_over_seeds,
     seed_summary,
 )
@@ -133,7 +133,9 @@ def paired_comparisons(
     pairs : sequence of (str, str)
         The ``(a, b)`` pairs to compare.
     metrics : sequence of str
-        Metrics of :func:`marsutils.significance.paired_bootstrap_difference`.
+        Metrics of :func:`marsutils.crossval.cv_paired_difference`: the class-stratified
+        family bootstrap the findings use too, so that a chapter and the findings print one
+        interval for one quantity (same predictions, ``n_boot`` and seed).
     n_boot, random_state : int
         Bootstrap resamples and seed.
     groups : Series, mapping or array, optional
@@ -163,16 +165,16 @@ def paired_comparisons(
         pb = predictions[b].sort_values("row").reset_index(drop=True)
         if not pa["row"].equals(pb["row"]):
             raise ValueError(f"{a!r} and {b!r} were not tested on the same images")
-        families = None if groups is None else families_of(pa["row"], groups)
+        families = np.arange(len(pa)) if groups is None else families_of(pa["row"], groups)
         for metric in metrics:
-            res = paired_bootstrap_difference(
+            res = cv_paired_difference(
                 pa["y_true"].to_numpy(),
                 pa["y_pred"].to_numpy(),
                 pb["y_pred"].to_numpy(),
+                families,
                 metric=metric,
                 n_boot=n_boot,
                 random_state=random_state,
-                groups=families,
             )
             rows.append(
                 {
@@ -183,7 +185,7 @@ def paired_comparisons(
                     "low": float(res["low"]),
                     "high": float(res["high"]),
                     "p_not_better": float(res["p_not_better"]),
-                    "n_clusters": int(res["n_clusters"]),
+                    "n_clusters": int(res["n_families"]),
                     "confidence": 0.95,
                 }
             )
@@ -267,20 +269,28 @@ def saved_predictions(
     for seed 0 of a run folder written before seeds were a study axis ``experiments/<key>/``),
     where ``key`` is the
     :class:`~marsutils.experiments.ClassifierSpec` of ``model`` on ``split`` in
-    ``plan(profile, notebook)``. Returns ``(spec, predictions)``.
+    ``plan(profile, notebook)``; under cross-validation the folds' predictions are pooled
+    (every image once) and the first fold's spec is returned. Returns ``(spec, predictions)``.
     """
     from .experiments import plan
     from .metrics import load_predictions
 
-    spec = next((s for s in plan(profile, notebook) if s.model == model and s.split == split), None)
-    if spec is None:
+    specs = [
+        s
+        for s in plan(profile, notebook, seed=seed)
+        if s.model == model and s.split_kind == split and s.precision is None
+    ]
+    if not specs:
         return None
-    path = RunLayout(run_dir).predictions(spec.key, seed, "test")
-    if not path.is_file():
-        return None
-    frame = load_predictions(path)
-    frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
-    return spec, frame
+    frames = []
+    for spec in specs:
+        path = RunLayout(run_dir).predictions(spec.key, seed, "test")
+        if not path.is_file():
+            return None
+        frame = load_predictions(path)
+        frame["row"] = pd.read_csv(path, usecols=["row"])["row"].to_numpy()
+        frames.append(frame)
+    return specs[0], pd.concat(frames).sort_values("row").reset_index(drop=True)
 
 
 def seed_margins(
@@ -455,7 +465,9 @@ def seed_histories(
     run_dir : path
         The run folder.
     specs : mapping of str to ClassifierSpec
-        Display label to configuration (its seed does not matter).
+        Display label to configuration (its seed does not matter). A configuration on pooled
+        CV folds (split ``<kind>-cv<K>``, :func:`marsutils.experiments.pool_folds`) gives one
+        label per fold, ``"<label>, fold <k>"``.
 
     Returns
     -------
@@ -469,9 +481,22 @@ def seed_histories(
     ValueError
         If a ``history.json`` is not a list of per-epoch dicts (the message names the file).
     """
+    import dataclasses
+
+    from .data.splits import parse_split
+
     layout = RunLayout(run_dir)
     out: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    expanded = {}
     for label, spec in specs.items():
+        name = parse_split(spec.split)
+        if name.is_pooled:  # pooled CV folds: one curve per fold
+            for k in range(name.folds):
+                fold = dataclasses.replace(spec, split=f"{spec.split}-f{k}")
+                expanded[f"{label}, fold {k}"] = fold
+        else:
+            expanded[label] = spec
+    for label, spec in expanded.items():
         for seed in layout.seeds(spec.key):
             path = layout.history(spec.key, seed)
             if path.is_file():

@@ -337,7 +337,8 @@ def cv_paired_difference(
     dict
         ``difference``, ``low``, ``high`` (fractions); ``p_zero`` and ``p_effect`` (None
         without ``effect``): two-sided bootstrap p-values, with ``mc_error_zero`` and
-        ``mc_error_effect`` (:func:`monte_carlo_error`); ``n_boot``, ``confidence``,
+        ``mc_error_effect`` (:func:`monte_carlo_error`); ``p_not_better``, the one-sided
+        ``(1 + #{d* <= 0}) / (B + 1)``; ``n_boot``, ``confidence``,
         ``n_families``, ``n_repeats``, ``method``.
     """
     sampler = FamilyResampler(y_true, groups, labels)
@@ -355,6 +356,7 @@ def cv_paired_difference(
         "high": high,
         "p_zero": p_zero,
         "p_effect": p_effect,
+        "p_not_better": float((1 + np.sum(diffs <= 0)) / (n_boot + 1)),
         "mc_error_zero": monte_carlo_error(p_zero, n_boot),
         "mc_error_effect": None if p_effect is None else monte_carlo_error(p_effect, n_boot),
         "n_boot": int(n_boot),

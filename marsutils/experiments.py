@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,9 @@ __all__ = [
     "load_headline",
     "load_trained",
     "evaluate_tta",
+    "pool_folds",
+    "pooled_split",
+    "test_split",
     "headline_over_seeds",
     "collect_results",
     "summarize_seeds",
@@ -132,6 +135,8 @@ class ExperimentResult:
     out_dir: Path
     trained_now: bool
     resumed_from_epoch: int = 0
+    #: The fold results a pooled result was made of (:func:`pool_folds`); empty otherwise.
+    folds: list[ExperimentResult] = dataclasses.field(default_factory=list)
 
 
 def plan(profile: Profile, notebook: str, seed: int = 0) -> list[ClassifierSpec]:
@@ -550,6 +555,97 @@ def _load_weights(path: Path, spec: ClassifierSpec, profile: Profile, num_classe
     return model.eval()
 
 
+def pool_folds(
+    results: list[ExperimentResult] | Mapping[Any, ExperimentResult], data: PreparedData
+) -> list[ExperimentResult]:
+    """Pool the cross-validation folds of each configuration into one result on every image.
+
+    Parameters
+    ----------
+    results : list or mapping of ExperimentResult
+        Finished experiments; those on CV folds (split ``<kind>-cv<K>-f<k>``) of one
+        configuration and seed are pooled, the others (hold-out splits) pass through.
+    data : PreparedData
+        The prepared data (for the evaluation's twin families).
+
+    Returns
+    -------
+    list of ExperimentResult
+        One per configuration, in the order of first appearance. A pooled result's spec has the
+        split ``<kind>-cv<K>`` (:func:`marsutils.data.splits.parse_split`), its
+        ``test_predictions`` hold every tested image once (sorted by row), its ``metrics`` are
+        those of the pooled predictions (intervals over twin families), ``history`` is the
+        first fold's, and ``folds`` holds the fold results.
+
+    Raises
+    ------
+    ValueError
+        If two folds of a configuration test the same image, or a fold is missing.
+    """
+    items = list(results.values()) if isinstance(results, Mapping) else list(results)
+    groups: dict[tuple, list[ExperimentResult]] = {}
+    for r in items:
+        name = parse_split(r.spec.split)
+        key = (
+            (dataclasses.replace(r.spec, split=name.kind, group="main"), name.folds)
+            if name.is_fold
+            else (r.spec, None)
+        )
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (base, k), members in groups.items():
+        if k is None:
+            out.extend(members)
+            continue
+        folds = sorted(members, key=lambda r: r.spec.fold)
+        if [r.spec.fold for r in folds] != list(range(k)):
+            raise ValueError(f"{base.label}: folds {[r.spec.fold for r in folds]} of {k}")
+        test = pd.concat([r.test_predictions for r in folds]).sort_values("row")
+        if test["row"].duplicated().any():
+            raise ValueError(f"{base.label}: two folds test the same image")
+        test = test.reset_index(drop=True)
+        first = folds[0]
+        metrics = {
+            **first.metrics,
+            **_evaluate(test, data, base.seed),
+            "spec": {**first.metrics.get("spec", {}), "split": f"{base.split}-cv{k}"},
+            "train_time_s": sum(r.metrics.get("train_time_s") or 0 for r in folds),
+        }
+        spec = dataclasses.replace(first.spec, split=f"{base.split}-cv{k}")
+        out.append(
+            ExperimentResult(
+                spec,
+                metrics,
+                test,
+                first.history,
+                first.out_dir,
+                any(r.trained_now for r in folds),
+                folds=folds,
+            )
+        )
+    return out
+
+
+def pooled_split(data: PreparedData, kind: str, folds: int) -> pd.DataFrame:
+    """The split frame of pooled CV folds: every fold's test part as ``test``, and the first
+    fold's training part as ``train`` (for a yardstick that learns from training labels)."""
+    names = [f"{kind}-cv{folds}-f{k}" for k in range(folds)]
+    missing = [n for n in names if n not in data.splits]
+    if missing:
+        raise ValueError(f"folds {missing} were not prepared; have {sorted(data.splits)}")
+    tests = [data.splits[n][data.splits[n]["subset"] == "test"] for n in names]
+    first = data.splits[names[0]]
+    return pd.concat([*tests, first[first["subset"] == "train"]], ignore_index=True)
+
+
+def test_split(data: PreparedData, profile: Profile, kind: str = "family") -> pd.DataFrame:
+    """The split frame whose test part the chapter's pooled results cover: the hold-out split
+    ``kind``, or under cross-validation :func:`pooled_split` of its folds."""
+    if profile.cv_folds:
+        return pooled_split(data, kind, profile.cv_folds)
+    return data.splits[kind]
+
+
 def evaluate_tta(
     result: ExperimentResult,
     data: PreparedData,
@@ -571,6 +667,19 @@ def evaluate_tta(
     from .train import predict_proba, resolve_device, resolve_precision
     from .train.engine import predictions_frame
 
+    if result.folds:  # pooled CV folds: each fold's TTA, pooled
+        frames = []
+        for fold in result.folds:
+            evaluate_tta(fold, data, profile, views=views, seed=seed, device=device)
+            frames.append(pd.read_csv(ExperimentFiles(fold.out_dir).predictions("test", views)))
+        frame = pd.concat(frames).sort_values("row").reset_index(drop=True)
+        frame = frame.rename(columns={"label": "y_true"}) if "label" in frame else frame
+        return {
+            **_evaluate(frame, data, result.spec.seed if seed is None else seed),
+            "spec": result.metrics.get("spec"),
+            "tta_views": views,
+            "precision": result.metrics.get("precision"),
+        }
     spec = result.spec
     files = ExperimentFiles(result.out_dir)
     metrics_path = files.tta_metrics(views)

@@ -296,36 +296,39 @@ def per_class_view(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(list(out.values()))
 
 
-def plateau_table(histories: Mapping[str, Any]) -> pd.DataFrame:
-    """Whether each model's validation macro F1 had levelled off by its last epoch.
+def plateau_table(histories: Mapping[str, Any], rule: Any = None) -> pd.DataFrame:
+    """Whether each model's learning curve had levelled off: the one training-length rule.
 
     Parameters
     ----------
     histories : mapping of str to history, or of str to mapping of int to history
         Model label to its per-epoch history (``ExperimentResult.history``), or to
         ``{seed: history}`` (:func:`marsutils.comparisons.seed_histories`) for a row per seed.
+    rule : marsutils.rules.TrainingRule, optional
+        The rule's parameters (``TrainingRule.from_profile(ctx.profile)``; default its
+        defaults): the findings judge the same curves with the same rule.
 
     Returns
     -------
     DataFrame
-        ``model``, ``seed`` (only when seeds are given), ``epochs``, ``best epoch`` and
-        ``status`` (the sentence of :func:`marsutils.train.plateau.plateau_status`).
+        ``model``, ``seed`` (only when seeds are given), ``epochs``, ``status`` and ``detail``
+        (:func:`marsutils.rules.training_check`).
     """
-    from .train.plateau import plateau_status
+    from .rules import training_check
 
     rows = []
     with_seeds = any(isinstance(h, Mapping) for h in histories.values())
     for label, history in histories.items():
         runs = history if isinstance(history, Mapping) else {None: history}
         for seed, curve in runs.items():
-            status = plateau_status(list(curve))
+            check = training_check(list(curve), rule)
             rows.append(
                 {
                     "model": label,
                     **({"seed": seed} if with_seeds else {}),
-                    "epochs": status.epochs,
-                    "best epoch": status.best_epoch,
-                    "status": status.sentence,
+                    "epochs": check.epochs,
+                    "status": check.status,
+                    "detail": check.detail,
                 }
             )
     return pd.DataFrame(rows)

@@ -40,6 +40,20 @@ class PreparedData:
     def class_names(self) -> tuple[str, ...]:
         return self.dataset.class_names
 
+    @property
+    def family_frame(self) -> pd.DataFrame:
+        """``row``, ``image``, ``label`` and ``family`` of every prepared row (any split's
+        families: they are the dataset's, not the split's)."""
+        rows = self.rows
+        return pd.DataFrame(
+            {
+                "row": rows,
+                "image": self.dataset.table["image"].to_numpy()[rows],
+                "label": self.dataset.labels[rows],
+                "family": self.families[rows],
+            }
+        )
+
 
 def split_path(
     run_dir: str | os.PathLike, kind: str, seed: int, official_drop_augmented: bool = False

@@ -49,7 +49,7 @@ __all__ = [
 
 SPLIT_KINDS = ("paper", "family", "official")
 _COLUMNS = ["row", "image", "label", "family", "subset", "split", "seed"]
-_FOLD_NAME = re.compile(r"(family|paper)-cv(\d+)-f(\d+)")
+_FOLD_NAME = re.compile(r"(family|paper)-cv(\d+)(?:-f(\d+))?")
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,18 @@ class SplitName:
 
     @property
     def is_fold(self) -> bool:
-        """True for a cross-validation fold."""
-        return self.folds is not None
+        """True for one cross-validation fold."""
+        return self.fold is not None
+
+    @property
+    def is_pooled(self) -> bool:
+        """True for ``<kind>-cv<K>``: the K folds pooled (a name for results, not a split)."""
+        return self.folds is not None and self.fold is None
 
 
 def parse_split(name: str) -> SplitName:
-    """Parse ``"family"``, ``"paper"``, ``"official"`` or a fold name ``"family-cv5-f0"``.
+    """Parse ``"family"``, ``"paper"``, ``"official"``, a fold name ``"family-cv5-f0"`` or the
+    name of pooled folds ``"family-cv5"``.
 
     Raises
     ------
@@ -83,8 +89,9 @@ def parse_split(name: str) -> SplitName:
             f"unknown split {name!r}; choose one of {SPLIT_KINDS} or a fold "
             "'<family|paper>-cv<K>-f<k>'"
         )
-    kind, folds, fold = match.group(1), int(match.group(2)), int(match.group(3))
-    if folds < 2 or not 0 <= fold < folds:
+    kind, folds = match.group(1), int(match.group(2))
+    fold = None if match.group(3) is None else int(match.group(3))
+    if folds < 2 or (fold is not None and not 0 <= fold < folds):
         raise DataError(f"split {name!r}: need K >= 2 folds and 0 <= k < K")
     return SplitName(kind, folds, fold)
 
@@ -172,6 +179,8 @@ def make_split(
         Unknown ``kind``, wrong ``families`` length, or ``official`` outside the v3.2 layout.
     """
     name = parse_split(kind)
+    if name.is_pooled:
+        raise DataError(f"{kind!r} names pooled folds; make one fold, e.g. '{kind}-f0'")
     labels = dataset.labels
     families = np.asarray(families)
     if len(families) != len(dataset):

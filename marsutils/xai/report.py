@@ -75,7 +75,8 @@ def load_explained_model(
     Raises :class:`FileNotFoundError` (naming the notebook to run) when it has not been trained.
     ``channels_last`` stores the weights in that memory format, which is faster on CPUs.
     """
-    specs = [s for s in plan(profile, "training", seed=seed) if s.split == split]
+    # under cross-validation the first fold's model (fold 0), whose test images it explains
+    specs = [s for s in plan(profile, "training", seed=seed) if s.split_kind == split]
     if not specs:
         raise ValueError(f"profile {profile.name!r} trains no model on the {split!r} split")
     spec = specs[0]
