@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,10 +40,11 @@ from scipy import stats
 
 from . import crossval, paper, rules
 from .comparisons import read_history
+from .data.splits import parse_split
 from .experiments import ClassifierSpec, plan
 from .layout import RunLayout
 from .metrics import load_predictions
-from .profiles import Profile
+from .profiles import Profile, split_names
 from .records import (
     FINDING_NUMBERS,
     RESULT_MARK,
@@ -196,9 +198,10 @@ class _Run:
         frame["family"] = families.loc[frame["row"]].to_numpy()
         return frame.sort_values("row").reset_index(drop=True)
 
-    def _seeds(self, kind: str) -> list[int]:
-        """The seeds a configuration on split ``kind`` is read under, the run's seed first."""
-        seeds = list(self.profile.seeds)
+    def _seeds(self, kind: str, found: Sequence[int] = ()) -> list[int]:
+        """The seeds a configuration on split ``kind`` is read under, the run's seed first:
+        the profile's and those ``found`` in the run folder."""
+        seeds = sorted({*self.profile.seeds, *found})
         if kind == "paper" and self.profile.paper_split_seeds is not None:
             seeds = seeds[: self.profile.paper_split_seeds]
         if self.seed in seeds:
@@ -227,7 +230,9 @@ class _Run:
 
     def _read_evidence(self, notebook, model, kind, headline, precision) -> _Evidence | None:
         runs, rows, folds, sizes, specs, seeds = [], [], [], [], [], []
-        for seed in self._seeds(kind):
+        first = [s for s in plan(self.profile, notebook) if s.model == model]
+        found = self.layout.seeds(first[0].key) if first else []
+        for seed in self._seeds(kind, found):
             chosen = [
                 s
                 for s in plan(self.profile, notebook, seed=seed)
@@ -822,6 +827,7 @@ def _comparison_claims(run: _Run) -> list[dict]:
             _MODEL_NAMES.get(t["a"], t["a"]),
             _MODEL_NAMES.get(t["b"], t["b"]),
             *t["checks"],
+            unit="runs" if run.profile.cv_folds else "seeds",
         )
         lo, hi = 100 * res["low"], 100 * res["high"]
         rows[i].update(
@@ -1029,7 +1035,9 @@ def _data_claims(run: _Run) -> list[dict]:
         ", ".join(f"{c} {s}" for c, s in t1["support"].items()),
         "chi-square goodness of fit of our random-split test set to Table 1's class shares",
     )
-    split = "paper" if run.families("paper") is not None else "family"
+    # the paper's random split where it exists (under CV its first fold's test part)
+    names = sorted(split_names(run.profile), key=lambda n: parse_split(n).kind != "paper")
+    split = next((n for n in names if run.families(n) is not None), names[0] if names else "")
     path = run.split_path(split)
     if not path.is_file():
         rows.append(_not_run(row, "the data chapter's split file is missing"))

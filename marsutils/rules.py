@@ -20,15 +20,15 @@ the other is corrected), and a test *rejects* when its Holm-adjusted p-value is 
 
 Under cross-validation each comparison is tested twice, independently: by the class-stratified
 bootstrap over twin families of the pooled out-of-fold predictions
-(:func:`marsutils.crossval.cv_paired_difference`) and by the corrected resampled t-test over the
-folds (:func:`marsutils.crossval.corrected_resampled_ttest`), each with its own Holm family. A
-rejection counts only when both tests make it (:func:`comparative_verdict` with both); where they
+(``marsutils.crossval.cv_paired_difference``) and by the corrected resampled t-test over the
+folds (``marsutils.crossval.corrected_resampled_ttest``), each with its own Holm family. A
+rejection counts only when both tests make it (``comparative_verdict`` with both); where they
 differ, the reason names the test that held the verdict back. The hold-out runs (one split per
 seed) have the bootstrap only.
 
 **Training length** (every comparison's models train under one shared budget, long enough for
 the validation metric to level off): each compared model's ``history.json`` is judged by
-:func:`training_check`, the one rule every chapter and the findings use
+``training_check``, the one rule every chapter and the findings use
 (``marsutils.train.plateau.plateau_status`` on validation macro F1 and on validation loss, the
 profile's ``plateau_window`` last epochs against the best earlier one, ``plateau_min_delta``,
 and epochs that started below ``plateau_lr_fraction`` of the peak learning rate not counted:
@@ -43,7 +43,7 @@ comparison may overstate A's gain.
 
 **Monte Carlo error.** Every bootstrap p-value is reported with its Monte Carlo standard error;
 where it is not below a tenth of the distance between the Holm-adjusted p-value and 0.05, the
-comparison is resampled again with more resamples (:func:`needs_more_resamples`).
+comparison is resampled again with more resamples (``needs_more_resamples``).
 
 **Value claims** (accuracy, F1, a class's F1 or recall), judged two-sided on the leak-free
 family split only, on single-view scores (the paper used no test-time augmentation; the TTA score
@@ -71,7 +71,7 @@ control does better. The paper's "always" is *consistent* only when the exact bi
 (Clopper-Pearson) interval of the observed hit rate reaches 100%, else *contradicted*.
 
 **Rankings** (which classes score lowest) are judged on the bootstrap distribution of the
-classes' ranks by F1 (:func:`marsutils.crossval.rank_distribution`), not on point estimates:
+classes' ranks by F1 (``marsutils.crossval.rank_distribution``), not on point estimates:
 *consistent* when the 95% interval of every named class's rank reaches the claimed places,
 *contradicted* when some named class's interval lies wholly above them. **Distributions** (the
 class mix) are *consistent* when a chi-square goodness-of-fit test does not reject the paper's
@@ -533,6 +533,8 @@ def plateau_qualified_verdict(
     b: str,
     checks_a: Sequence[TrainingCheck],
     checks_b: Sequence[TrainingCheck],
+    *,
+    unit: str = "seeds",
 ) -> tuple[str, str, str]:
     """Qualify a comparative verdict of ``a`` over ``b`` by the training-length rule.
 
@@ -544,6 +546,9 @@ def plateau_qualified_verdict(
         Display names of the claimed-better model and the baseline.
     checks_a, checks_b : sequence of TrainingCheck
         :func:`training_check` of each seed's run of ``a`` and of ``b`` (at least one each).
+    unit : str
+        What one check is a run of, for the sentence: ``"seeds"``, or ``"runs"`` when the runs
+        are CV folds (of one or more seeds).
 
     Returns
     -------
@@ -565,7 +570,7 @@ def plateau_qualified_verdict(
     def describe(name: str, checks: Sequence[TrainingCheck]) -> tuple[bool, str, str]:
         flagged = [c for c in checks if c.flagged]
         statuses = sorted({c.status for c in flagged})
-        seeds = "" if len(checks) == 1 else f" in {len(flagged)} of {len(checks)} seeds"
+        seeds = "" if len(checks) == 1 else f" in {len(flagged)} of {len(checks)} {unit}"
         if not flagged:
             return False, f"{name}: yes ({checks[0].detail})", ""
         cell = f"{name}: no, {' / '.join(statuses)}{seeds} ({flagged[0].detail})"

@@ -119,10 +119,14 @@ def _group_holdout(
 def _random_holdout(
     rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified random hold-out; a class with a single image in ``rows`` cannot be split and
+    stays on the kept side (stratification needs two)."""
+    values, counts = np.unique(labels[rows], return_counts=True)
+    single = np.isin(labels[rows], values[counts < 2])
     keep, held = train_test_split(
-        rows, test_size=fraction, stratify=labels[rows], random_state=seed
+        rows[~single], test_size=fraction, stratify=labels[rows[~single]], random_state=seed
     )
-    return np.sort(keep), np.sort(held)
+    return np.sort(np.concatenate([keep, rows[single]])), np.sort(held)
 
 
 def _fold(
