@@ -102,12 +102,19 @@ def test_seed_histories_reads_every_seed_of_every_label(tmp_path):
 
 
 def test_learning_curves_and_plateau_table_show_one_line_per_seed():
+    """Issue point 6: the chapters' plateau table applies the findings' one rule."""
     from marsutils.plots import plot_learning_curves
     from marsutils.reporting import plateau_table
+    from marsutils.rules import (
+        LEVELLED_OFF,
+        STILL_IMPROVING,
+        TrainingRule,
+        training_check,
+    )
 
     histories = {
         "full": {0: _curve([0.5, 0.6, 0.6]), 1: _curve([0.4, 0.5, 0.7])},
-        "plain": {0: _curve([0.5, 0.55, 0.56])},
+        "plain": {0: _curve([0.5, 0.55, 0.555])},
     }
     fig = plot_learning_curves(histories)
     assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3]
@@ -115,9 +122,15 @@ def test_learning_curves_and_plateau_table_show_one_line_per_seed():
         "full (2 seeds)",
         "plain",
     ]
-    table = plateau_table(histories)
-    assert list(table.columns) == ["model", "seed", "epochs", "best epoch", "status"]
+    table = plateau_table(histories, TrainingRule(window=1))
+    assert list(table.columns) == ["model", "seed", "epochs", "status", "detail"]
     assert table[["model", "seed"]].values.tolist() == [["full", 0], ["full", 1], ["plain", 0]]
-    assert table.loc[1, "best epoch"] == 3  # seed 1 was still rising
+    # the findings' rule, not a second one: seed 1 was still rising, seed 0 levelled off
+    assert table["status"].tolist() == [LEVELLED_OFF, STILL_IMPROVING, LEVELLED_OFF]
+    assert table["status"].tolist() == [
+        training_check(h, TrainingRule(window=1)).status
+        for runs in histories.values()
+        for h in runs.values()
+    ]
     with pytest.raises(ValueError, match="empty"):
         plot_learning_curves({"full": {}})

@@ -37,7 +37,7 @@ def test_the_seed_is_part_of_the_identity_and_the_run_folder():
 
 
 def test_the_grid_is_every_notebook_plan_for_every_seed():
-    profile = get_profile("smoke")
+    profile = get_profile("smoke", cv_folds=0, precision_effect=False)
     specs = grid(profile, (0, 1))
     per_seed = {
         s.run_key
@@ -48,6 +48,10 @@ def test_the_grid_is_every_notebook_plan_for_every_seed():
     assert len(specs) == 2 * len(per_seed) == len({s.run_key for s in specs})
     assert {s.run_key for s in specs if s.seed == 0} == per_seed
     assert [s.seed for s in specs] == [0] * 10 + [1] * 10
+    # under 2-fold CV every plan trains once per fold, plus the plain fine-tune in bf16
+    folds = grid(get_profile("smoke"), (0,))
+    assert len(folds) == 2 * (10 + 1)
+    assert {s.fold for s in folds} == {0, 1} and {s.precision for s in folds} == {None, "bf16"}
     assert grid(profile) == grid(profile, profile.seeds)
     with pytest.raises(ValueError, match="distinct"):
         grid(profile, (0, 0))
@@ -250,7 +254,8 @@ def test_train_list_prints_the_grid(capsys, tmp_path):
     assert package_main(argv) == 0
     out = capsys.readouterr()
     lines = out.out.splitlines()
-    assert len(lines) == 20 and all(line.endswith("to train") for line in lines)
+    assert len(lines) == len(grid(get_profile("smoke"), (0, 1)))
+    assert all(line.endswith("to train") for line in lines)
     assert str(tmp_path) in out.err  # which run folder was inspected
     assert lines[0].split("\t")[0] == grid(get_profile("smoke"), (0, 1))[0].run_key
 

@@ -151,10 +151,10 @@ def test_retrained_weights_that_differ_are_refused(toy, tmp_path):
 def test_paper_split_seeds_limits_the_leaky_reference():
     profile = get_profile("quick", seeds=(0, 1, 2), paper_split_seeds=1)
     specs = grid(profile)
-    assert {s.seed for s in specs if s.split == "paper"} == {0}
-    assert {s.seed for s in specs if s.split == "family"} == {0, 1, 2}
+    assert {s.seed for s in specs if s.split_kind == "paper"} == {0}
+    assert {s.seed for s in specs if s.split_kind == "family"} == {0, 1, 2}
     every = grid(get_profile("quick", seeds=(0, 1)))
-    assert {s.seed for s in every if s.split == "paper"} == {0, 1}
+    assert {s.seed for s in every if s.split_kind == "paper"} == {0, 1}
     with pytest.raises(ProfileError, match="paper_split_seeds"):
         get_profile("quick", paper_split_seeds=0)
 

@@ -8,10 +8,30 @@ from marsutils.profiles import PROFILES, ProfileError, get_profile, profile_name
 
 
 def test_the_four_profiles_exist():
-    assert profile_names() == ["smoke", "quick", "reference", "reference-v1", "paper"]
+    assert profile_names() == [
+        "smoke",
+        "quick",
+        "reference",
+        "reference-v1",
+        "reference-cv",
+        "paper",
+    ]
     assert get_profile("paper").backbone == "resnet50"
     assert get_profile("paper").image_size == 224
     assert get_profile("quick").max_images is None  # quick runs on full data
+
+
+def test_cross_validation_profiles_fix_one_precision():
+    """Issue point 2: the profiles that compare models fix their precision (fp32 on CPU, the
+    faster for Lite0 where it was measured) and, for the next published run, a thread count."""
+    from marsutils.profiles import split_names
+
+    for name in ("smoke", "quick", "reference-cv"):
+        profile = get_profile(name)
+        assert profile.cv_folds >= 2 and profile.precision == "fp32"
+    assert get_profile("reference-cv").torch_threads == 2
+    assert split_names(get_profile("quick"))[:2] == ("family-cv5-f0", "family-cv5-f1")
+    assert split_names(get_profile("reference")) == ("family", "paper")
 
 
 def test_overrides():
@@ -28,6 +48,12 @@ def test_overrides():
         ("smoke", {"image_size": 100}, "multiple of 32"),
         ("smoke", {"splits": ("random",)}, "unknown split"),
         ("smoke", {"name": "x"}, "cannot be overridden"),
+        ("smoke", {"cv_folds": 1}, "cv_folds must be 0"),
+        ("smoke", {"cv_folds": 5, "splits": ("official",)}, "without the official split"),
+        ("smoke", {"precision": "half"}, "precision must be None or one of"),
+        ("smoke", {"torch_threads": 0}, "torch_threads"),
+        ("smoke", {"n_boot": 100}, "n_boot must be >= 1000"),
+        ("smoke", {"plateau_lr_fraction": 1.0}, "plateau_lr_fraction"),
     ],
 )
 def test_errors(name, overrides, message):

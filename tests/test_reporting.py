@@ -162,7 +162,7 @@ def test_saved_predictions_find_the_chapters_files(tmp_path):
     spec, frame = saved_predictions(reference, get_profile("reference-v1"), "ablation", "plain")
     assert spec.model == "plain" and spec.split == "family" and len(frame) == 1641
     assert {"row", "y_true", "y_pred"} <= set(frame.columns)
-    profile = get_profile("smoke")
+    profile = get_profile("smoke", cv_folds=0)  # the hold-out design: one file per seed
     assert saved_predictions(tmp_path, profile, "ablation", "plain") is None
     assert saved_predictions(tmp_path, profile, "ablation", "nonexistent") is None
     # a seed folder is read for its seed, and preferred for seed 0

@@ -138,7 +138,7 @@ def test_the_headline_over_seeds_runs_each_seed_on_its_own_data(monkeypatch):
 
     monkeypatch.setattr(experiments, "run_classifier", fake_run)
     monkeypatch.setattr(experiments, "evaluate_tta", fake_tta)
-    profile = dataclasses.replace(get_profile("smoke"), seeds=(2, 0), tta_views=4)
+    profile = dataclasses.replace(get_profile("smoke"), seeds=(2, 0), tta_views=4, cv_folds=0)
     out = experiments.headline_over_seeds(profile, "run", lambda s: f"data of seed {s}")
     assert list(out) == [2, 0] and out[2] == {"tta": 2, "views": 4}
     assert ("run", 2, "family", "data of seed 2", True) in calls  # lost weights: retrained

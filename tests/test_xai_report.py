@@ -244,7 +244,7 @@ def test_model_inputs_and_cam_grid():
 
 def test_load_explained_model_finds_the_training_run(tmp_path):
     profile = get_profile("smoke")
-    spec = next(s for s in plan(profile, "training") if s.split == "family")
+    spec = next(s for s in plan(profile, "training") if s.split_kind == "family")
     with pytest.raises(FileNotFoundError, match="run the notebook"):
         report.load_explained_model(profile, tmp_path)
     model = build_model(spec.model, num_classes=8, backbone=spec.backbone, weights="none")
