@@ -56,6 +56,10 @@ __all__ = [
 #: The plans of :func:`plan`, in the order the notebooks run them.
 NOTEBOOK_PLANS = ("training", "scratch", "ablation", "baselines")
 
+#: Resamples of each experiment's own metric intervals (``metrics.json``). The comparisons and
+#: verdicts use the profile's ``n_boot`` instead; ``book/methods.md`` quotes both.
+EXPERIMENT_N_BOOT = 1000
+
 
 @dataclass(frozen=True)
 class ClassifierSpec:
@@ -259,7 +263,7 @@ def _evaluate(predictions: pd.DataFrame, data: PreparedData, seed: int) -> dict:
         predictions["y_true"].to_numpy(),
         predictions["y_pred"].to_numpy(),
         class_names=list(data.class_names),
-        n_boot=1000,
+        n_boot=EXPERIMENT_N_BOOT,
         random_state=seed,
         groups=data.families[predictions["row"].to_numpy()],
     )

@@ -118,6 +118,7 @@ __all__ = [
     "OURS_LOWER",
     "UNTESTABLE",
     "VERDICTS",
+    "VERDICT_MEANINGS",
     "always_verdict",
     "comparative_verdict",
     "control_verdict",
@@ -153,6 +154,20 @@ VERDICTS = (
     UNTESTABLE,
     NOT_RUN,
 )
+
+#: One sentence per verdict, for the summary page and the glossary (the rules above decide).
+VERDICT_MEANINGS: dict[str, str] = {
+    CONFIRMED: "the claimed effect is shown above 0, and the paper's size is not excluded",
+    DIRECTION_ONLY: "shown above 0, but the paper's size is excluded (ours is smaller or larger)",
+    SMALLER_THAN_CLAIMED: "the paper's size is excluded, below it; the sign is not shown",
+    INCONCLUSIVE: "the evidence cannot tell: neither 0 nor the paper's effect is excluded",
+    CONTRADICTED: "shown on the other side of 0, or a value or arithmetic the evidence excludes",
+    CONSISTENT: "the paper's value lies inside our interval (for a value claim)",
+    OURS_HIGHER: "our interval lies wholly above the paper's value",
+    OURS_LOWER: "our interval lies wholly below the paper's value",
+    UNTESTABLE: "this data cannot test it; the nearest measurable counterpart is shown",
+    NOT_RUN: "the chapter that holds its evidence did not run",
+}
 
 #: Family-wise error rate of every multiple-testing correction (two-sided; one-sided tests of a
 #: direction use half of it).

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from marsutils import rules
 from marsutils.atomic import write_text
 from marsutils.layout import RunLayout
 from marsutils.records import FindingsRecord
@@ -201,6 +202,13 @@ def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:
         "tested.",
         "",
         _table(["#", "claim (evidence)", "paper", "ours", "verdict"], rows),
+        "",
+        '**What the verdicts mean** (one rule each; "not shown" is not "false"):',
+        "",
+        _table(
+            ["verdict", "meaning"],
+            [[verdict_badge(v), rules.VERDICT_MEANINGS[v]] for v in rules.VERDICTS],
+        ),
         "",
         "**Tally of distinct claims:**",
         "",

@@ -4,6 +4,7 @@ what a reader sees (marsutils.book_outputs)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,31 @@ def test_every_notebook_executed_without_error(smoke_run):
         assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     assert (smoke_run / "results" / "findings.json").is_file()
     assert (smoke_run / "pipeline.json").is_file()
+
+
+def test_a_chapter_and_the_findings_print_one_interval_for_one_quantity(smoke_run):
+    """Issue 23, point 10: chapter 3 printed [-4.7, +2.1] for full - plain macro F1 where the
+    findings (C18) printed [-4.9, +2.0]. Both now come from one computation on the pooled
+    out-of-fold predictions (same resamples and seed), so the records agree to the last digit."""
+    from marsutils.records import PairedTests
+
+    findings = json.loads((smoke_run / "results" / "findings.json").read_text())["findings"]
+    rows = {row["claim"]: row for row in findings}
+    checked = 0
+    for chapter, claim, b in (
+        ("ablation", "attention + head help together", "plain"),
+        ("baselines", "beats U-Net in F1", "unet"),
+    ):
+        record = PairedTests.from_json(smoke_run / "results" / PairedTests.FILES[chapter])
+        test = record.find("full (family)", f"{b} (family)", "macro_f1")
+        row = rows[claim]
+        if row["low"] is None:  # the findings could not judge it: nothing to compare
+            continue
+        assert test is not None, (chapter, claim)
+        assert (100 * test.low, 100 * test.high) == pytest.approx((row["low"], row["high"]))
+        assert 100 * test.difference == pytest.approx(row["estimate"])
+        checked += 1
+    assert checked, "the smoke findings judged neither comparison"
 
 
 def test_executed_notebooks_show_no_traceback_absolute_path_or_widget(smoke_run):

@@ -74,8 +74,8 @@ def test_dask_grid_matches_the_sequential_grid(real_data_dir, tmp_path, size):
 def test_a_killed_worker_resumes_from_its_checkpoint(real_data_dir, tmp_path):
     """SIGKILL the worker after its first epoch checkpoint: the task is retried, resumes, and
     ends with the result record of an uninterrupted run."""
-    profile = get_profile("smoke", splits=("family",))
-    spec = ClassifierSpec("plain", "family", weights="none", image_size=32, epochs=3)
+    profile = get_profile("smoke", splits=("family",))  # 2-fold family CV: train on fold 0
+    spec = ClassifierSpec("plain", "family-cv2-f0", weights="none", image_size=32, epochs=3)
     folder = RunLayout(tmp_path / "dask").experiment_dir(spec.key, spec.seed)
     killed: list[int] = []
 

@@ -26,6 +26,7 @@ from marsutils.pipeline import (
     parameters_per_notebook,
     pipeline_parameters,
 )
+from marsutils.profiles import get_profile
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 COMMON = {"profile", "seed", "data_dir", "run_dir", "device", "figures_dir"}
@@ -184,9 +185,12 @@ MODEL_NOTEBOOKS = ("01", "02", "03", "04", "05", "06", "07")
 @pytest.mark.book
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_model_notebooks_run_under_a_forced_precision(precision, tmp_path):
-    """The smoke notebooks that use a model run in fp32 and in bf16 whatever this CPU has
-    ($MARS_PRECISION reaches the notebooks' kernels through the environment), and every
-    trained experiment and the efficiency table record the precision they ran in."""
+    """The smoke notebooks that use a model run with $MARS_PRECISION forced to fp32 or bf16,
+    whatever this CPU has. The profile's precision (fp32 in smoke) beats the environment for
+    every trained experiment, so one comparison never mixes precisions; the precision-effect
+    experiment (``plain-bf16``) trains in bf16. Both training paths therefore run in either
+    case, and each experiment records the precision it ran in. The efficiency table, a
+    benchmark of this CPU, follows $MARS_PRECISION."""
     env = {**os.environ, "MARS_PRECISION": precision}
     env.pop("MARS_DISABLE_BF16", None)
     done = subprocess.run(
@@ -205,8 +209,14 @@ def test_model_notebooks_run_under_a_forced_precision(precision, tmp_path):
         assert not errors, f"{path.stem}: {errors[0]['ename']}: {errors[0]['evalue']}"
     runs = sorted((tmp_path / "experiments").rglob("done.json"))  # <split>/<key>/seed<k>/
     assert runs, "the smoke notebooks trained nothing"
+    profile = get_profile("smoke")
+    assert profile.precision == "fp32" and profile.precision_effect
+    seen = set()
     for path in runs:
-        assert read_json(path)["precision"] == precision, path
+        expected = "bf16" if path.parent.parent.name.startswith("plain-bf16-") else "fp32"
+        seen.add(read_json(path)["precision"])
+        assert read_json(path)["precision"] == expected, path
+    assert seen == {"fp32", "bf16"}, seen
     efficiency = read_json(tmp_path / "results" / "efficiency.json")
     timed = [row for row in efficiency["rows"] if row["precision"] is not None]
     assert timed and {row["precision"] for row in timed} == {precision}

@@ -80,3 +80,22 @@ def test_the_records_name_the_machine_they_ran_on():
         environment = _record(name)["environment"]
         assert environment["logical_cores"] >= 1
         assert environment["cpu_capability"], name
+
+
+def test_the_methods_page_quotes_the_resample_counts_of_the_code():
+    """Issue 23, point 10: ``book/methods.md`` said 1,000 resamples where the findings used
+    2,000. Its counts are now those of the code: each experiment's intervals
+    (``EXPERIMENT_N_BOOT``) and each profile's ``n_boot`` for the comparisons."""
+    from marsutils.experiments import EXPERIMENT_N_BOOT
+    from marsutils.profiles import get_profile
+
+    text = " ".join((ROOT / "book" / "methods.md").read_text(encoding="utf-8").split())
+    assert f"({EXPERIMENT_N_BOOT:,} resamples per experiment" in text
+    comparisons = {
+        name: get_profile(name).n_boot for name in ("reference", "quick", "reference-cv")
+    }
+    assert len(set(comparisons.values())) == 1, comparisons
+    quoted = f"{comparisons['quick']:,} under `reference`, `quick` and `reference-cv`; " + (
+        f"{get_profile('smoke').n_boot:,} under `smoke`"
+    )
+    assert quoted in text

@@ -91,6 +91,21 @@ def test_every_verdict_has_a_colour():
         assert f".verdict-{'-'.join(verdict.split())}" in css, verdict
 
 
+def test_the_summary_page_and_the_glossary_state_every_verdict():
+    """Issue 23, point 4: "smaller than claimed" (the paper's effect excluded, the sign not
+    shown) is in the vocabulary the summary page prints and in the glossary, apart from
+    "contradicted" (the opposite shown)."""
+    from marsutils.rules import SMALLER_THAN_CLAIMED, VERDICT_MEANINGS
+
+    assert set(VERDICT_MEANINGS) == set(VERDICTS)
+    page = (Path(__file__).resolve().parents[1] / "book" / "summary.md").read_text()
+    for verdict in VERDICTS:
+        assert VERDICT_MEANINGS[verdict] in page, verdict
+    assert "the sign is not shown" in VERDICT_MEANINGS[SMALLER_THAN_CLAIMED]
+    glossary = (Path(__file__).resolve().parents[1] / "book" / "glossary.md").read_text()
+    assert "\nsmaller than claimed\n" in glossary and "\ncorrected resampled t-test\n" in glossary
+
+
 def test_the_committed_front_page_is_generated_from_the_published_records():
     root = Path(__file__).resolve().parents[1]
     assert (

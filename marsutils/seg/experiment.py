@@ -213,7 +213,9 @@ def run_seg_study(
     Every model is built by :func:`marsutils.models.build_model` with ``num_classes=4`` and the
     profile's backbone and weights, and trained by
     :func:`~marsutils.seg.train.fit_segmentation` on the same ``profile.seg_folds`` folds by tile.
-    The study is written to ``run_dir/results/seg_study.json``.
+    Training and evaluation run in ``profile.precision`` where the profile fixes one (else
+    :func:`~marsutils.train.runtime.resolve_precision` decides). The study is written to
+    ``run_dir/results/seg_study.json``.
     """
     run_dir = Path(run_dir)
     all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=False)
@@ -241,6 +243,9 @@ def run_seg_study(
             batch_size=SEG_BATCH_SIZE,
             lr=SEG_LR,
             device=device,
+            # the profile's one precision; None (older profiles): $MARS_PRECISION, then auto,
+            # and the fold identity stays as it was recorded before profiles fixed one
+            **({"precision": profile.precision} if profile.precision else {}),
         )
     study = SegStudy(results=results, tiles=chosen, config=config)
     record = SegStudyRecord.from_dict(study.to_dict())
