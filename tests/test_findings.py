@@ -392,3 +392,84 @@ def test_two_models_trained_at_different_precisions_are_not_compared(tmp_path, m
     legacy = get_profile("smoke", cv_folds=3, precision=None)
     row = evaluate_claims(tmp_path, legacy).set_index("claim").loc["beats U-Net in F1"]
     assert "different settings (precision full ['bf16'], unet ['fp32'])" in row["why"]
+
+
+def _xai_rows(run_dir: Path) -> dict[str, dict]:
+    from marsutils import findings
+
+    run = findings._Run(run_dir, get_profile("reference"), 0)
+    rows = findings._xai_family(findings._xai_claims(run) + findings._segmentation_claims(run))
+    return {row["claim"]: row for row in rows}
+
+
+def test_the_explainability_claims_share_one_holm_family(tmp_path):
+    """Issue 23, point 9: every XAI control has its own interval and every XAI claim's tests
+    (agreement against mismatched images, deletion and insertion against random pixels per
+    method, pointing against random points per method) are corrected together; "maps show what
+    drives the prediction" uses the insertion result too, and IG's row says how many images
+    fail its completeness check."""
+    import json
+    import shutil
+
+    from statsmodels.stats.multitest import multipletests
+
+    source = Path(__file__).resolve().parents[1] / "results" / "reference" / "results"
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(source / "seg_pointing.json", results)
+    xai = json.loads((source / "xai_summary.json").read_text())
+    # the published record predates the controls' p-values: judged as before, and it says so
+    (results / "xai_summary.json").write_text(json.dumps(xai))
+    legacy = _xai_rows(tmp_path)
+    consistency = legacy["Grad-CAM and IG highlight the same regions"]
+    assert "predates the controls' p-values" in consistency["why"]
+    # C31: "confirmed" on an unadjusted interval whose upper end is -0.004 is not shown after
+    # the correction every other test gets; the same holds in either direction
+    ig_legacy = legacy["Integrated Gradients (black baseline) maps show what drives the prediction"]
+    assert ig_legacy["verdict"] == rules.INCONCLUSIVE
+    assert ig_legacy["why"].startswith("deleting its top pixels lowers the score more")
+    assert (
+        "Holm over the 2 tests of the explainability claims"
+        in (legacy["Grad-CAM points at craters"]["why"])
+    )
+    # the same record with the fields a re-run of the chapter writes
+    for row in xai["consistency"]:
+        row |= {"mismatched_ci_low": row["mismatched"] - 0.01,
+                "mismatched_ci_high": row["mismatched"] + 0.01,
+                "vs_mismatched": row["mean"] - row["mismatched"], "vs_mismatched_ci_low": 0.0,
+                "vs_mismatched_ci_high": 0.1, "p_vs_mismatched": 0.004}  # fmt: skip
+    raw = {"gradcam": (0.001, 0.0004), "ig_black": (0.01, 0.3)}
+    for row in xai["faithfulness"]:
+        if row["method"] in raw:
+            row["deletion_vs_random_p"], row["insertion_vs_random_p"] = raw[row["method"]]
+    (results / "xai_summary.json").write_text(json.dumps(xai))
+    rows = _xai_rows(tmp_path)
+    from marsutils import findings
+
+    record = json.loads((source / "seg_pointing.json").read_text())
+    table, _ = findings._pointing_tables(record)
+    at = table[table["tolerance_px"] == table["tolerance_px"].max()].set_index("method")
+    pointing = at["p_value"].to_dict()
+    family = [0.004, *raw["gradcam"], *raw["ig_black"], pointing["gradcam"], pointing["ig_black"]]
+    adjusted = multipletests(family, method="holm")[1]
+    gradcam = rows["Grad-CAM maps show what drives the prediction"]
+    ig = rows["Integrated Gradients (black baseline) maps show what drives the prediction"]
+    for row in rows.values():  # "always" is an exact interval against 100%, not a control test
+        if "always" not in row["claim"] and "fewer hits" not in row["why"]:
+            assert "Holm over the 7 tests of the explainability claims" in row["why"], row["claim"]
+    assert f"deletion minus random: Holm p = {adjusted[1]:.3g}" in gradcam["why"]
+    assert f"insertion minus random: Holm p = {adjusted[2]:.3g}" in gradcam["why"]
+    assert gradcam["verdict"] == rules.CONFIRMED  # both controls beaten after Holm
+    assert ig["verdict"] == rules.INCONCLUSIVE  # insertion is not: deletion alone no longer does
+    assert "insertion AUC minus random" in ig["ours"]
+    share = xai["completeness_share_within_tolerance"]["black"]
+    passed = round(share * xai["n_images"])
+    assert f"on {passed} of {xai['n_images']} images" in ig["ours"]
+    assert f"({xai['n_images'] - passed} fail" in ig["ours"]
+    assert "[" in consistency["ours"].split("vs different images")[1]  # not for the legacy one
+    assert (
+        "["
+        in rows["Grad-CAM and IG highlight the same regions"]["ours"].split("vs different images")[
+            1
+        ]
+    )

@@ -181,6 +181,23 @@ def test_consistency_verdict_follows_the_test():
     assert "undefined" in verdicts.consistency_verdict(consistency_row(mean=None))
 
 
+def test_consistency_verdict_judges_the_paired_difference_with_the_controls_interval():
+    """With the control's own interval (issue 23, point 9), the sentence judges the paired
+    difference to mismatched images, not the agreement's interval against a point value."""
+    paired = {"mismatched_ci_low": 0.08, "mismatched_ci_high": 0.12, "vs_mismatched": 0.1}
+    above = verdicts.consistency_verdict(
+        consistency_row(**paired, vs_mismatched_ci_low=0.02, vs_mismatched_ci_high=0.17)
+    )
+    assert "reach 0.10 [0.08, 0.12] (paired difference 0.10 [0.02, 0.17]" in above
+    assert "is above what the two methods share" in above
+    # the agreement's interval [0.15, 0.25] lies above the control's point 0.1, but the paired
+    # difference's interval contains 0: not shown above the control
+    level = verdicts.consistency_verdict(
+        consistency_row(**paired, vs_mismatched_ci_low=-0.01, vs_mismatched_ci_high=0.2)
+    )
+    assert "is not above what the two methods share" in level
+
+
 def test_faithfulness_verdict_reads_the_paired_intervals():
     row = {
         "method": "gradcam",

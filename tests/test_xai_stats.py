@@ -219,3 +219,54 @@ def test_consistency_and_faithfulness_tests_over_families():
     tests = faithfulness_tests(faith, n_boot=200, groups=families.to_dict()).set_index("method")
     assert tests.loc["good", "n_families"] == 10
     assert tests.loc["good", "deletion_vs_random"] == pytest.approx(-0.1)
+
+
+# --- every control its own interval and p-value (issue 23, point 9) -----------------------------
+def test_each_control_has_its_own_interval_and_each_comparison_a_p_value():
+    """The mismatched-image control was a point value with no interval, and no XAI comparison had
+    a p-value, so no Holm family could hold them. Now the control has its interval, the paired
+    difference its interval and a two-sided p-value drawn from the same resamples."""
+    from marsutils.xai.stats import bootstrap_p_value
+
+    rng = np.random.default_rng(4)
+    images = [f"i{i}" for i in range(40)]
+    same = pd.DataFrame(
+        {"pair": "a~b", "image": images, "spearman": rng.uniform(0.4, 0.8, 40)}
+    ).assign(iou_top10=lambda t: t["spearman"])
+    other = same.assign(spearman=rng.uniform(0.0, 0.3, 40), iou_top10=rng.uniform(0.0, 0.3, 40))
+    other = other.sample(frac=1.0, random_state=0)  # paired by image id, not by row order
+    row = consistency_tests(same, other, n_boot=400).set_index("metric").loc["spearman"]
+    control = other.set_index("image").loc[images, "spearman"].to_numpy()
+    assert row["mismatched"] == pytest.approx(control.mean())
+    assert row["mismatched_ci_low"] < row["mismatched"] < row["mismatched_ci_high"]
+    assert row["vs_mismatched"] == pytest.approx((same["spearman"] - control).mean())
+    assert row["vs_mismatched_ci_low"] > 0 and row["p_vs_mismatched"] < 0.01
+    # a difference centred on 0 is not rejected; the p-value is never 0
+    noise = rng.normal(0.0, 1.0, 200)
+    noise -= noise.mean()
+    assert bootstrap_p_value(noise, n_boot=500) > 0.5
+    assert 0 < bootstrap_p_value(noise + 5, n_boot=500) <= 2 / 501
+    # the p-value and the interval come from the same resamples: they agree about 0
+    for shift in (0.05, 0.1, 0.15, 0.2, 0.3):
+        values = noise + shift
+        ci = bootstrap_mean(values, n_boot=1000, random_state=2)
+        p = bootstrap_p_value(values, n_boot=1000, random_state=2)
+        assert (p < 0.05) == (ci.low > 0), shift
+
+
+def test_the_faithfulness_differences_have_p_values():
+    rng = np.random.default_rng(1)
+    images = [f"i{i}" for i in range(40)]
+    base = rng.uniform(0.3, 0.6, 40)
+    table = pd.concat(
+        [
+            pd.DataFrame({"image": images, "method": "good", "deletion_auc": base - 0.1,
+                          "insertion_auc": base + rng.normal(0, 0.05, 40)}),
+            pd.DataFrame({"image": images, "method": "random", "deletion_auc": base,
+                          "insertion_auc": base}),
+        ]
+    )  # fmt: skip
+    tests = faithfulness_tests(table, n_boot=400).set_index("method")
+    assert tests.loc["good", "deletion_vs_random_p"] < 0.01
+    assert tests.loc["good", "insertion_vs_random_p"] > 0.05  # noise around random's
+    assert np.isnan(tests.loc["random", "insertion_vs_random_p"])

@@ -184,14 +184,18 @@ def build_summary(
     * ``consistency``: list of rows ``{"pair": "gradcam~ig_blur", "metric": "topk_iou@0.1" |
       "spearman", "mean", "ci_low", "ci_high", "chance", "mismatched", "n", "above_chance"}``
       for every pair of methods and metric: ``chance`` is ``k / (2 - k)`` for top-k IoU and 0
-      for Spearman, ``mismatched`` the mean between maps of different images, ``n`` the images
-      with a defined value, ``above_chance`` is ``ci_low > chance``;
+      for Spearman, ``mismatched`` the mean between maps of different images (the control) with
+      its own interval ``mismatched_ci_low``/``_high``, ``vs_mismatched`` the paired per-image
+      difference with ``vs_mismatched_ci_low``/``_high`` and its two-sided bootstrap p-value
+      ``p_vs_mismatched``, ``n`` the images with a defined value, ``above_chance`` is
+      ``ci_low > chance`` (records written before these fields lack them);
     * ``faithfulness``: list of rows ``{"method": "gradcam" | "ig_black" | "ig_blur" |
       "random", "deletion_auc", "insertion_auc", "deletion_vs_random",
       "deletion_vs_random_ci_low", "deletion_vs_random_ci_high", "insertion_vs_random", ...,
       "n"}``: means over images of the AUC of the target-class probability, with intervals
-      (``*_auc_ci_low``/``_high``), and the paired mean difference to the random map (None on
-      the random map's own row);
+      (``*_auc_ci_low``/``_high``), and the paired mean difference to the random map with its
+      interval and two-sided bootstrap p-value ``deletion_vs_random_p`` /
+      ``insertion_vs_random_p`` (None on the random map's own row);
     * ``randomization``: ``{"method": "gradcam", "spearman_after_full_randomisation", "ci_low",
       "ci_high", "constant_share", "n_images", "threshold"}``: the mean Spearman between the
       maps of the trained and of the fully re-initialised model, over the images whose

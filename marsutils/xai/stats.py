@@ -15,6 +15,10 @@ many remain and ``n_families`` how many families they span (NaN without ``groups
   chance* when the interval's lower end is above ``chance``.
 * :func:`faithfulness_tests`: deletion and insertion AUCs with intervals, and each method's paired
   difference to the random map on the same images.
+
+Every control has its own interval, and every comparison with a control a two-sided bootstrap
+p-value (:func:`bootstrap_p_value`), which the findings correct with Holm's method over all the
+explainability claims together.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from marsutils.xai.consistency import chance_top_k_iou, fraction_of_column
 
 __all__ = [
     "bootstrap_mean",
+    "bootstrap_p_value",
     "consistency_tests",
     "faithfulness_tests",
     "image_families",
@@ -38,6 +43,32 @@ __all__ = [
 
 
 ImageFamilies = pd.Series | Mapping[Any, Any]
+
+
+def _finite(
+    values: Sequence[float] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray | None,
+    confidence: float,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    data = np.asarray(values, dtype=float).reshape(-1)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1); got {confidence}")
+    families = None
+    if groups is not None:
+        families = np.asarray(groups).reshape(-1)
+        if len(families) != len(data):
+            raise ValueError(f"groups has {len(families)} entries for {len(data)} values")
+    keep = np.isfinite(data)
+    return data[keep], (None if families is None else families[keep])
+
+
+def _resampled_means(
+    data: np.ndarray, families: np.ndarray | None, n_boot: int, random_state: int
+) -> np.ndarray:
+    weights = bootstrap_weights(
+        len(data), n_boot=n_boot, random_state=random_state, groups=families
+    )
+    return (weights @ data) / weights.sum(axis=1)
 
 
 def bootstrap_mean(
@@ -74,24 +105,11 @@ def bootstrap_mean(
     ValueError
         If ``confidence`` is outside (0, 1) or ``groups`` has another length than ``values``.
     """
-    data = np.asarray(values, dtype=float).reshape(-1)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1); got {confidence}")
-    families = None
-    if groups is not None:
-        families = np.asarray(groups).reshape(-1)
-        if len(families) != len(data):
-            raise ValueError(f"groups has {len(families)} entries for {len(data)} values")
-    keep = np.isfinite(data)
-    data = data[keep]
-    families = None if families is None else families[keep]
+    data, families = _finite(values, groups, confidence)
     if len(data) == 0:
         nan = float("nan")
         return ConfidenceInterval(nan, nan, nan, float(confidence), n_boot)
-    weights = bootstrap_weights(
-        len(data), n_boot=n_boot, random_state=random_state, groups=families
-    )
-    means = (weights @ data) / weights.sum(axis=1)
+    means = _resampled_means(data, families, n_boot, random_state)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(means, [alpha, 1 - alpha])
     if families is None:
@@ -105,6 +123,35 @@ def bootstrap_mean(
         "percentile bootstrap over clusters",
         int(pd.unique(families).size),
     )
+
+
+def bootstrap_p_value(
+    values: Sequence[float] | np.ndarray,
+    *,
+    null: float = 0.0,
+    n_boot: int = 2000,
+    random_state: int = 0,
+    groups: Sequence[Any] | np.ndarray | None = None,
+) -> float:
+    """Two-sided bootstrap p-value of "the mean of ``values`` is ``null``" (NaN if no value).
+
+    Drawn from the same resamples as :func:`bootstrap_mean` with the same arguments (so the
+    p-value and the interval agree: p < 0.05 exactly when the 95% interval excludes ``null``,
+    up to ties), by :func:`marsutils.crossval.two_sided_p` (Davison and Hinkley 1997, eq. 4.11;
+    never 0). ``values`` is typically a paired per-image difference (a method minus its control
+    on the same image), so ``null = 0`` is "no better than the control".
+
+    Raises
+    ------
+    ValueError
+        If ``groups`` has another length than ``values``.
+    """
+    from marsutils.crossval import two_sided_p
+
+    data, families = _finite(values, groups, 0.95)
+    if len(data) == 0:
+        return float("nan")
+    return two_sided_p(_resampled_means(data, families, n_boot, random_state), null)
 
 
 def image_families(images: Sequence[Any] | pd.Series, groups: ImageFamilies) -> np.ndarray:
@@ -158,8 +205,13 @@ def consistency_tests(
     ``marsutils.comparisons.family_lookup(split, by="image")``) makes every interval resample
     families. Columns: ``pair``, ``metric`` (``topk_iou@<k>`` or ``spearman``), ``mean``,
     ``ci_low``, ``ci_high``, ``n``, ``n_families`` (NaN without ``groups``), ``chance``,
-    ``mismatched`` (mean over mismatched image pairs; NaN without that table) and
-    ``above_chance`` (``ci_low > chance``).
+    ``mismatched`` (the control: the mean agreement of each image's map with another image's,
+    NaN without that table) with its own interval ``mismatched_ci_low``/``_ci_high``, the paired
+    difference ``vs_mismatched`` (same image minus mismatched, per image) with
+    ``vs_mismatched_ci_low``/``_ci_high`` and its two-sided bootstrap p-value
+    ``p_vs_mismatched`` (:func:`bootstrap_p_value`), and ``above_chance`` (``ci_low > chance``).
+    The paired difference resamples image ``i``'s family only, though its control also uses its
+    partner's map; with one partner per image that dependence is weak, and it is stated here.
     """
     if "pair" not in consistency.columns:
         raise ValueError("consistency table needs a 'pair' column (see evaluate_explanations)")
@@ -169,20 +221,11 @@ def consistency_tests(
     for pair, part in consistency.groupby("pair", sort=True):
         other = mismatched[mismatched["pair"] == pair] if mismatched is not None else None
         families = None if groups is None else image_families(part["image"], groups)
+        boot = {"n_boot": n_boot, "confidence": confidence, "random_state": random_state}
         for column in _metric_columns(part):
-            ci = bootstrap_mean(
-                part[column],
-                n_boot=n_boot,
-                confidence=confidence,
-                random_state=random_state,
-                groups=families,
-            )
+            ci = bootstrap_mean(part[column], **boot, groups=families)
             chance = 0.0 if column == "spearman" else chance_top_k_iou(fraction_of_column(column))
-            reference = (
-                float(np.nanmean(other[column]))
-                if other is not None and other[column].notna().any()
-                else float("nan")
-            )
+            control = _control_columns(part, other, column, families, boot)
             rows.append(
                 {
                     "pair": str(pair),
@@ -193,11 +236,55 @@ def consistency_tests(
                     "n": int(part[column].notna().sum()),
                     "n_families": _n_families(families, part[column].notna().to_numpy()),
                     "chance": chance,
-                    "mismatched": reference,
+                    **control,
                     "above_chance": bool(ci.low > chance),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _control_columns(
+    part: pd.DataFrame,
+    other: pd.DataFrame | None,
+    column: str,
+    families: np.ndarray | None,
+    boot: dict[str, Any],
+) -> dict[str, float]:
+    """The mismatched control of one pair and metric: its mean with its own interval and, paired
+    by image (image ``i``'s agreement with itself minus its agreement with its partner's map),
+    the difference with its interval and two-sided p-value. NaN without the table."""
+    nan = float("nan")
+    empty = dict.fromkeys(
+        ("mismatched", "mismatched_ci_low", "mismatched_ci_high", "vs_mismatched"), nan
+    )
+    empty |= {"vs_mismatched_ci_low": nan, "vs_mismatched_ci_high": nan, "p_vs_mismatched": nan}
+    if other is None or not other[column].notna().any():
+        return empty
+    same = part[column].to_numpy(dtype=float)
+    if "image" in part.columns and "image" in other.columns:
+        control = part[["image"]].merge(other[["image", column]], on="image", how="left")[column]
+        control = control.to_numpy(dtype=float)
+    elif len(other) == len(part):  # no image ids: row i of both tables is image i
+        control = other[column].to_numpy(dtype=float)
+    else:
+        raise ValueError(
+            f"the mismatched table has {len(other)} rows for {len(part)} images and no 'image' "
+            "column to pair them by"
+        )
+    own = bootstrap_mean(control, **boot, groups=families)
+    diff = bootstrap_mean(same - control, **boot, groups=families)
+    p = bootstrap_p_value(
+        same - control, n_boot=boot["n_boot"], random_state=boot["random_state"], groups=families
+    )
+    return {
+        "mismatched": own.estimate,
+        "mismatched_ci_low": own.low,
+        "mismatched_ci_high": own.high,
+        "vs_mismatched": diff.estimate,
+        "vs_mismatched_ci_low": diff.low,
+        "vs_mismatched_ci_high": diff.high,
+        "p_vs_mismatched": p,
+    }
 
 
 def faithfulness_tests(
@@ -216,7 +303,9 @@ def faithfulness_tests(
     minus ``"random"`` on the same image, averaged) with their intervals; NaN on the random
     map's own row. A faithful method has a deletion difference below 0 and an insertion
     difference above 0. ``groups`` (image id -> twin family) makes every interval resample
-    families; ``n_families`` counts them (NaN without ``groups``).
+    families; ``n_families`` counts them (NaN without ``groups``). Each difference has its
+    two-sided bootstrap p-value of "no different from the random map", ``deletion_vs_random_p``
+    and ``insertion_vs_random_p`` (:func:`bootstrap_p_value`, same resamples as the interval).
     """
     missing = {"image", "method", "deletion_auc", "insertion_auc"} - set(table.columns)
     if missing:
@@ -247,11 +336,15 @@ def faithfulness_tests(
             row[f"{mode}_auc_ci_high"] = ci.high
             if method == "random":
                 diff = ConfidenceInterval(*(float("nan"),) * 3, confidence, n_boot)
+                p = float("nan")
             else:
-                diff = bootstrap_mean(
-                    values - wide[(f"{mode}_auc", "random")].to_numpy(), **options
+                paired = values - wide[(f"{mode}_auc", "random")].to_numpy()
+                diff = bootstrap_mean(paired, **options)
+                p = bootstrap_p_value(
+                    paired, n_boot=n_boot, random_state=random_state, groups=families
                 )
             row |= {f"{mode}_vs_random": diff.estimate, f"{mode}_vs_random_ci_low": diff.low}
             row[f"{mode}_vs_random_ci_high"] = diff.high
+            row[f"{mode}_vs_random_p"] = p
         rows.append(row)
     return pd.DataFrame(rows)

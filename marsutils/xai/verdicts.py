@@ -88,11 +88,24 @@ def consistency_verdict(row: dict[str, Any]) -> str:
         f"{_interval(row)} against chance {_fmt(row['chance'])}"
     )
     mismatched = row.get("mismatched")
+    paired = row.get("vs_mismatched_ci_low") is not None
     if mismatched is not None and row["above_chance"]:
-        control = rules.control_verdict(row["ci_low"], row["ci_high"], mismatched)
+        if paired:  # the control's own interval and the paired difference (unadjusted here)
+            control = rules.control_verdict(
+                row["vs_mismatched_ci_low"], row["vs_mismatched_ci_high"], 0.0
+            )
+            reach = (
+                f"{_fmt(mismatched)} {_interval(row, 'mismatched_ci_low', 'mismatched_ci_high')}"
+                f" (paired difference {_fmt(row['vs_mismatched'])} "
+                f"{_interval(row, 'vs_mismatched_ci_low', 'vs_mismatched_ci_high')}, unadjusted; "
+                "the findings correct every explainability test together)"
+            )
+        else:  # a record from before the control had its interval
+            control = rules.control_verdict(row["ci_low"], row["ci_high"], mismatched)
+            reach = _fmt(mismatched)
         relation = "above" if control == rules.CONFIRMED else "not above"
         sentence += (
-            f"; maps of different images reach {_fmt(mismatched)}, so the agreement is "
+            f"; maps of different images reach {reach}, so the agreement is "
             f"{relation} what the two methods share on every image"
         )
     elif mismatched is not None:
