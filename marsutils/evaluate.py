@@ -4,13 +4,17 @@
 ``--checkpoint .../best_model.pt``) loads the weights with ``weights_only=True``, rebuilds the
 model from the ``done.json`` written beside them by :func:`~marsutils.train.fit`, matches the
 folder's classes to the model's **by name** (:func:`~marsutils.data.classes.match_classes`), and
-reports accuracy, balanced accuracy, macro F1 and mean IoU over the matched classes, each with a
-percentile bootstrap interval that resamples whole twin families (:func:`clustered_bootstrap_ci`),
-plus the confusion matrix and the classes that did not match.
+reports accuracy, balanced accuracy, macro F1 and mean IoU, each with a percentile bootstrap
+interval that resamples whole twin families (:func:`clustered_bootstrap_ci`), plus the confusion
+matrix and the classes that did not match.
 
 Images whose class the model does not know (v1's ``edge`` for a v3.2 model) are counted and left
-out; model classes the folder lacks (``swiss cheese``, ``spider`` for v1 data) are listed, and
-predicting them counts as an error.
+out. **Classes of the model with no true image among the scored ones** (``swiss cheese`` and
+``spider`` for v1 data; v1's ``impact``, which the shared v1 copy has no image of) are listed
+("no image of: ...") and left out of every macro average (balanced accuracy, macro F1, mean
+IoU): the averages run over the classes present in ``y_true``, as scikit-learn's
+``labels=present`` gives. Predicting such a class still counts as an error: it lowers the
+accuracy and the recall of the true class.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ def confusion_scores(cm: np.ndarray, scored: Sequence[int]) -> dict[str, np.ndar
     cm : numpy.ndarray, shape (..., K, K)
         Counts; leading axes are resamples.
     scored : sequence of int
-        Classes the macro averages run over (the matched classes); columns of the others still
-        count as wrong predictions.
+        Classes the macro averages run over (in :func:`evaluate_folder`, the classes with a
+        true image); columns of the others still count as wrong predictions.
 
     Returns
     -------
@@ -103,7 +107,8 @@ def clustered_bootstrap_ci(
         Group (twin family) of each image.
     n_classes : int
     scored : sequence of int, optional
-        Classes averaged by the macro scores (default: all).
+        Classes averaged by the macro scores (default: the classes present in ``y_true``, as
+        scikit-learn's ``labels=`` of the macro averages).
     n_boot : int
     confidence : float
         Central coverage of the interval, in (0, 1).
@@ -127,7 +132,7 @@ def clustered_bootstrap_ci(
         )
     if n_boot < 2 or not 0 < confidence < 1:
         raise ValueError(f"need n_boot >= 2 and 0 < confidence < 1; got {n_boot}, {confidence}")
-    scored = list(range(n_classes)) if scored is None else list(scored)
+    scored = np.unique(t).tolist() if scored is None else list(scored)
     labels = np.arange(n_classes)
     weights = bootstrap_weights(len(t), n_boot=n_boot, random_state=random_state, groups=g)
     n_groups = n_clusters(g, len(t))
@@ -305,9 +310,12 @@ def evaluate_folder(
     -------
     dict
         ``data_dir``, ``layout``, ``n_images`` (scored), ``classes`` (mapped / data_only /
-        model_only / synonyms_used), ``excluded_images`` (per data-only class), ``metrics``
-        (estimate and family-clustered interval per score), ``per_class`` (matched classes),
-        ``confusion_matrix`` (rows true, columns predicted, over the model's classes) and
+        model_only / synonyms_used), ``excluded_images`` (per data-only class),
+        ``scored_classes`` (model classes with at least one true image: the ``labels=`` of
+        every macro average), ``no_image_of`` (the other model classes, in model order; left
+        out of the macro averages, their predictions still errors), ``metrics`` (estimate and
+        family-clustered interval per score), ``per_class`` (scored classes),
+        ``confusion_matrix`` (rows true, columns predicted, over all the model's classes) and
         ``class_names``.
 
     Raises
@@ -337,7 +345,9 @@ def evaluate_folder(
     probs = predict_proba(model, images, keep, image_size=image_size, device=device, views=views)
     y_pred = probs.argmax(axis=1)
     k = len(class_names)
-    scored = sorted(set(match.mapping.values()))
+    # macro averages over the classes with a true image (scikit-learn's labels=present): a
+    # matched class the folder has no image of would otherwise add a 0 to every average
+    scored = np.unique(y_true).tolist()
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
     metrics = clustered_bootstrap_ci(
@@ -373,6 +383,8 @@ def evaluate_folder(
         "class_names": list(class_names),
         "classes": match.as_dict(dataset.class_names, class_names),
         "excluded_images": excluded,
+        "scored_classes": [class_names[j] for j in scored],
+        "no_image_of": [n for j, n in enumerate(class_names) if j not in scored],
         "metrics": metrics,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
@@ -395,6 +407,13 @@ def format_evaluation(result: dict[str, Any]) -> str:
         "data classes the model lacks (images left out): "
         + (", ".join(f"{n} ({result['excluded_images'][n]})" for n in cls["data_only"]) or "none"),
         "model classes the data lacks: " + (", ".join(cls["model_only"]) or "none"),
+        "no image of: "
+        + (
+            ", ".join(result["no_image_of"])
+            + " (left out of the macro averages; predicting them counts as an error)"
+            if result["no_image_of"]
+            else "none (every model class has an image)"
+        ),
         "",
     ]
     conf = next(iter(result["metrics"].values()))

@@ -65,7 +65,7 @@ class NotebookContext:
     def data(self):
         """The prepared data (dataset, image cache, families, splits); built on first use."""
         if self._data is None:
-            # the image-decoding bar is tqdm.auto (a widget in any kernel): static runs skip it
+            # the image-decoding bar is a widget when interactive: static runs skip it
             self._data = self._prepare(self.seed, progress=self.interactive)
         return self._data
 

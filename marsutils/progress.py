@@ -4,8 +4,12 @@ tqdm's own choice (:mod:`tqdm.auto`) shows an ipywidgets bar in every Jupyter ke
 the one papermill starts; the static book then shows dead widget views ("epoch 1/5: 0%"). So
 the choice is explicit here: :func:`set_interactive` (called by :func:`marsutils.notebook.setup`
 with the notebook's resolved ``interactive`` setting), else the ``MARS_INTERACTIVE``
-environment variable (the pipeline sets it to ``0``), else tqdm's detection (:mod:`tqdm.auto`,
-which is plain text outside a kernel).
+environment variable (the pipeline sets it to ``0``), else tqdm's detection (:mod:`tqdm.auto`:
+a widget in a kernel) **and the stream**: outside a kernel, tqdm's redrawn bar only where the
+bar's stream is a terminal (:func:`use_bars`). A bar redraws itself with carriage returns, which
+a terminal overwrites but a file or pipe keeps (``nohup python -m marsutils train ... &`` wrote
+megabytes of redrawn lines), so any other stream gets text lines. ``MARS_INTERACTIVE=0`` forces
+text lines everywhere; the training loop prints one summary line per epoch as well.
 
 In text mode a bar prints whole lines, at most one per :data:`TEXT_INTERVAL_S` seconds and none
 for loops shorter than that, so an executed notebook holds a handful of readable lines instead
@@ -29,6 +33,7 @@ __all__ = [
     "interactive_setting",
     "progress_bar",
     "set_interactive",
+    "use_bars",
 ]
 
 #: Environment variable with the default of the ``interactive`` setting (true/false, 1/0...).
@@ -69,6 +74,29 @@ def env_interactive() -> bool | None:
     return parse_bool(raw, f"${INTERACTIVE_ENV}")
 
 
+def use_bars(stream: Any) -> bool:
+    """Whether ``stream`` suits tqdm's redrawn bar: True only for a terminal.
+
+    Parameters
+    ----------
+    stream : file-like
+        Where the bar would write (tqdm's default is ``sys.stderr``).
+
+    Returns
+    -------
+    bool
+        ``stream.isatty()``; False for a stream without ``isatty`` or a closed one (whose
+        ``isatty`` raises ``ValueError``). Where False, :func:`progress_bar` writes text lines.
+    """
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None:
+        return False
+    try:
+        return bool(isatty())
+    except (ValueError, OSError):
+        return False
+
+
 class _LineWriter(io.TextIOBase):
     """A file for tqdm that turns each carriage-return refresh into one whole line."""
 
@@ -104,8 +132,11 @@ def progress_bar(
     """A tqdm bar over ``iterable`` (same keyword arguments as :class:`tqdm.tqdm`).
 
     ``interactive`` overrides :func:`interactive_setting` for this bar: True gives the notebook
-    widget bar (:mod:`tqdm.notebook`), False plain text lines on ``sys.stdout`` (at most one per
-    :data:`TEXT_INTERVAL_S`; ``leave=False`` bars print no final line), None tqdm's detection.
+    widget bar (:mod:`tqdm.notebook`), False plain text lines (at most one per
+    :data:`TEXT_INTERVAL_S`, no carriage return; ``leave=False`` bars print no final line) on
+    ``file`` if given, else ``sys.stdout``; None tqdm's detection (:mod:`tqdm.auto`) in a Jupyter
+    kernel, else tqdm's redrawn bar where ``file`` (default ``sys.stderr``) is a terminal
+    (:func:`use_bars`) and text lines anywhere else (a log file, a pipe, a grid worker).
 
     The bar iterates ``iter(iterable)``, made once here: :mod:`tqdm.auto`'s bar (the asyncio
     variant) would otherwise call ``iter()`` on it a second time, and a second iterator of a
@@ -118,16 +149,21 @@ def progress_bar(
             kwargs["total"] = len(iterable)
         iterable = iter(iterable)
     choice = interactive if interactive is not None else interactive_setting()
+    stream = kwargs.pop("file", None)
     if choice is None:
         from tqdm.auto import tqdm as auto_tqdm
+        from tqdm.notebook import tqdm as notebook_tqdm
 
-        return auto_tqdm(iterable, **kwargs)
+        in_kernel = issubclass(auto_tqdm, notebook_tqdm)  # tqdm.auto's own detection
+        if in_kernel or use_bars(sys.stderr if stream is None else stream):
+            return auto_tqdm(iterable, file=stream, **kwargs)
+        choice = False
     if choice:
         from tqdm.notebook import tqdm as notebook_tqdm
 
         return notebook_tqdm(iterable, **kwargs)
     text = {
-        "file": _LineWriter(sys.stdout),
+        "file": _LineWriter(sys.stdout if stream is None else stream),
         "mininterval": TEXT_INTERVAL_S,
         "maxinterval": TEXT_INTERVAL_S,
         "delay": TEXT_INTERVAL_S,

@@ -69,6 +69,37 @@ def test_official_split_needs_jpl(make_sample_layout, isolated_cache):
         make_split(ds, "random", np.arange(len(ds)))
 
 
+def _one_spider(root):
+    """Relabel the last image of a sample layout as the only image of a new class 3, spider."""
+    lines = (root / "labels.csv").read_text().splitlines()
+    lines[-1] = lines[-1].rsplit(",", 1)[0] + ",3"
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    with (root / "classmap.csv").open("a") as f:
+        f.write("3,spider\n")
+    return root
+
+
+def test_a_class_with_one_image_is_named_before_splitting(
+    make_sample_layout, isolated_cache, capsys
+):
+    from marsutils.__main__ import main
+    from marsutils.data import prepare_data
+
+    root = _one_spider(make_sample_layout(n_per_class=10, twins=False))  # 10, 10, 9 and 1 image
+    ds = load_dataset(root)
+    assert np.bincount(ds.labels).tolist() == [10, 10, 9, 1]
+    message = r"class 3 \('spider'\) has 1 image.*at least 2 images.*drop the class or add images"
+    for kind in ("paper", "family", "paper-cv5-f0", "family-cv5-f0"):
+        with pytest.raises(DataError, match=message):
+            make_split(ds, kind, np.arange(len(ds)))
+    # the stratified subset of max_images (the smoke profile's) is drawn by scikit-learn too
+    with pytest.raises(DataError, match=message):
+        prepare_data(root, splits=("family",), max_images=20, progress=False)
+    assert main(["data", "report", "--data-dir", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "class 3 ('spider') has 1 image" in err and "Traceback" not in err
+
+
 def test_real_sample_families(real_prepared):
     summary = family_summary(real_prepared.families)
     # measured on the shared sample; PROVENANCE.md reports "about 71%" and "about 4,200"

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, jaccard_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, jaccard_score
 
 from marsutils.__main__ import main
 from marsutils.evaluate import clustered_bootstrap_ci, confusion_scores, load_classifier
@@ -62,6 +62,52 @@ def test_cluster_bootstrap_resamples_families_not_images():
         clustered_bootstrap_ci(t, p[:-1], families, n_classes=4)
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_a_model_class_without_images_is_left_out_of_the_macro_averages(
+    make_v1_layout, isolated_cache, monkeypatch
+):
+    import torch
+
+    import marsutils.train
+    from marsutils.data import load_dataset
+    from marsutils.data.classes import V1_CLASS_NAMES
+    from marsutils.evaluate import evaluate_folder, format_evaluation
+
+    # v1 names "impact" (5) and the model's "swiss cheese" (6) have no image in the folder;
+    # "edge" images are not the model's and are left out
+    v1 = make_v1_layout(labels=(0, 0, 1, 1, 2, 3, 4, 6))
+    model_names = (*V1_CLASS_NAMES[:6], "swiss cheese")
+    labels = load_dataset(v1).labels
+    seen = {}
+
+    def fake_predict_proba(model, images, rows, **kwargs):
+        seen["true"] = labels[rows]
+        pred = labels[rows].copy()
+        pred[0] = 5  # one prediction of the absent class "impact": an error
+        pred[4] = 0  # and one plain error (a crater called other)
+        seen["pred"] = pred
+        return np.eye(len(model_names))[pred]
+
+    monkeypatch.setattr(marsutils.train, "predict_proba", fake_predict_proba)
+    result = evaluate_folder(torch.nn.Identity(), model_names, v1, image_size=32, n_boot=20)
+    t, p = seen["true"], seen["pred"]
+    present = [0, 1, 2, 3, 4]
+    assert sorted(set(t)) == present and result["n_images"] == 14
+    m = {name: v["estimate"] for name, v in result["metrics"].items()}
+    f1 = f1_score(t, p, labels=present, average="macro", zero_division=0)
+    assert m["macro_f1"] == pytest.approx(f1)
+    # the rule is not a no-op: averaging over every model class would give less
+    assert f1 > f1_score(t, p, labels=range(7), average="macro", zero_division=0) + 0.1
+    iou = jaccard_score(t, p, labels=present, average="macro", zero_division=0)
+    assert m["mean_iou"] == pytest.approx(iou)
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(t, p))
+    assert m["accuracy"] == pytest.approx(accuracy_score(t, p)) == pytest.approx(12 / 14)
+    assert result["no_image_of"] == ["impact", "swiss cheese"]
+    assert [row["class"] for row in result["per_class"]] == list(model_names[:5])
+    text = format_evaluation(result)
+    assert "no image of: impact, swiss cheese" in text
+
+
 @pytest.fixture()
 def trained_run(make_sample_layout, isolated_cache, tmp_path):
     """A tiny classifier trained by run_classifier on classes other / crater / swiss_cheese."""
@@ -90,6 +136,7 @@ def test_evaluate_cli_on_v1_folder(trained_run, make_v1_layout, tmp_path, capsys
     assert "other -> other" in text and "crater -> Crater" in text
     assert "edge (4)" in text and "dark dune (2)" in text  # left out and named
     assert "model classes the data lacks: swiss_cheese" in text
+    assert "no image of: swiss_cheese" in text
     result = json.loads(out.read_text())
     assert result["layout"] == "jpl-v1"
     assert result["n_images"] == 10  # 5 landmarks of other/crater, each with its -r90 twin

@@ -176,6 +176,49 @@ def test_text_progress_is_silent_for_short_loops(monkeypatch):
     assert stream.getvalue() == ""
 
 
+class _Stream(io.StringIO):
+    """A text stream that says whether it is a terminal."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def test_bars_are_for_terminals_only():
+    assert progress.use_bars(_Stream(tty=True)) is True
+    assert progress.use_bars(_Stream(tty=False)) is False
+    assert progress.use_bars(object()) is False  # no isatty at all
+    closed = io.StringIO()
+    closed.close()  # isatty() of a closed file raises ValueError
+    assert progress.use_bars(closed) is False
+
+
+def test_outside_a_terminal_progress_is_whole_lines_never_redraws(monkeypatch):
+    """No explicit setting (``python -m marsutils train`` or the grid under nohup): a stream that
+    is not a terminal gets whole lines, a terminal keeps tqdm's redrawn bar."""
+    monkeypatch.setattr(progress, "TEXT_INTERVAL_S", 0.0)  # a line per step, to see them
+    log = _Stream(tty=False)
+    for _ in progress.progress_bar(range(5), desc="epoch 1/2", file=log, leave=True):
+        pass
+    text = log.getvalue()
+    assert "\r" not in text
+    assert text.splitlines()[-1].startswith("epoch 1/2: 100%") and "5/5" in text
+    terminal = _Stream(tty=True)
+    for _ in progress.progress_bar(range(5), desc="epoch 1/2", file=terminal):
+        pass
+    assert "\r" in terminal.getvalue()
+    # without file=, the bar's own stream (sys.stderr) decides; the lines go to sys.stdout
+    monkeypatch.setattr(sys, "stderr", _Stream(tty=False))
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    for _ in progress.progress_bar(range(3), desc="decoding images", leave=True):
+        pass
+    assert sys.stderr.getvalue() == "" and "\r" not in sys.stdout.getvalue()
+    assert "3/3" in sys.stdout.getvalue()
+
+
 def test_progress_bar_kind_follows_the_explicit_setting(monkeypatch):
     from tqdm.notebook import tqdm_notebook
 

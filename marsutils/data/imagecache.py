@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..progress import progress_bar
 from .layouts import LandmarkDataset
 from .validate import EXPECTED_MODE, EXPECTED_SIZE, decode_image
 
@@ -91,7 +91,7 @@ def load_images(
             tmp, mode="w+", dtype=np.uint8, shape=(len(dataset), size[1], size[0])
         )
         try:
-            rows = tqdm(range(len(dataset)), desc="decoding images", disable=not progress)
+            rows = progress_bar(range(len(dataset)), desc="decoding images", disable=not progress)
             for i in rows:
                 out[i] = decode_image(dataset.path(i), size, mode)
             out.flush()

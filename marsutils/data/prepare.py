@@ -107,12 +107,20 @@ def prepare_data(
     ``messages`` and on stdout when ``progress``). ``max_images`` takes a stratified random
     subset first (used by the ``smoke`` profile). ``official_drop_augmented`` is passed to
     :func:`~marsutils.data.splits.make_split`.
+
+    Raises
+    ------
+    DataError
+        The folder cannot be read, or a class has a single image, which no stratified subset or
+        split can draw (:func:`~marsutils.data.splits.check_stratifiable`).
     """
     dataset = load_dataset(data_dir)
     images = load_images(dataset, progress=progress)
     fingerprint = content_hash(dataset)[:20]
     families = find_families(dataset, images)
-    rows = subsample_rows(dataset.labels, max_images, seed)
+    rows = subsample_rows(
+        dataset.labels, max_images, seed, class_names=dataset.class_names, source=str(dataset.root)
+    )
     out: dict[str, pd.DataFrame] = {}
     messages: list[str] = []
     for kind in splits:

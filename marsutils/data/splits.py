@@ -15,6 +15,12 @@
   and test parts hold augmented copies too (counted in ``dataset.notes["official_augmented"]``);
   ``official_drop_augmented=True`` drops those from val and test. JPL v3.2 layout only.
 
+Every stratified draw (the ``paper`` and ``family`` splits and folds, and the ``max_images``
+subset of :func:`subsample_rows`) needs at least 2 images of each class it splits: a class with a
+single image stops with a :class:`~marsutils.data.DataError` naming it, before scikit-learn is
+called. (Inside a split, a class left with one image in a fold's training part keeps it on the
+training side when validation is carved.)
+
 A split is a DataFrame with columns ``row`` (position in the dataset table), ``image``, ``label``,
 ``family``, ``subset`` (train/val/test), ``split``, ``seed`` and, when built through
 :func:`~marsutils.data.prepare.prepare_data`, ``data_fingerprint`` (the first 20 hex digits of
@@ -26,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +49,7 @@ __all__ = [
     "parse_split",
     "make_split",
     "subsample_rows",
+    "check_stratifiable",
     "save_split",
     "load_split",
     "leakage_report",
@@ -96,11 +104,86 @@ def parse_split(name: str) -> SplitName:
     return SplitName(kind, folds, fold)
 
 
-def subsample_rows(labels: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    """A stratified random choice of ``n`` row positions (all rows when ``n`` is None or large)."""
+def check_stratifiable(
+    labels: np.ndarray,
+    class_names: Sequence[str] | None = None,
+    *,
+    source: str = "the data",
+    what: str = "a stratified split",
+) -> None:
+    """Raise if a class has a single image, which no stratified draw can split.
+
+    scikit-learn's ``train_test_split(..., stratify=)`` stops with "The least populated class in
+    y has only 1 member"; ``StratifiedKFold`` and ``StratifiedGroupKFold`` put the image on one
+    side only (a class never tested, or never trained on).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape (n,)
+        Class id of each image to be split.
+    class_names : sequence of str, optional
+        Names by class id, for the message.
+    source : str
+        The data folder (or other source) named in the message.
+    what : str
+        The draw named in the message.
+
+    Raises
+    ------
+    DataError
+        Naming every class with one image (id, name and count) and what to do.
+    """
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    lone = values[counts < 2]
+    if len(lone) == 0:
+        return
+    named = ", ".join(
+        f"class {int(c)} ({class_names[int(c)]!r})" if class_names is not None else f"class {c}"
+        for c in lone
+    )
+    verb = "has" if len(lone) == 1 else "each have"
+    raise DataError(
+        f"{source}: {named} {verb} 1 image among the {len(labels)} images of {what}; a "
+        "stratified split needs at least 2 images per class (and 2 twin families to reach both "
+        "sides of the family split): drop the class or add images of it"
+    )
+
+
+def subsample_rows(
+    labels: np.ndarray,
+    n: int | None,
+    seed: int,
+    *,
+    class_names: Sequence[str] | None = None,
+    source: str = "the data",
+) -> np.ndarray:
+    """A stratified random choice of ``n`` row positions (all rows when ``n`` is None or large).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int, shape (N,)
+    n : int or None
+        Number of rows to keep (``max_images`` of a profile).
+    seed : int
+    class_names, source :
+        Named by the error (see :func:`check_stratifiable`).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (min(n, N),)
+        Sorted row positions.
+
+    Raises
+    ------
+    DataError
+        ``n < N`` and a class has a single image.
+    """
     rows = np.arange(len(labels))
     if n is None or n >= len(labels):
         return rows
+    check_stratifiable(
+        labels, class_names, source=source, what=f"the stratified subset of max_images={n}"
+    )
     keep, _ = train_test_split(rows, train_size=n, stratify=labels, random_state=seed)
     return np.sort(keep)
 
@@ -180,7 +263,8 @@ def make_split(
     Raises
     ------
     DataError
-        Unknown ``kind``, wrong ``families`` length, or ``official`` outside the v3.2 layout.
+        Unknown ``kind``, wrong ``families`` length, ``official`` outside the v3.2 layout, or
+        (any other kind) a class with a single image among ``rows`` (:func:`check_stratifiable`).
     """
     name = parse_split(kind)
     if name.is_pooled:
@@ -191,6 +275,14 @@ def make_split(
         raise DataError(f"{len(families)} family ids for {len(dataset)} images")
     rows = np.arange(len(dataset)) if rows is None else np.asarray(rows)
     subset = np.full(len(dataset), "", dtype=object)
+    if kind != "official":  # the published split is taken as it is
+        subset_of = f" (a subset of the {len(dataset)})" if len(rows) < len(dataset) else ""
+        check_stratifiable(
+            labels[rows],
+            dataset.class_names,
+            source=str(dataset.root),
+            what=f"the {kind!r} split{subset_of}",
+        )
     if kind == "official":
         if dataset.layout != "jpl-v3.2":
             raise DataError("the official split exists only in the JPL v3.2 layout")
