@@ -99,14 +99,14 @@ def pipeline_grid(
     PipelineError
         For an undeclared notebook parameter, a bad executor or a failed task.
     """
-    from .experiments import grid
-    from .pipeline import (
+    from .chapters import (
         NOTEBOOK_DIR,
         NOTEBOOKS,
         PipelineError,
         declared_parameters,
         parameters_per_notebook,
     )
+    from .experiments import grid
 
     selected = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     if not set(selected) & set(GRID_NOTEBOOKS):

@@ -24,6 +24,7 @@ from .atomic import atomic_write, read_json
 from .data.prepare import PreparedData
 from .data.splits import parse_split
 from .layout import ExperimentFiles, RunLayout, seed_folder
+from .locks import exclusive
 from .models import ABLATION_NAMES as ABLATION_MODELS
 from .models import BASELINE_NAMES as BASELINE_MODELS
 from .profiles import PRECISIONS, Profile, split_names
@@ -328,10 +329,13 @@ def run_classifier(
     ------
     ValueError
         When ``seed`` disagrees with ``spec.seed``, or ``spec.split`` was not prepared.
+
+    Notes
+    -----
+    One process at a time trains an experiment: the folder's lock
+    (:func:`marsutils.locks.exclusive`) makes a second writer print who holds it and wait; it
+    then finds the first writer's ``done.json`` and loads the result instead of training.
     """
-
-    from .models import build_model
-
     if seed is not None and seed != spec.seed:
         raise ValueError(
             f"run_classifier got seed={seed} for a spec of seed {spec.seed}; "
@@ -341,6 +345,15 @@ def run_classifier(
     if spec.split not in data.splits:
         raise ValueError(f"split {spec.split!r} was not prepared; have {sorted(data.splits)}")
     out_dir = RunLayout(run_dir).experiment_dir(spec.key, seed)
+    # one writer per experiment (marsutils.locks): a second one, such as a task that Dask runs
+    # twice, waits for the first and then finds its done.json, so it trains nothing
+    with exclusive(out_dir, what=f"training {spec.run_key}"):
+        return _run_locked(spec, data, profile, out_dir, seed, device, progress, need_weights)
+
+
+def _run_locked(spec, data, profile, out_dir, seed, device, progress, need_weights):
+    from .models import build_model
+
     _check_same_data(out_dir, data, spec)
     seed_everything(seed)
     model = build_model(

@@ -93,6 +93,7 @@ LAYERS: dict[str, int] = {
     "records": 1,
     "layers": 1,
     "layout": 1,
+    "locks": 1,
     "paper": 1,
     "parameters": 1,
     "profiles": 1,
@@ -128,6 +129,7 @@ LAYERS: dict[str, int] = {
     # 5 book tooling
     "__main__": 5,
     "book_outputs": 5,
+    "chapters": 5,
     "cli_train": 5,
     "display": 5,
     "environment": 5,

@@ -30,17 +30,27 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_json
+from .chapters import (
+    NOTEBOOK_DIR,
+    NOTEBOOKS,
+    PipelineError,
+    declared_parameters,
+    notebook_parameters,
+    parameters_per_notebook,
+    pipeline_parameters,
+)
 from .cli_train import add_grid_arguments, grid_seeds, pipeline_grid
 from .data.errors import DataError
 from .grid import GridError
 from .layout import RunLayout
+from .locks import LockHeld, exclusive
 from .notebook import REPO_ROOT, default_run_dir
-from .parameters import PARAMETERS, ParameterError, coerce_parameter
+from .parameters import PARAMETERS, ParameterError
 from .profiles import ProfileError, get_profile
 from .progress import INTERACTIVE_ENV
 
@@ -60,97 +70,9 @@ __all__ = [
     "main",
 ]
 
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BOOK_DIR = REPO_ROOT / "book"
-NOTEBOOKS = (
-    "01_data",
-    "02_training",
-    "03_ablation",
-    "04_baselines",
-    "05_explainability",
-    "06_efficiency",
-    "07_segmentation",
-    "08_findings",
-)
 #: Small result files a published run commits (never checkpoints or data).
 RESULT_PATTERNS = ("*.json", "*.csv")
-
-
-class PipelineError(RuntimeError):
-    """A notebook failed, a parameter is unknown, or the book did not build."""
-
-
-def notebook_parameters(path: Path) -> dict[str, Any]:
-    """The parameters a notebook declares in its ``parameters``-tagged cell (papermill)."""
-    import papermill
-
-    return {name: info for name, info in papermill.inspect_notebook(str(path)).items()}
-
-
-def declared_parameters(paths: Sequence[Path]) -> dict[str, set[str]]:
-    """``{notebook name: names its parameters cell declares}`` for the notebooks at ``paths``."""
-    return {path.stem: set(notebook_parameters(path)) for path in paths}
-
-
-def pipeline_parameters(
-    values: Mapping[str, Any], cwd: str | os.PathLike | None = None
-) -> dict[str, Any]:
-    """Validate the pipeline's notebook parameters before any notebook runs.
-
-    Parameters
-    ----------
-    values : mapping
-        Parameter name -> value as given on the command line (``-p`` values JSON-decoded).
-    cwd : path-like, optional
-        The folder relative paths are taken from; default: the current working directory (the
-        caller's), never the ``notebooks/`` folder the kernels run in.
-
-    Returns
-    -------
-    dict
-        Values coerced with :func:`~marsutils.parameters.coerce_parameter` (``seed`` ``1.0`` ->
-        ``1``); folders (``data_dir``, ``run_dir``, ``figures_dir``) as absolute path strings.
-        Names outside :data:`~marsutils.parameters.PARAMETERS` pass through unchanged (they
-        are checked against the notebooks' declarations by :func:`parameters_per_notebook`).
-
-    Raises
-    ------
-    marsutils.parameters.ParameterError
-        For an invalid value, naming the parameter and its allowed values.
-    """
-    base = Path(cwd) if cwd is not None else Path.cwd()
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        spec = PARAMETERS.get(name)
-        if spec is None:
-            out[name] = value
-            continue
-        coerced = coerce_parameter(name, value)
-        if spec.kind == "path" and coerced is not None:  # relative to cwd, not the process's
-            coerced = Path(os.path.abspath(base / os.path.expanduser(os.fspath(value))))
-        out[name] = str(coerced) if isinstance(coerced, Path) else coerced
-    return out
-
-
-def parameters_per_notebook(
-    declared: Mapping[str, Collection[str]], parameters: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """The parameters each notebook receives: only those its ``parameters`` cell declares.
-
-    Raises :class:`PipelineError` naming every parameter that no notebook declares, with the
-    names the notebooks do declare.
-    """
-    known = set().union(*declared.values()) if declared else set()
-    unknown = sorted(set(parameters) - known)
-    if unknown:
-        raise PipelineError(
-            f"no notebook declares the parameter(s) {unknown}; "
-            f"the notebooks declare {sorted(known)}"
-        )
-    return {
-        name: {k: v for k, v in parameters.items() if k in names}
-        for name, names in declared.items()
-    }
 
 
 @contextlib.contextmanager
@@ -506,35 +428,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         parameters_per_notebook(
             declared_parameters([NOTEBOOK_DIR / f"{n}.ipynb" for n in selected]), params
         )
-        start = time.perf_counter()
-        from .environment import environment_record
+        # one pipeline per run folder: a second one stops, naming the first (marsutils.locks)
+        with exclusive(
+            run_dir, what=f"python -m marsutils.pipeline --profile {profile}", wait=False
+        ):
+            start = time.perf_counter()
+            from .environment import environment_record
 
-        write_json(layout.result("environment"), environment_record())
-        # the experiment grid (every seed) first, on the chosen executor; the notebooks then
-        # find every classifier finished (see marsutils.grid and the README, "Executors")
-        pipeline_grid(args, profile, run_dir, params)
-        timings = execute_notebooks(profile, run_dir, parameters=params, only=args.only)
-        record = pipeline_record(
-            layout.pipeline_record,
-            profile=profile,
-            seeds=sorted(grid_seeds(args, get_profile(profile), params)),
-            executor=args.executor,
-            timings=timings,
-            seconds=time.perf_counter() - start,
-            only=args.only,
-        )
-        write_json(layout.pipeline_record, record)  # the summary page reads it
-        if not args.no_build and not args.only:
-            staging = stage_book(layout.notebooks, figures, layout.book, summary_from=run_dir)
-            index = build_book(staging)
-            record["total_seconds"] = round(time.perf_counter() - start, 1)  # a full run's
-            print(f"[pipeline] built {index}")
-        write_json(layout.pipeline_record, record)
-        if args.publish:
-            publish(run_dir, profile, figures)
-            print(f"[pipeline] published the {profile} run into the repository")
-        print(f"[pipeline] wall time {time.perf_counter() - start:.0f} s")
-    except (ProfileError, ParameterError, DataError, PipelineError, GridError) as err:
+            write_json(layout.result("environment"), environment_record())
+            # the experiment grid (every seed) first, on the chosen executor; the notebooks then
+            # find every classifier finished (see marsutils.grid and the README, "Executors")
+            pipeline_grid(args, profile, run_dir, params)
+            timings = execute_notebooks(profile, run_dir, parameters=params, only=args.only)
+            record = pipeline_record(
+                layout.pipeline_record,
+                profile=profile,
+                seeds=sorted(grid_seeds(args, get_profile(profile), params)),
+                executor=args.executor,
+                timings=timings,
+                seconds=time.perf_counter() - start,
+                only=args.only,
+            )
+            write_json(layout.pipeline_record, record)  # the summary page reads it
+            if not args.no_build and not args.only:
+                staging = stage_book(layout.notebooks, figures, layout.book, summary_from=run_dir)
+                index = build_book(staging)
+                record["total_seconds"] = round(time.perf_counter() - start, 1)  # a full run's
+                print(f"[pipeline] built {index}")
+            write_json(layout.pipeline_record, record)
+            if args.publish:
+                publish(run_dir, profile, figures)
+                print(f"[pipeline] published the {profile} run into the repository")
+            print(f"[pipeline] wall time {time.perf_counter() - start:.0f} s")
+    except (ProfileError, ParameterError, DataError, PipelineError, GridError, LockHeld) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

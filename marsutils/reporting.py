@@ -31,6 +31,7 @@ __all__ = [
     "per_class_view",
     "plateau_table",
     "claims_views",
+    "verdict_badge",
 ]
 
 HEADLINE_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mean_iou")
@@ -436,6 +437,13 @@ def finding_texts(finding: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def verdict_badge(verdict: str) -> str:
+    """Inline HTML for a verdict, coloured by the book's ``_static/verdicts.css``
+    (``marsutils.summary`` re-exports it)."""
+    slug = "-".join(str(verdict).split()).lower()
+    return f'<span class="verdict verdict-{slug}">{verdict}</span>'
+
+
 def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The findings table split in two tables that fit a page.
 
@@ -452,7 +460,7 @@ def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     -------
     verdicts : DataFrame
         ``#``, ``claim``, ``paper``, ``ours`` and ``verdict``, the verdict as a coloured badge
-        (:func:`marsutils.summary.verdict_badge`, inline HTML: show it with
+        (:func:`verdict_badge`, inline HTML: show it with
         ``show_table(..., html_columns=["verdict"])``).
     details : DataFrame
         ``#``, ``test``, ``paper protocol (leaks)``, ``seeds``, ``n families``, ``contains 0``,
@@ -460,7 +468,6 @@ def claims_views(claims: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ``trained to plateau`` and ``why``; booleans as yes/no, missing values empty.
     """
     from .display import format_p_value
-    from .summary import verdict_badge
 
     def text(value: Any) -> str:
         if value is None or value is pd.NA or (isinstance(value, float) and value != value):

@@ -35,7 +35,7 @@ from marsutils import rules
 from marsutils.atomic import write_text
 from marsutils.layout import RunLayout
 from marsutils.records import FindingsRecord
-from marsutils.reporting import finding_texts
+from marsutils.reporting import finding_texts, verdict_badge
 
 __all__ = [
     "CHAPTERS",
@@ -171,12 +171,6 @@ def evidence_chapter(row: Mapping[str, Any]) -> str:
         if any(word in text for word in words):
             return chapter
     return "02_training"
-
-
-def verdict_badge(verdict: str) -> str:
-    """Inline HTML for a verdict, coloured by the book's ``_static/verdicts.css``."""
-    slug = "-".join(str(verdict).split()).lower()
-    return f'<span class="verdict verdict-{slug}">{verdict}</span>'
 
 
 def _verdict_section(findings: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -208,3 +208,67 @@ def test_layer_of_takes_the_longest_declared_prefix():
     assert layer_of("marsutils.xai.figures") == LAYERS["xai.figures"] != LAYERS["xai"]
     assert layer_of("marsutils.no_such_module") is None
     assert layer_of("marsutils") == 1
+
+
+def import_cycles(sources: Mapping[str, tuple[str, bool]]) -> list[list[str]]:
+    """The import circles among ``sources``: each strongly connected component of two or more
+    modules of the import graph (every import, wherever it is written), sorted."""
+    graph = {
+        module: {
+            target
+            for target, _ in imported_modules(
+                module, source, is_package=is_package, known=sources.__contains__
+            )
+            if target in sources
+        }
+        for module, (source, is_package) in sources.items()
+    }
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_no_two_modules_import_each_other():
+    """Issue 24: ``cli_train`` and ``pipeline`` imported each other (the notebook list against
+    the grid arguments), and so did ``reporting`` and ``summary`` (``verdict_badge`` against
+    ``finding_texts``). The notebook list now lives in ``chapters`` and the badge in
+    ``reporting``: the import graph has no circle, lazy imports included."""
+    assert import_cycles(package_modules()) == []
+
+
+def test_the_cycle_finder_catches_a_planted_circle():
+    sources = {
+        "marsutils.a": ("from marsutils import b\n", False),
+        "marsutils.b": ("def f():\n    from marsutils.c import x\n", False),
+        "marsutils.c": ("from . import a\n", False),
+        "marsutils.d": ("from marsutils import a\n", False),
+    }
+    assert import_cycles(sources) == [["marsutils.a", "marsutils.b", "marsutils.c"]]
