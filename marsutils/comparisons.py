@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .crossval import cv_paired_difference
+from .crossval import cv_paired_difference, seeds_paired_difference
 from .layout import RunLayout
 from .metrics import evaluate_predictions
 from .records import run_name
 from .significance import (
-    paired_bootstrap_over_seeds,
     seed_summary,
 )
 
@@ -308,8 +307,10 @@ def seed_margins(
     matter) the seeds with finished test predictions of both are found in ``run_dir``. Per
     metric it gives each run's mean and sample SD over those seeds, the mean difference
     ``a - b``, its two-level paired bootstrap interval (seeds with replacement, then twin
-    families within each seed's test set;
-    :func:`marsutils.significance.paired_bootstrap_over_seeds`), and the margin rule
+    families within each seed's test set, stratified by class:
+    :func:`marsutils.crossval.seeds_paired_difference`, the computation the findings use, so
+    with the same ``n_boot`` and ``random_state`` the chapter and the findings print one
+    interval), and the margin rule
     ``difference > SD(a)``.
 
     Parameters
@@ -364,9 +365,14 @@ def seed_margins(
         for metric in metrics:
             a_scores = [score[metric](pa["y_true"], pa["y_pred"]) for _, pa, _ in runs]
             b_scores = [score[metric](pb["y_true"], pb["y_pred"]) for _, _, pb in runs]
-            res = paired_bootstrap_over_seeds(
+            res = seeds_paired_difference(
                 [
-                    (pa["y_true"], pa["y_pred"], pb["y_pred"], families[pa["row"].to_numpy()])
+                    (
+                        pa["y_true"].to_numpy(),
+                        pa["y_pred"].to_numpy(),
+                        pb["y_pred"].to_numpy(),
+                        families[pa["row"].to_numpy()],
+                    )
                     for _, pa, pb in runs
                 ],
                 metric=metric,

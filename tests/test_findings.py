@@ -473,3 +473,22 @@ def test_the_explainability_claims_share_one_holm_family(tmp_path):
             1
         ]
     )
+
+
+def test_the_published_chapter_and_findings_print_one_interval_for_full_minus_plain():
+    """Issue 23, point 10, on the published records: chapter 3 gave [-4.7, +2.1] for the full -
+    plain macro F1 difference over seeds where C18 gave [-4.9, +2.0]. Both now come from
+    ``crossval.seeds_paired_difference`` with the profile's resamples and seed."""
+    import json
+
+    results = Path(__file__).resolve().parents[1] / "results" / "reference" / "results"
+    margins = json.loads((results / "ablation_seed_comparisons.json").read_text())
+    margin = next(
+        m for m in margins["margins"] if (m["a"], m["b"], m["metric"]) ==
+        ("full (family)", "plain (family)", "macro_f1")
+    )  # fmt: skip
+    rows = json.loads((results / "findings.json").read_text())["findings"]
+    c18 = next(r for r in rows if r["claim"] == "attention + head help together")
+    assert margins["n_boot"] == get_profile("reference").n_boot
+    assert (100 * margin["low"], 100 * margin["high"]) == pytest.approx((c18["low"], c18["high"]))
+    assert 100 * margin["difference"] == pytest.approx(c18["estimate"])
