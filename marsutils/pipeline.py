@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -161,11 +162,31 @@ def _stage_notebook(src: Path, dest: Path) -> None:
     import nbformat
 
     nb = nbformat.read(src, as_version=4)
+    profile = None
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags:
+            found = re.search(r"^profile = [\"']([\w-]+)[\"']", cell.source, re.MULTILINE)
+            profile = found.group(1) if found else profile
+            if "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
+    if profile is not None:
+        for cell in nb.cells:
+            if cell.cell_type == "markdown" and RERUN_TIP in cell.source:
+                cell.source = rerun_tip_for(cell.source, profile)
     nbformat.write(nb, dest)
+
+
+#: The heading of every chapter's re-run tip (``notebooks/*.ipynb``), written for ``quick``.
+RERUN_TIP = ":::{tip} Re-run this chapter"
+
+
+def rerun_tip_for(text: str, profile: str) -> str:
+    """A chapter's re-run tip for the profile its page was executed with: ``-p profile quick``,
+    ``--profile quick`` and ``runs/quick`` become ``profile``'s (issue 26: published pages
+    showed the ``reference`` run with a tip for ``quick``)."""
+    text = re.sub(r"(-p profile |--profile )quick\b", rf"\g<1>{profile}", text)
+    return re.sub(r"\bruns/quick\b", f"runs/{profile}", text)
 
 
 def stage_book(
@@ -392,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="copy notebooks, figures and results into the repository",
     )
+    parser.add_argument(
+        "--book-output",
+        default=None,
+        help="build the book into DIR/_build/html instead of book/_build/html (the tests "
+        "build the smoke book there, so that book/_build/html keeps the published one)",
+    )
     add_grid_arguments(parser)  # --seeds --executor --workers --threads-per-worker --scheduler
     return parser
 
@@ -452,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_json(layout.pipeline_record, record)  # the summary page reads it
             if not args.no_build and not args.only:
                 staging = stage_book(layout.notebooks, figures, layout.book, summary_from=run_dir)
-                index = build_book(staging)
+                output = Path(args.book_output).resolve() if args.book_output else BOOK_DIR
+                index = build_book(staging, output=output)
                 record["total_seconds"] = round(time.perf_counter() - start, 1)  # a full run's
                 print(f"[pipeline] built {index}")
             write_json(layout.pipeline_record, record)

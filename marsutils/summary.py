@@ -238,8 +238,10 @@ def _previous_section(records: Mapping[str, Any]) -> list[str]:
         "## Verdicts beside the previous published run",
         "",
         f"The run this book showed before (records in `results/{previous['name']}`) judged the "
-        f"same claims with the same rules. {same} of {len(records['findings'])} claims keep "
-        "their verdict; the others are listed here.",
+        "same claims; its verdicts are shown as it published them, under the verdict rules of "
+        "its time (this run's are stated in {doc}`notebooks/08_findings`). "
+        f"{same} of {len(records['findings'])} claims keep their verdict; the others are listed "
+        "here.",
         "",
     ]
     if rows:

@@ -5,6 +5,7 @@ what a reader sees (marsutils.book_outputs)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,6 @@ from marsutils.book_outputs import html_problems, output_problems
 from marsutils.pipeline import BOOK_DIR, NOTEBOOKS
 
 pytestmark = pytest.mark.book
-HTML = BOOK_DIR / "_build" / "html"
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +25,20 @@ def smoke_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke-run")
     done = subprocess.run(
         [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
-         str(run_dir)],
+         str(run_dir), "--book-output", str(run_dir / "book-output")],
         capture_output=True,
         text=True,
         timeout=3600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def smoke_html(smoke_run) -> Path:
+    """The smoke book, built into the run folder (``--book-output``), never into
+    ``book/_build/html``, which keeps the published book (issue 26)."""
+    return smoke_run / "book-output" / "_build" / "html"
 
 
 def test_every_notebook_executed_without_error(smoke_run):
@@ -77,8 +84,8 @@ def test_executed_notebooks_show_no_traceback_absolute_path_or_widget(smoke_run)
     assert not problems, "\n".join(problems[:20])
 
 
-def test_built_smoke_book_shows_no_traceback_absolute_path_or_widget(smoke_run):
-    problems = html_problems(HTML)
+def test_built_smoke_book_shows_no_traceback_absolute_path_or_widget(smoke_html):
+    problems = html_problems(smoke_html)
     assert not problems, "\n".join(problems[:20])
 
 
@@ -96,13 +103,13 @@ def test_resumed_run_retrains_nothing(smoke_run):
     assert "epoch 1:" not in text, "a finished run must be loaded, not trained again"
 
 
-def test_book_has_every_chapter(smoke_run):
-    assert (HTML / "index.html").is_file()
+def test_book_has_every_chapter(smoke_html):
+    assert (smoke_html / "index.html").is_file()
     for name in NOTEBOOKS:
-        assert (HTML / "notebooks" / f"{name}.html").is_file(), name
+        assert (smoke_html / "notebooks" / f"{name}.html").is_file(), name
     for page in ("intro", "methods", "provenance", "limitations", "glossary", "references"):
-        assert (HTML / f"{page}.html").is_file(), page
-    summary = (HTML / "summary.html").read_text()  # index.html redirects to the root page
+        assert (smoke_html / f"{page}.html").is_file(), page
+    summary = (smoke_html / "summary.html").read_text()  # index.html redirects to the root page
     assert "Summary: what holds" in summary and "Communication with the original authors" in summary
 
 
@@ -148,8 +155,8 @@ def _check_pages_in_chromium(html: Path) -> None:
         browser.quit()
 
 
-def test_pages_load_in_chromium_with_every_image(smoke_run):
-    _check_pages_in_chromium(HTML)
+def test_pages_load_in_chromium_with_every_image(smoke_html):
+    _check_pages_in_chromium(smoke_html)
 
 
 def test_published_book_builds_with_warnings_as_errors_and_loads_in_chromium(tmp_path):
@@ -167,10 +174,22 @@ def test_published_book_builds_with_warnings_as_errors_and_loads_in_chromium(tmp
             f"{path.name}: not the reference run"
         )
     staging = stage_book(BOOK_DIR / "notebooks", REPO_ROOT / "figures", tmp_path / "stage")
-    index = build_book(staging, output=tmp_path / "out")
+    # into book/_build/html, where the README says `make test` leaves the published book (the
+    # smoke book goes to its run folder, see smoke_html)
+    index = build_book(staging, output=BOOK_DIR)
     problems = html_problems(index.parent)
     assert not problems, "\n".join(problems[:20])
     _check_pages_in_chromium(index.parent)
+    text = " ".join(re.sub(r"<[^>]+>", " ", (index.parent / "summary.html").read_text()).split())
+    assert "from the records of the reference run that this book shows" in text
+
+
+def test_the_smoke_book_is_not_built_where_the_published_book_lives(smoke_html):
+    """Issue 26: after `make test`, book/_build/html held the smoke book (accuracy 66.7, "ours
+    lower"), while the README says it holds the published one. The smoke book now goes to its
+    run folder."""
+    assert (smoke_html / "index.html").is_file()
+    assert BOOK_DIR / "_build" not in smoke_html.parents
 
 
 #: Widths of a desktop browser and of a phone, in CSS pixels.
@@ -205,17 +224,17 @@ def _overflowing_pages(html: Path, width: int) -> list[str]:
 
 
 @pytest.mark.parametrize("device", list(WIDTHS))
-def test_no_page_of_the_smoke_book_overflows_sideways(smoke_run, device):
-    bad = _overflowing_pages(HTML, WIDTHS[device])
+def test_no_page_of_the_smoke_book_overflows_sideways(smoke_html, device):
+    bad = _overflowing_pages(smoke_html, WIDTHS[device])
     assert not bad, "\n".join(bad)
 
 
-def test_the_offline_explorer_works_in_the_built_book(smoke_run):
+def test_the_offline_explorer_works_in_the_built_book(smoke_html):
     from _chromium import check_explorer, chromium_driver
 
     browser = chromium_driver()
     try:
-        browser.get((HTML / "notebooks" / "05_explainability.html").as_uri())
+        browser.get((smoke_html / "notebooks" / "05_explainability.html").as_uri())
         assert check_explorer(browser) == 1
     finally:
         browser.quit()

@@ -106,3 +106,33 @@ def test_a_corrupt_pipeline_record_is_named(tmp_path):
             path, profile="reference", seeds=[0], executor="sequential", timings=[],
             seconds=1.0, only=["08"],
         )  # fmt: skip
+
+
+def test_each_staged_chapter_tips_the_profile_it_was_executed_with(tmp_path):
+    """Issue 26: every published chapter's "Re-run this chapter" tip named ``-p profile quick``
+    and ``runs/quick`` while the page showed the ``reference`` run. Staging rewrites the tip
+    for the profile of the notebook's injected parameters; the notebook itself is unchanged."""
+    import nbformat
+
+    from marsutils.pipeline import NOTEBOOKS, RERUN_TIP, _stage_notebook
+
+    root = Path(__file__).resolve().parents[1]
+    for name in NOTEBOOKS:
+        src = root / "book" / "notebooks" / f"{name}.ipynb"
+        before = src.read_bytes()
+        _stage_notebook(src, tmp_path / f"{name}.ipynb")
+        staged = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4)
+        tips = [c.source for c in staged.cells if RERUN_TIP in c.source]
+        assert len(tips) == 1, name
+        assert "-p profile reference" in tips[0] and "runs/reference" in tips[0], name
+        assert "quick" not in tips[0], name
+        assert src.read_bytes() == before
+    # a notebook executed under smoke gets the smoke tip
+    nb = nbformat.read(root / "notebooks" / "02_training.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell('profile = "smoke"\n', metadata={
+        "tags": ["injected-parameters"]}))  # fmt: skip
+    nbformat.write(nb, tmp_path / "smoke.ipynb")
+    _stage_notebook(tmp_path / "smoke.ipynb", tmp_path / "smoke-staged.ipynb")
+    staged = nbformat.read(tmp_path / "smoke-staged.ipynb", as_version=4)
+    tip = next(c.source for c in staged.cells if RERUN_TIP in c.source)
+    assert "--profile smoke --run-dir runs/smoke" in tip
