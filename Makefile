@@ -6,7 +6,7 @@ PROFILE ?= quick
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install browser test lint book html clean-book
+.PHONY: install browser test lint book html pdf clean-book
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ book: install
 # Build the book from the committed, executed notebooks (no re-training).
 html: install
 	$(PY) -m marsutils.pipeline --build-only
+
+# The published book as one PDF (single-HTML build printed by headless Chromium).
+pdf: install browser
+	$(PY) -m marsutils.pdf
 
 clean-book:
 	rm -rf book/_build

@@ -136,6 +136,7 @@ LAYERS: dict[str, int] = {
     "explorer": 5,
     "glance": 5,
     "notebook": 5,
+    "pdf": 5,
     "pipeline": 5,
     "reporting": 5,
     "summary": 5,

@@ -238,3 +238,36 @@ def test_the_offline_explorer_works_in_the_built_book(smoke_html):
         assert check_explorer(browser) == 1
     finally:
         browser.quit()
+
+
+def test_make_pdf_writes_every_chapter_the_claims_and_figures(tmp_path):
+    """Issue 26: the published book as one PDF (``python -m marsutils.pdf``, ``make pdf``): every
+    chapter's title, the summary's claims table and figures are in it."""
+    import unicodedata
+
+    import nbformat
+    from pypdf import PdfReader
+
+    from marsutils.pdf import main as pdf_main
+
+    out = tmp_path / "book.pdf"
+    assert pdf_main(["--output", str(out)]) == 0
+    reader = PdfReader(out)
+    pages = (page.extract_text() or "" for page in reader.pages)
+    text = unicodedata.normalize("NFKC", " ".join(" ".join(p.split()) for p in pages))
+    assert len(reader.pages) >= 40
+    for name in NOTEBOOKS:
+        nb = nbformat.read(BOOK_DIR / "notebooks" / f"{name}.ipynb", as_version=4)
+        title = next(c.source for c in nb.cells if c.cell_type == "markdown").splitlines()[0]
+        assert title.lstrip("# ").strip() in text, name
+    assert "C12" in text and "beats U-Net in F1" in text and "C35" in text
+    assert sum(len(page.images) for page in reader.pages) >= 10
+
+
+def test_make_pdf_names_the_missing_browser(tmp_path, capsys, monkeypatch):
+    from marsutils import pdf
+
+    monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
+    assert pdf.main(["--output", str(tmp_path / "x.pdf")]) == 2
+    assert "install Debian's chromium" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
