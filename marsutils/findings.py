@@ -539,6 +539,11 @@ def _value_claims(run: _Run) -> list[dict]:
                 for m in ("accuracy", "macro_f1", "mean_iou")
                 if m != metric
             ]
+        if metric == "macro_f1":  # the paper does not say which F1 it reports
+            others.append(
+                f"weighted F1 {_ci_text(*_pct(interval('weighted_f1')))} (the other reading of "
+                "the paper's F1; the verdict judges macro F1)"
+            )
         if tta is not None and views > 1:
             others.append(f"{views}-view TTA {_ci_text(*_pct(run.interval(tta, metric, cls)))}")
         rows.append(
