@@ -5,6 +5,7 @@ Also :func:`json_records`, the one conversion of a table into JSON-ready rows.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -19,7 +20,18 @@ __all__ = ["atomic_write", "json_records", "read_json", "write_json", "write_npz
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
-    """Call ``writer(tmp_path)`` and rename the result onto ``path``; nothing is left half-done."""
+    """Call ``writer(tmp_path)`` and rename the result onto ``path``; nothing is left half-done.
+
+    Raises
+    ------
+    OSError
+        When the disk is full (``ENOSPC``, ``EDQUOT``): the message names ``path`` and says that
+        its previous version, if any, is intact. Other OS errors pass through.
+    RuntimeError
+        When ``writer`` raises another error (``torch.save`` reports a full disk as an
+        "unexpected pos" RuntimeError): the message names ``path``; the previous version is
+        intact and the temporary file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -29,6 +41,19 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path
         writer(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; use the usual mode
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(
+                err.errno,
+                f"no space left to write {path}; its previous version, if any, is intact: "
+                "free some space and run again (a resumed run continues from its last checkpoint)",
+            ) from err
+        raise
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"writing {path} failed ({err}); its previous version, if any, is intact (a full "
+            "disk is the usual cause)"
+        ) from err
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
