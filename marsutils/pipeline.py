@@ -100,10 +100,12 @@ def execute_notebooks(
 ) -> list[dict[str, Any]]:
     """Execute the notebooks in order into ``run_dir/notebooks``; returns per-notebook timings.
 
-    Stops at the first failing notebook with a :class:`PipelineError` naming it; the notebooks
-    and results that already succeeded are kept.
+    Stops at the first failing notebook with a :class:`PipelineError` naming it (a cell's
+    error, or a kernel that died, as the out-of-memory killer leaves it); the notebooks and
+    results that already succeeded are kept.
     """
     import papermill
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     names = [n for n in NOTEBOOKS if not only or any(n.startswith(o) for o in only)]
@@ -144,6 +146,13 @@ def execute_notebooks(
                 f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                 f"the partly executed notebook is {out_dir / path.name}; results of earlier "
                 f"notebooks are kept in {run_dir}, and a re-run continues from them"
+            ) from err
+        except DeadKernelError as err:
+            raise PipelineError(
+                f"notebook {name}: its kernel died ({err}). The usual cause is the out-of-memory "
+                "killer (see `dmesg`); a smaller profile, batch size or --workers count needs "
+                f"less memory. Earlier chapters and finished experiments are kept in {run_dir}: "
+                f"`--only {name[:2]}` executes this chapter again, and it reuses what they saved"
             ) from err
         seconds = time.perf_counter() - start
         timings.append({"notebook": name, "seconds": round(seconds, 1)})

@@ -87,3 +87,34 @@ def test_a_process_killed_mid_write_leaves_the_previous_file_whole(tmp_path):
     assert read_json(path) == {"epoch": 1}
     left = _temporaries(tmp_path)
     assert len(left) == 1 and left[0].startswith(".done.json.")  # never read as a record
+
+
+def test_a_kernel_killed_mid_chapter_stops_the_pipeline_naming_the_chapter(tmp_path, monkeypatch):
+    """A chapter's kernel killed (the out-of-memory killer, papermill issues #125 and #476) raised
+    nbclient's DeadKernelError as a traceback. The pipeline now stops with a message that names
+    the chapter, the likely cause and how to execute that chapter only."""
+    import nbformat
+
+    from marsutils import pipeline
+
+    book = tmp_path / "notebooks"
+    book.mkdir()
+    params = nbformat.v4.new_code_cell(
+        'profile = "smoke"\nrun_dir = None\n', metadata={"tags": ["parameters"]}
+    )
+    for name, body in (("01_data", "x = 1"), ("02_training", "import os\nos.kill(os.getpid(), 9)")):
+        nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(body)])
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nbformat.write(nb, book / f"{name}.ipynb")
+    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", book)
+    monkeypatch.setattr(pipeline, "NOTEBOOKS", ("01_data", "02_training"))
+    with pytest.raises(
+        pipeline.PipelineError, match="notebook 02_training: its kernel died"
+    ) as err:
+        pipeline.execute_notebooks("smoke", tmp_path / "run", progress=False)
+    assert "out-of-memory killer" in str(err.value) and "--only 02" in str(err.value)
+    assert (tmp_path / "run" / "notebooks" / "01_data.ipynb").is_file()  # earlier chapters kept
