@@ -3,9 +3,10 @@
 ::
 
     python -m marsutils train --list --profile smoke --seeds 0 1
-    python -m marsutils train family/full-efficientnet_lite0-imagenet-64px-1ep --seed 1 \\
+    python -m marsutils train family-cv2-f0/full-efficientnet_lite0-imagenet-64px-1ep --seed 1 \\
         --profile smoke
-    python -m marsutils train family/full-efficientnet_lite0-imagenet-64px-1ep/seed1 --profile smoke
+    python -m marsutils train family-cv2-f0/full-efficientnet_lite0-imagenet-64px-1ep/seed1 \\
+        --profile smoke
     python -m marsutils train --all --profile quick --seeds 0 1 --executor dask --workers 2 \\
         --threads-per-worker 1
 

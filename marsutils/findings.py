@@ -1203,6 +1203,15 @@ def _xai_claims(run: _Run) -> list[dict]:
             for pair, r in by_pair.items()
             if r.get("mismatched") is not None
         ]
+        for other in summary.get("other_folds") or []:
+            for r in other["consistency"]:
+                if r["pair"] == "gradcam~ig_black" and r["metric"] == "topk_iou@0.1":
+                    parts.append(
+                        f"replication on the fold-{other['fold']} model ({other['n_images']} "
+                        f"images, beside the verdict): {r['mean']:.3f} [{r['ci_low']:.3f}, "
+                        f"{r['ci_high']:.3f}] vs different images {_control_text(r)}"
+                        + _p_text(r.get("p_vs_mismatched"))
+                    )
         result = {
             **row,
             "ours": "; ".join(parts),
@@ -1250,6 +1259,20 @@ def _xai_claims(run: _Run) -> list[dict]:
                 r["insertion_vs_random_ci_high"],
             )
         completeness = _completeness_text(summary, method)
+        for other in summary.get("other_folds") or []:
+            for f in other["faithfulness"]:
+                if f["method"] == method and f.get("deletion_vs_random") is not None:
+                    ours += (
+                        f"; replication on the fold-{other['fold']} model "
+                        f"({other['n_images']} images, beside the verdict): deletion minus random "
+                        + _ci3(f["deletion_vs_random"], f["deletion_vs_random_ci_low"],
+                               f["deletion_vs_random_ci_high"])
+                        + _p_text(f.get("deletion_vs_random_p"))
+                        + ", insertion minus random "
+                        + _ci3(f["insertion_vs_random"], f["insertion_vs_random_ci_low"],
+                               f["insertion_vs_random_ci_high"])
+                        + _p_text(f.get("insertion_vs_random_p"))
+                    )  # fmt: skip
         result = {
             **row,
             "test": row["test"] + "; insertion AUC minus random's (higher is better)",
@@ -1291,6 +1314,10 @@ _LEGACY_XAI = (
     "claim cannot join the explainability claims' Holm family and is not shown after "
     "correction: re-run the explainability chapter to test it"
 )
+
+
+def _p_text(p: float | None) -> str:
+    return "" if p is None else f" (p = {p:.3g}, unadjusted)"
 
 
 def _ci3(value: float, low: float, high: float) -> str:

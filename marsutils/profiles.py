@@ -58,7 +58,7 @@ class Profile:
     ``precision_effect`` also trains the plain fine-tune in bf16 on the same folds, to measure
     what precision alone does. ``n_boot`` is the number of bootstrap resamples of every
     interval and test of the findings (raised adaptively where a p-value lies near its
-    threshold, see :func:`marsutils.significance.adaptive_n_boot`). ``plateau_window``,
+    threshold: :func:`marsutils.rules.needs_more_resamples`). ``plateau_window``,
     ``plateau_min_delta`` and ``plateau_lr_fraction`` are the one training-length rule
     (:func:`marsutils.rules.training_check`).
     """

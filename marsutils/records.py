@@ -635,6 +635,9 @@ class XaiSummary(Record):
     robustness: Any
     bootstrap: dict[str, Any]
     schema: str = "xai_summary/1"
+    #: Under cross-validation, the explainability claims' tests repeated on other folds' models
+    #: (:func:`marsutils.xai.record.fold_replication`); empty in older records.
+    other_folds: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The ``xai_summary/1`` dict that :mod:`marsutils.xai.verdicts` reads."""

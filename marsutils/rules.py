@@ -166,7 +166,7 @@ VERDICT_MEANINGS: dict[str, str] = {
     OURS_HIGHER: "our interval lies wholly above the paper's value",
     OURS_LOWER: "our interval lies wholly below the paper's value",
     UNTESTABLE: "this data cannot test it; the nearest measurable counterpart is shown",
-    NOT_RUN: "the chapter that holds its evidence did not run",
+    NOT_RUN: "the chapter that holds its evidence did not run, or the profile does not measure it",
 }
 
 #: Family-wise error rate of every multiple-testing correction (two-sided; one-sided tests of a

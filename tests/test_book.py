@@ -49,6 +49,11 @@ def test_every_notebook_executed_without_error(smoke_run):
         assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     assert (smoke_run / "results" / "findings.json").is_file()
     assert (smoke_run / "pipeline.json").is_file()
+    # cross-validation: the explainability tests ran on a second fold's model too
+    xai = json.loads((smoke_run / "results" / "xai_summary.json").read_text())
+    assert [other["fold"] for other in xai["other_folds"]] == [1]
+    assert xai["other_folds"][0]["model_key"] != xai["model_key"]
+    assert xai["other_folds"][0]["consistency"][0]["p_vs_mismatched"] is not None
 
 
 def test_a_chapter_and_the_findings_print_one_interval_for_one_quantity(smoke_run):

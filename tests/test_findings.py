@@ -444,6 +444,13 @@ def test_the_explainability_claims_share_one_holm_family(tmp_path):
     for row in xai["faithfulness"]:
         if row["method"] in raw:
             row["deletion_vs_random_p"], row["insertion_vs_random_p"] = raw[row["method"]]
+    # a second fold's model, shown beside each verdict (XAI on more than one fold)
+    xai["other_folds"] = [
+        {"fold": 1, "model_key": "k", "n_images": 12,
+         "consistency": [r for r in xai["consistency"]
+                         if (r["pair"], r["metric"]) == ("gradcam~ig_black", "topk_iou@0.1")],
+         "faithfulness": xai["faithfulness"]}
+    ]  # fmt: skip
     (results / "xai_summary.json").write_text(json.dumps(xai))
     rows = _xai_rows(tmp_path)
     from marsutils import findings
@@ -464,6 +471,8 @@ def test_the_explainability_claims_share_one_holm_family(tmp_path):
     assert gradcam["verdict"] == rules.CONFIRMED  # both controls beaten after Holm
     assert ig["verdict"] == rules.INCONCLUSIVE  # insertion is not: deletion alone no longer does
     assert "insertion AUC minus random" in ig["ours"]
+    for row in (gradcam, ig, rows["Grad-CAM and IG highlight the same regions"]):
+        assert "replication on the fold-1 model (12 images, beside the verdict)" in row["ours"]
     share = xai["completeness_share_within_tolerance"]["black"]
     passed = round(share * xai["n_images"])
     assert f"on {passed} of {xai['n_images']} images" in ig["ours"]

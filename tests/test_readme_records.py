@@ -99,3 +99,27 @@ def test_the_methods_page_quotes_the_resample_counts_of_the_code():
         f"{get_profile('smoke').n_boot:,} under `smoke`"
     )
     assert quoted in text
+
+
+def test_every_experiment_key_the_readme_and_the_train_help_show_is_in_the_grid():
+    """A new user found README examples naming keys of an old budget (``family/...-128px-2ep``)
+    that no profile trains any longer: every ``train <key> ... --profile P`` and
+    ``--model-key <key>`` example must name an experiment of that profile's grid."""
+    from marsutils import cli_train
+    from marsutils.cli_train import find_spec
+    from marsutils.profiles import get_profile
+
+    texts = [_readme(), cli_train.__doc__ or ""]
+    found = 0
+    for text in texts:
+        joined = re.sub(r"\\\s*\n\s*", " ", text)  # shell line continuations
+        for line in joined.splitlines():
+            key = re.search(r"(?:marsutils train|--model-key) ((?:family|paper)[\w./-]+)", line)
+            if not key:
+                continue
+            profile = re.search(r"--profile ([\w-]+)", line)
+            seed = re.search(r"--seed (\d+)", line)
+            name = profile.group(1) if profile else "quick"  # evaluate's examples: quick runs
+            find_spec(get_profile(name), key.group(1), int(seed.group(1)) if seed else None)
+            found += 1
+    assert found >= 4, "the README and `train --help` show experiment keys"

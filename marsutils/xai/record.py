@@ -29,6 +29,7 @@ __all__ = [
     "SUMMARY_SCHEMA",
     "XAITests",
     "build_summary",
+    "fold_replication",
     "test_explanations",
 ]
 
@@ -266,4 +267,110 @@ def build_summary(
         },
         "robustness": robustness,
         "bootstrap": {"n_boot": tests.n_boot, "confidence": tests.confidence, "seed": tests.seed},
+    }
+
+
+#: The tests a fold replication repeats (the explainability claims' controls).
+REPLICATED_PAIR = "gradcam~ig_black"
+REPLICATED_METRIC = "topk_iou@0.1"
+
+
+def fold_replication(
+    profile: Any,
+    run_dir: Any,
+    images: np.ndarray,
+    *,
+    fold: int,
+    seed: int,
+    class_names: Sequence[str],
+    groups: pd.Series | dict | None = None,
+) -> dict[str, Any]:
+    """The explainability claims' tests on another cross-validation fold's model.
+
+    The chapter explains the fold-0 model on fold 0's test images. This repeats, for the model
+    of ``fold`` on its own test images (chosen by the same rule), the tests behind the findings'
+    explainability claims: Grad-CAM against IG (black baseline) top-10% IoU, same image against
+    different images, and deletion and insertion against random pixels for every method, with
+    the same intervals and p-values (:func:`test_explanations`). The randomisation and robustness
+    measures are not repeated.
+
+    Parameters
+    ----------
+    profile : Profile
+        A cross-validation profile (``cv_folds`` >= 2).
+    run_dir : path
+        The run folder; the attributions are cached under ``xai/<experiment key>``.
+    images : ndarray
+        The cached uint8 images of the data set (``ctx.data.images``).
+    fold : int
+        The fold whose model and test images are used.
+    seed : int
+        Image selection, bootstrap and cache seed.
+    class_names : sequence of str
+        The classes, in label order.
+    groups : Series or dict, optional
+        Image id -> twin family, so that the intervals resample families.
+
+    Returns
+    -------
+    dict
+        ``{"fold", "model_key", "n_images", "consistency", "faithfulness"}``: the rows of the
+        ``xai_summary`` record's ``consistency`` (the replicated pair and metric) and
+        ``faithfulness`` lists.
+
+    Raises
+    ------
+    ValueError
+        If the profile has no such fold.
+    FileNotFoundError
+        If that fold's model has not been trained.
+    """
+    from pathlib import Path
+
+    from marsutils.xai.cache import cached_attribution_set
+    from marsutils.xai.evaluation import evaluate_explanations
+    from marsutils.xai.report import attribution_settings, load_explained_model, model_inputs
+    from marsutils.xai.selection import select_images
+
+    explained = load_explained_model(
+        profile, run_dir, seed=seed, num_classes=len(class_names), fold=fold
+    )
+    chosen = select_images(explained.predictions, profile.xai_images, seed=seed)
+    inputs = model_inputs(images, chosen["row"], explained.spec.image_size)
+    attributions = cached_attribution_set(
+        Path(run_dir) / "xai" / explained.spec.key,
+        model_key=explained.model_key,
+        model=explained.model,
+        inputs=inputs,
+        image_ids=chosen["image"].astype(str).tolist(),
+        targets=chosen["y_pred"].to_numpy(),
+        settings=attribution_settings(profile),
+    )
+    evaluation = evaluate_explanations(
+        explained.model,
+        inputs,
+        attributions,
+        y_true=chosen["y_true"].to_numpy(),
+        y_pred=chosen["y_pred"].to_numpy(),
+        class_names=list(class_names),
+        deletion_steps=profile.deletion_steps,
+        randomization_methods=(),
+        robustness=False,
+        seed=seed,
+    )
+    tests = test_explanations(evaluation, seed=seed, groups=groups)
+    consistency = tests.consistency
+    keep = (consistency["pair"] == REPLICATED_PAIR) & (consistency["metric"] == REPLICATED_METRIC)
+    return {
+        "fold": int(fold),
+        "model_key": explained.model_key,
+        "n_images": len(attributions),
+        "consistency": [
+            _json_row(r, keep=("pair", "metric", "above_chance"), ints=("n",))
+            for r in consistency[keep].to_dict("records")
+        ],
+        "faithfulness": [
+            _json_row(r, keep=("method",), ints=("n",))
+            for r in tests.faithfulness.to_dict("records")
+        ],
     }

@@ -69,17 +69,25 @@ def load_explained_model(
     seed: int = 0,
     num_classes: int = 8,
     channels_last: bool = True,
+    fold: int = 0,
 ) -> ExplainedModel:
     """The proposed model trained on ``split`` under ``seed`` by the training chapter, in eval mode.
 
-    Raises :class:`FileNotFoundError` (naming the notebook to run) when it has not been trained.
+    Under cross-validation ``fold`` picks the fold's model, which explains that fold's test
+    images (a hold-out profile has one model: ``fold`` must be 0).
+
+    Raises :class:`FileNotFoundError` (naming the notebook to run) when it has not been trained,
+    and :class:`ValueError` for a ``fold`` the profile does not have.
     ``channels_last`` stores the weights in that memory format, which is faster on CPUs.
     """
-    # under cross-validation the first fold's model (fold 0), whose test images it explains
     specs = [s for s in plan(profile, "training", seed=seed) if s.split_kind == split]
     if not specs:
         raise ValueError(f"profile {profile.name!r} trains no model on the {split!r} split")
-    spec = specs[0]
+    if not 0 <= fold < len(specs):
+        raise ValueError(
+            f"fold must lie in [0, {len(specs) - 1}] for profile {profile.name!r}; got {fold}"
+        )
+    spec = specs[fold]
     layout = RunLayout(run_dir)
     model = load_trained(spec, run_dir, profile, num_classes=num_classes)
     predictions_path = layout.predictions(spec.key, spec.seed, "test")

@@ -178,7 +178,8 @@ def verdicts_by_section(summary: dict[str, Any]) -> dict[str, list[str]]:
     """Sentences for the chapter from a :func:`build_summary` record, by section.
 
     ``completeness``, ``consistency`` (the headline pairs, Grad-CAM against each IG, at the top
-    10% IoU and Spearman), ``faithfulness`` (one per method) and ``randomization``.
+    10% IoU and Spearman), ``faithfulness`` (one per method), ``randomization`` and
+    ``other_folds`` (the same tests on other cross-validation folds' models; empty without).
     """
     headline = [
         row
@@ -196,4 +197,17 @@ def verdicts_by_section(summary: dict[str, Any]) -> dict[str, list[str]]:
             if row["method"] != "random"
         ],
         "randomization": [randomization_verdict(summary)],
+        "other_folds": [
+            f"On the fold-{other['fold']} model and its own {other['n_images']} test images: "
+            + sentence
+            for other in summary.get("other_folds") or []
+            for sentence in [
+                *(consistency_verdict(row) for row in other["consistency"]),
+                *(
+                    faithfulness_verdict(r)
+                    for r in other["faithfulness"]
+                    if r["method"] != "random"
+                ),
+            ]
+        ],
     }
