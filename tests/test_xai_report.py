@@ -221,7 +221,14 @@ def test_verdicts_cover_the_headline_pairs(evaluated):
     _, _, attributions, evaluation, tests = evaluated
     summary = record.build_summary(evaluation, tests, attributions, image_size=32)
     sentences = verdicts.verdicts_by_section(summary)
-    assert set(sentences) == {"completeness", "consistency", "faithfulness", "randomization"}
+    assert set(sentences) == {
+        "completeness",
+        "consistency",
+        "faithfulness",
+        "randomization",
+        "other_folds",
+    }
+    assert sentences["other_folds"] == []  # a hold-out summary: no other fold's model
     assert len(sentences["consistency"]) == 4 and len(sentences["faithfulness"]) == 3
     assert all(isinstance(s, str) and s.endswith(".") for v in sentences.values() for s in v)
 
