@@ -319,7 +319,9 @@ def plot_learning_curves(
     matplotlib.figure.Figure
         One panel per plotted metric, epochs on the x axis, one colour per model and one line
         per seed (solid for the first seed, then dashed and dotted); the legend names each
-        model once, with its number of seeds when it has several.
+        model once, with its number of seeds when it has several. The cross-validation folds of
+        a model (labels ``"<model>, fold <k>"``) are drawn the same way, one line per fold, and
+        named once with their number of folds, so the legend stays one entry per model.
 
     Raises
     ------
@@ -329,10 +331,16 @@ def plot_learning_curves(
     """
     if not histories:
         raise ValueError("no histories to plot")
-    frames = {
-        label: {seed: _load_history(h) for seed, h in _by_seed(runs).items()}
-        for label, runs in histories.items()
-    }
+    # a configuration's cross-validation folds ("<label>, fold <k>", as seed_histories names
+    # them) share its colour and legend entry, like its seeds: one line per fold and seed
+    frames: dict[str, dict[Any, pd.DataFrame]] = {}
+    folds: dict[str, int] = {}
+    for label, runs in histories.items():
+        model, sep, fold = label.partition(", fold ")
+        group = model if sep else label
+        folds[group] = folds.get(group, 0) + bool(sep)
+        for seed, h in _by_seed(runs).items():
+            frames.setdefault(group, {})[(fold, seed)] = _load_history(h)
     shown = [
         m
         for m in metrics
@@ -345,7 +353,9 @@ def plot_learning_curves(
     for ax, metric in zip(axes, shown, strict=True):
         for i, (label, runs) in enumerate(frames.items()):
             color = f"C{i % 10}"
-            name = label if len(runs) == 1 else f"{label} ({len(runs)} seeds)"
+            unit = "folds" if folds[label] > 1 else "seeds"
+            count = folds[label] if folds[label] > 1 else len(runs)
+            name = label if len(runs) == 1 else f"{label} ({count} {unit})"
             for j, frame in enumerate(runs.values()):
                 if metric in frame:
                     ax.plot(

@@ -134,3 +134,28 @@ def test_learning_curves_and_plateau_table_show_one_line_per_seed():
     ]
     with pytest.raises(ValueError, match="empty"):
         plot_learning_curves({"full": {}})
+
+
+def test_the_folds_of_one_model_share_its_legend_entry(tmp_path):
+    """Under 5-fold CV the ablation's learning-curve figure had one legend entry per fold and
+    model (25), more than its panels hold, and matplotlib printed a layout warning with this
+    machine's path into the book. The folds of a model share its colour and one entry."""
+    import warnings
+
+    from marsutils.plots import plot_learning_curves, save_figure
+
+    histories = {
+        f"{model}, fold {k}": {0: _curve([0.4, 0.5 + 0.01 * k, 0.6])}
+        for model in ("full", "plain", "head", "attention", "plain-bf16")
+        for k in range(5)
+    }
+    fig = plot_learning_curves(histories)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [25, 25]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        f"{m} (5 folds)" for m in ("full", "plain", "head", "attention", "plain-bf16")
+    ]
+    colours = {line.get_color() for line in fig.axes[0].get_lines()[:5]}
+    assert len(colours) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save_figure(fig, tmp_path, "curves")
