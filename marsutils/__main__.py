@@ -52,6 +52,15 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (not of the model)")
     ev.add_argument("--views", type=int, default=1, help="dihedral test-time views (1-8)")
     ev.add_argument("--device", default=None)
+    ev.add_argument(
+        "--training-data-dir",
+        default=None,
+        help="the folder the model was trained on, to count scored twins of its training images "
+        "(default: $MARS_DATA_DIR, then ../shared/data/hirise-landmarks)",
+    )
+    ev.add_argument(
+        "--no-overlap", action="store_true", help="do not look for twins of training images"
+    )
     ev.add_argument("--out", default=None, help="also write the result as JSON here")
     ev.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -94,11 +103,20 @@ def _run_data(args: argparse.Namespace) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate_folder, format_evaluation, load_classifier, write_evaluation
+    from .evaluate import (
+        evaluate_folder,
+        format_evaluation,
+        load_classifier,
+        training_images,
+        write_evaluation,
+    )
 
     if (args.checkpoint is None) == (args.run_dir is None and args.model_key is None):
         raise ValueError("give --checkpoint, or --run-dir with --model-key (not both)")
     model, info = load_classifier(args.checkpoint, run_dir=args.run_dir, model_key=args.model_key)
+    training = (
+        None if args.no_overlap else training_images(info["checkpoint"], args.training_data_dir)
+    )
     result = evaluate_folder(
         model,
         info["class_names"],
@@ -109,6 +127,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         seed=args.seed,
         views=args.views,
         device=args.device,
+        training=training,
     )
     result["checkpoint"] = info["checkpoint"]
     if args.out:

@@ -15,12 +15,20 @@ out. **Classes of the model with no true image among the scored ones** (``swiss 
 IoU): the averages run over the classes present in ``y_true``, as scikit-learn's
 ``labels=present`` gives. Predicting such a class still counts as an error: it lowers the
 accuracy and the recall of the true class.
+
+**Overlap with the training data.** For a checkpoint inside a run folder, :func:`training_images`
+finds the train and val images of its split file (in a training folder checked against the split
+file's data fingerprint), and the result counts the scored images that are twins of them (same
+name in the same folder, same bytes, or a dihedral thumbnail match:
+:mod:`marsutils.data.overlap`) and scores the scored images outside their twin families beside
+the whole folder.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +44,8 @@ __all__ = [
     "confusion_scores",
     "clustered_bootstrap_ci",
     "load_classifier",
+    "TrainingImages",
+    "training_images",
     "evaluate_folder",
     "format_evaluation",
     "write_evaluation",
@@ -276,6 +286,112 @@ def load_classifier(
     return model.eval(), info
 
 
+@dataclass(frozen=True)
+class TrainingImages:
+    """The images a classifier was fitted or selected on: ``rows`` of ``dataset``.
+
+    ``rows`` are the ``train`` and ``val`` rows of the run's split file ``source`` (validation
+    images choose the learning-rate schedule's end and are seen by the model's selection).
+    """
+
+    dataset: Any
+    rows: np.ndarray
+    source: str
+
+
+def training_images(
+    checkpoint: str | os.PathLike, training_data_dir: str | os.PathLike | None = None
+) -> TrainingImages | str:
+    """Find the training images of a checkpoint inside a run folder, or say why not.
+
+    The checkpoint must lie at ``<run>/experiments/<split>/<config>/seed<k>/`` (the
+    :class:`~marsutils.layout.RunLayout`); its split file ``<run>/splits/<split>-seed<k>.csv``
+    names the rows, and the training folder (``training_data_dir``, else ``$MARS_DATA_DIR``, else
+    the shared sample: :func:`~marsutils.data.locate_data_dir`) must have the split file's data
+    fingerprint, so rows are never matched against another version of the data.
+
+    Returns
+    -------
+    TrainingImages, or str
+        The reason the overlap cannot be checked (no run folder, no split file, no training
+        folder, or a training folder with another fingerprint).
+
+    Raises
+    ------
+    DataError
+        ``training_data_dir`` is given and does not exist, or the split file is malformed.
+    """
+    from .data import load_dataset, load_split, locate_data_dir
+    from .data.imagecache import content_hash
+    from .layout import RunLayout
+
+    path = Path(checkpoint).resolve()
+    parts = path.parent.parts
+    if "experiments" not in parts:
+        return f"{path} is not inside a run folder (<run>/experiments/...): no split file"
+    at = len(parts) - 1 - parts[::-1].index("experiments")
+    run_dir, rest = Path(*parts[:at]), parts[at + 1 :]
+    seed = int(rest[-1][4:]) if rest and rest[-1][4:].isdigit() else 0
+    split_path = RunLayout(run_dir).split_file(rest[0], seed) if rest else None
+    if split_path is None or not split_path.is_file():
+        return f"the run's split file {split_path} does not exist"
+    split = load_split(split_path)
+    if training_data_dir is None:
+        try:
+            root = locate_data_dir(None)
+        except DataError as err:
+            return f"no training folder to compare with ({err}); pass --training-data-dir"
+    else:
+        root = locate_data_dir(training_data_dir)
+    data = load_dataset(root)
+    want = str(split["data_fingerprint"].iat[0]) if "data_fingerprint" in split else ""
+    have = content_hash(data)[: len(want)] if want else ""
+    if not want or have != want:
+        return (
+            f"the training folder {root} (fingerprint {have or '?'}) is not the data of "
+            f"{split_path} (fingerprint {want or 'not recorded'}); pass --training-data-dir"
+        )
+    fitted = split.loc[split["subset"].isin(["train", "val"]), "row"].to_numpy(dtype=np.int64)
+    return TrainingImages(dataset=data, rows=fitted, source=str(split_path))
+
+
+def _overlap_section(
+    training: TrainingImages | str | None,
+    dataset: Any,
+    images: np.ndarray,
+    families: np.ndarray,
+    keep: np.ndarray,
+    score: Any,
+) -> dict[str, Any]:
+    """The ``overlap`` entry of :func:`evaluate_folder`'s result (``score(rows)`` scores rows)."""
+    if training is None:
+        return {"checked": False, "reason": "not asked for"}
+    if isinstance(training, str):
+        return {"checked": False, "reason": training}
+    from .data import load_images
+    from .data.overlap import training_overlap
+
+    rows = training.rows
+    found = training_overlap(
+        dataset.subset(keep),
+        images[keep],
+        families[keep],
+        training.dataset.subset(rows),
+        load_images(training.dataset, progress=False)[rows],
+    )
+    clean = keep[~found.overlapping]
+    return {
+        "checked": True,
+        "source": training.source,
+        "n_training_images": found.n_training,
+        **found.counts(),
+        "n_images_without_overlap": len(clean),
+        "metrics_without_overlap": score(clean) if len(clean) else None,
+        "rule": "twin of a train or val image by name (same folder), bytes or dihedral "
+        "thumbnail; whole twin families of the scored folder left out",
+    }
+
+
 def evaluate_folder(
     model: Any,
     class_names: Sequence[str],
@@ -288,6 +404,7 @@ def evaluate_folder(
     views: int = 1,
     device: str | None = None,
     progress: bool = False,
+    training: TrainingImages | str | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` on every labelled image of ``data_dir`` whose class it knows.
 
@@ -305,6 +422,10 @@ def evaluate_folder(
         Passed to :func:`clustered_bootstrap_ci` (groups: the folder's twin families).
     views : int
         Dihedral test-time augmentation views (1 = none).
+    training : TrainingImages or str, optional
+        The model's training images (:func:`training_images`), to count the scored images that
+        are twins of them (:func:`marsutils.data.overlap.training_overlap`) and score the rest;
+        a str is the reason this could not be checked, reported as given.
 
     Returns
     -------
@@ -315,8 +436,11 @@ def evaluate_folder(
         every macro average), ``no_image_of`` (the other model classes, in model order; left
         out of the macro averages, their predictions still errors), ``metrics`` (estimate and
         family-clustered interval per score), ``per_class`` (scored classes),
-        ``confusion_matrix`` (rows true, columns predicted, over all the model's classes) and
-        ``class_names``.
+        ``confusion_matrix`` (rows true, columns predicted, over all the model's classes),
+        ``class_names`` and ``overlap`` (``checked``; when checked the counts of
+        :meth:`~marsutils.data.overlap.Overlap.counts`, ``n_images_without_overlap`` and
+        ``metrics_without_overlap``, the same scores over the scored images outside every
+        overlapping twin family; else the ``reason``).
 
     Raises
     ------
@@ -350,16 +474,24 @@ def evaluate_folder(
     scored = np.unique(y_true).tolist()
     cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
-    metrics = clustered_bootstrap_ci(
-        y_true,
-        y_pred,
-        families[keep],
-        n_classes=k,
-        scored=scored,
-        n_boot=n_boot,
-        confidence=confidence,
-        random_state=seed,
-    )
+    at = np.full(len(dataset), -1)
+    at[keep] = np.arange(len(keep))
+
+    def score(rows: np.ndarray) -> dict[str, dict[str, float]]:
+        """Family-clustered scores over ``rows`` of the dataset (a subset of ``keep``)."""
+        i = at[rows]
+        return clustered_bootstrap_ci(
+            y_true[i],
+            y_pred[i],
+            families[rows],
+            n_classes=k,
+            scored=scored,
+            n_boot=n_boot,
+            confidence=confidence,
+            random_state=seed,
+        )
+
+    metrics = score(keep)
     per = confusion_scores(cm, scored)
     per_class = [
         {
@@ -388,6 +520,7 @@ def evaluate_folder(
         "metrics": metrics,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
+        "overlap": _overlap_section(training, dataset, images, families, keep, score),
         "settings": {
             "image_size": int(image_size),
             "views": int(views),
@@ -426,6 +559,7 @@ def format_evaluation(result: dict[str, Any]) -> str:
             f"  {name:<18} {100 * m['estimate']:6.2f}%  [{100 * m['low']:6.2f}, "
             f"{100 * m['high']:6.2f}]"
         )
+    lines += ["", *_format_overlap(result.get("overlap") or {})]
     names = result["class_names"]
     width = max(len(n) for n in names)
     lines += ["", "confusion matrix (rows: true, columns: predicted):"]
@@ -433,6 +567,27 @@ def format_evaluation(result: dict[str, Any]) -> str:
     for name, row in zip(names, result["confusion_matrix"], strict=True):
         lines.append(f"  {name:<{width}}" + " ".join(f"{v:>8}" for v in row))
     return "\n".join(lines)
+
+
+def _format_overlap(overlap: dict[str, Any]) -> list[str]:
+    if not overlap.get("checked"):
+        return [f"overlap with the training images: not checked ({overlap.get('reason', '?')})"]
+    lines = [
+        f"overlap with the training images ({overlap['n_training_images']} train + val images "
+        f"of {overlap['source']}): {overlap['twin_images']} scored images are twins of them "
+        f"(name {overlap['name']}, bytes {overlap['bytes']}, thumbnail {overlap['look']}); "
+        f"{overlap['overlapping_images']} in their twin families"
+    ]
+    rest = overlap.get("metrics_without_overlap")
+    if rest is None:
+        return [*lines, "  no scored image is outside the overlapping families"]
+    lines.append(f"  without them ({overlap['n_images_without_overlap']} images):")
+    for name, m in rest.items():
+        lines.append(
+            f"  {name:<18} {100 * m['estimate']:6.2f}%  [{100 * m['low']:6.2f}, "
+            f"{100 * m['high']:6.2f}]"
+        )
+    return lines
 
 
 def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -213,3 +213,106 @@ def test_checkpoint_mismatch_is_a_clear_error(trained_run, capsys):
     assert "done.json is missing" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(folder / "nope.pt"), "--data-dir", str(root)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_twins_in_finds_rotated_and_flipped_copies_only():
+    import torch
+
+    from marsutils.data.overlap import twins_in
+    from marsutils.data.twins import thumbnails
+
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 255, size=(6, 48, 48)).astype(np.uint8)
+    query = np.stack(
+        [
+            np.rot90(reference[0]),
+            np.fliplr(reference[3]),
+            np.clip(reference[5] * 0.5 + 40, 0, 255),  # brightness and contrast change
+            rng.integers(0, 255, size=(48, 48)),  # a new image
+        ]
+    )
+    found = twins_in(thumbnails(query), thumbnails(reference))
+    assert found.tolist() == [True, True, True, False]
+    assert twins_in(thumbnails(query), torch.zeros((0, 32, 32))).tolist() == [False] * 4
+
+
+def _write_v1(root, rows):
+    """A v1-layout folder from (name, uint8 array, label) rows."""
+    from PIL import Image
+
+    (root / "map-proj").mkdir(parents=True)
+    for name, img, _ in rows:
+        Image.fromarray(np.ascontiguousarray(img)).save(root / "map-proj" / name, quality=95)
+    (root / "labels-map-proj.txt").write_text("".join(f"{n} {lab}\n" for n, _, lab in rows))
+    return root
+
+
+def test_evaluate_counts_twins_of_training_images_and_scores_the_rest(
+    trained_run, tmp_path, capsys, monkeypatch
+):
+    import shutil
+
+    from PIL import Image
+
+    from marsutils.data import load_split
+
+    run, key, root = trained_run
+    split = load_split(run / "splits" / "family-seed0.csv")
+    train = split[split["subset"] == "train"]
+    fitted = split["subset"].isin(["train", "val"])
+    # 1. the training folder itself: every train and val image matches by name, the test images
+    #    (other families: the split is by family) are the part without overlap
+    argv = ["evaluate", "--run-dir", str(run), "--model-key", key, "--n-boot", "30"]
+    assert main([*argv, "--data-dir", str(root), "--training-data-dir", str(root), "--json"]) == 0
+    own = json.loads(capsys.readouterr().out)["overlap"]
+    assert own["checked"] and own["n_training_images"] == int(fitted.sum())
+    assert own["name"] == int(fitted.sum()) and own["bytes"] == own["look"] == 0
+    assert own["n_images_without_overlap"] == int((~fitted).sum())
+    # 2. another release: a byte copy and a rotated re-encoding of training images (one family
+    #    each, with a new twin of its own), and new images that the model never saw
+    copy_src = root / "images" / train["image"].iat[0]
+    rot_src = np.asarray(Image.open(root / "images" / train["image"].iat[2]).convert("L"))
+    rng = np.random.default_rng(11)
+    new = [rng.integers(0, 255, size=rot_src.shape).astype(np.uint8) for _ in range(3)]
+    rows = [("ESP_000001_1000_RED-0001.jpg", np.asarray(Image.open(copy_src).convert("L")), 0)]
+    rows += [("ESP_000002_1000_RED-0002.jpg", np.rot90(rot_src), 1)]
+    rows += [("ESP_000002_1000_RED-0002-r90.jpg", np.rot90(rot_src, 2), 1)]
+    rows += [(f"ESP_00000{3 + i}_1000_RED-000{3 + i}.jpg", img, i % 2) for i, img in enumerate(new)]
+    other = _write_v1(tmp_path / "v1", rows)
+    shutil.copyfile(copy_src, other / "map-proj" / rows[0][0])  # the bytes, not a re-encoding
+    out = tmp_path / "eval.json"
+    base = [*argv, "--data-dir", str(other), "--training-data-dir", str(root)]
+    assert main([*base, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    ov = result["overlap"]
+    assert (ov["name"], ov["bytes"], ov["look"]) == (0, 1, 2)
+    assert ov["twin_images"] == 3 and ov["overlapping_images"] == 3
+    assert ov["n_images_without_overlap"] == 3 == result["n_images"] - 3
+    assert ov["metrics_without_overlap"]["accuracy"]["n_groups"] == 3
+    assert "3 scored images are twins of them (name 0, bytes 1, thumbnail 2)" in text
+    assert "without them (3 images)" in text
+    # 3. a training folder with another fingerprint is refused by name, not matched
+    monkeypatch.setenv("MARS_DATA_DIR", str(other))
+    assert main([*argv, "--data-dir", str(other), "--json"]) == 0
+    refused = json.loads(capsys.readouterr().out)["overlap"]
+    assert not refused["checked"] and f"training folder {other}" in refused["reason"]
+    assert "is not the data of" in refused["reason"]
+    # 4. asked not to: said so
+    assert main([*argv, "--data-dir", str(other), "--no-overlap"]) == 0
+    assert "not checked (not asked for)" in capsys.readouterr().out
+
+
+def test_a_checkpoint_outside_a_run_folder_says_why_overlap_is_unchecked(trained_run, tmp_path):
+    import shutil
+
+    from marsutils.evaluate import training_images
+
+    run, key, _ = trained_run
+    loose = tmp_path / "loose"
+    shutil.copytree(run / "experiments" / key / "seed0", loose)
+    reason = training_images(loose / "best_model.pt")
+    assert isinstance(reason, str) and "not inside a run folder" in reason
+    (run / "splits" / "family-seed0.csv").unlink()
+    reason = training_images(run / "experiments" / key / "seed0" / "best_model.pt")
+    assert isinstance(reason, str) and "family-seed0.csv does not exist" in reason
