@@ -4,16 +4,31 @@ PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= quick
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# requirements.lock pins every package of ".[dev]" (and the build backend) with its hashes.
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
+# `make lock` regenerates the lock with pip-tools (its own venv); LOCKFLAGS=--upgrade lifts the
+# transitive pins to the newest releases, otherwise only what pyproject.toml changed moves.
+PIP_TOOLS := 7.6.2
+LOCK_VENV ?= $(HOME)/.cache/marsutils-pip-tools-$(PIP_TOOLS)
+LOCKFLAGS ?=
 
-.PHONY: install browser test lint book html pdf clean-book
+.PHONY: install lock browser test lint book html pdf clean-book
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
+
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && \
+	  $(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check pip-tools==$(PIP_TOOLS); }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+	  --extra dev --build-deps-for editable --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links $(LOCKFLAGS) --output-file $(LOCK) pyproject.toml
 
 # Headless Chromium (Debian package) for the test that opens the built book.
 browser:
