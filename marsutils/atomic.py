@@ -16,7 +16,30 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["atomic_write", "json_records", "read_json", "write_json", "write_npz", "write_text"]
+__all__ = [
+    "atomic_write",
+    "json_records",
+    "pid_alive",
+    "read_json",
+    "write_json",
+    "write_npz",
+    "write_text",
+]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0, which delivers nothing).
+
+    Used to tell a writer's leftovers (temporary files and folders named after its pid) from
+    those of a writer that is still at work. A pid of another user's process counts as alive.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_json
+from .atomic import pid_alive, write_json
 from .chapters import (
     NOTEBOOK_DIR,
     NOTEBOOKS,
@@ -233,19 +233,56 @@ def stage_book(
     return staging
 
 
+def _dead_partial_builds(output: Path) -> list[Path]:
+    """``.build-<pid>`` and ``_build.old-<pid>`` folders in ``output`` whose process is gone."""
+    out = []
+    for path in [*output.glob(".build-*"), *output.glob("_build.old-*")]:
+        pid = path.name.rpartition("-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            out.append(path)
+    return out
+
+
 def build_book(staging: Path, output: Path = BOOK_DIR) -> Path:
-    """``jupyter-book build`` with warnings as errors; returns the built ``index.html``."""
+    """``jupyter-book build`` with warnings as errors; returns the built ``index.html``.
+
+    The book is built into ``output/.build-<pid>/_build`` and swapped in for
+    ``output/_build`` only once it has built, so a build that fails or is killed (SIGKILL,
+    the out-of-memory killer) leaves the previous book whole and readable; the next build
+    removes the partial folders of processes that are gone.
+
+    Raises
+    ------
+    PipelineError
+        The build failed (its output's last 6,000 characters are in the message) or wrote no
+        ``index.html``; the previous ``output/_build`` is untouched then.
+    """
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in _dead_partial_builds(output):
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = output / f".build-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
     exe = Path(sys.executable).with_name("jupyter-book")
-    command = [str(exe), "build", str(staging), "--path-output", str(output), "-W", "-n", "-q"]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise PipelineError(
-            "the book did not build (warnings are errors):\n" + (done.stdout + done.stderr)[-6000:]
-        )
-    index = output / "_build" / "html" / "index.html"
-    if not index.is_file():
-        raise PipelineError(f"jupyter-book reported success but {index} is missing")
-    return index
+    command = [str(exe), "build", str(staging), "--path-output", str(partial), "-W", "-n", "-q"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise PipelineError(
+                "the book did not build (warnings are errors):\n"
+                + (done.stdout + done.stderr)[-6000:]
+            )
+        if not (partial / "_build" / "html" / "index.html").is_file():
+            raise PipelineError(
+                f"jupyter-book reported success but {partial}/_build/html/index.html is missing"
+            )
+        target, old = output / "_build", output / f"_build.old-{os.getpid()}"
+        if target.exists():
+            os.replace(target, old)  # two renames: the window without a book is microseconds
+        os.replace(partial / "_build", target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return output / "_build" / "html" / "index.html"
 
 
 def publish(

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -118,3 +119,190 @@ def test_a_kernel_killed_mid_chapter_stops_the_pipeline_naming_the_chapter(tmp_p
         pipeline.execute_notebooks("smoke", tmp_path / "run", progress=False)
     assert "out-of-memory killer" in str(err.value) and "--only 02" in str(err.value)
     assert (tmp_path / "run" / "notebooks" / "01_data.ipynb").is_file()  # earlier chapters kept
+
+
+def _tiny_book(folder, words: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "_config.yml").write_text("title: Tiny\nexecute:\n  execute_notebooks: 'off'\n")
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (folder / "intro.md").write_text(f"# Tiny book\n\n{words}\n")
+    return folder
+
+
+KILLED_BUILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from marsutils.pipeline import build_book
+
+    build_book(Path(sys.argv[1]), output=Path(sys.argv[2]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_book_build_killed_midway_leaves_the_previous_book_whole(tmp_path):
+    """SIGKILL of the build (and of its jupyter-book process) used to leave a half-written
+    ``_build/html`` in place. The book is now built aside and swapped in: the killed build
+    leaves the previous book readable, and the next build replaces it and cleans up."""
+    from marsutils.pipeline import build_book
+
+    output = tmp_path / "out"
+    index = build_book(_tiny_book(tmp_path / "v1", "first edition"), output=output)
+    page = index.with_name("intro.html")
+    assert "first edition" in page.read_text()
+    staging = _tiny_book(tmp_path / "v2", "second edition")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(staging), str(output)], start_new_session=True
+    )
+    partial = output / f".build-{proc.pid}"
+    for _ in range(600):  # until the build has started writing aside
+        if partial.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build ended before the test could kill it"
+    os.killpg(proc.pid, signal.SIGKILL)  # the build and its jupyter-book child
+    proc.wait()
+    assert "first edition" in page.read_text()  # the previous book, whole
+    assert partial.exists()  # a killed process cleans nothing up
+    again = build_book(staging, output=output)
+    assert again == index and "second edition" in page.read_text()
+    assert sorted(p.name for p in output.iterdir()) == ["_build"]  # partial folders removed
+
+
+KILLED_CACHE_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import marsutils.data.imagecache as imagecache
+    from marsutils.data import load_dataset
+
+    real = imagecache.decode_image
+    calls = []
+
+    def slow_decode(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            print("decoding", flush=True)
+            time.sleep(60)  # killed here, with the cache file half written
+        return real(*args, **kwargs)
+
+    imagecache.decode_image = slow_decode
+    imagecache.load_images(load_dataset(sys.argv[1]), progress=False)
+    """
+)
+
+
+def test_a_process_killed_while_writing_the_image_cache_leaves_no_entry(
+    make_sample_layout, isolated_cache
+):
+    """The image cache is written under a temporary name and renamed when whole: a process
+    killed mid-write leaves no cache entry, so the next run decodes again (the same pixels), and
+    the dead process's temporary (hundreds of MB for the full sample) is removed."""
+    import numpy as np
+
+    from marsutils.data import load_dataset
+    from marsutils.data.imagecache import decode_image, load_images
+
+    root = make_sample_layout(n_per_class=3)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CACHE_WRITER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "decoding"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = sorted(p.name for p in isolated_cache.iterdir())
+    assert len(left) == 1 and f".tmp{proc.pid}." in left[0]  # only the dead one's temporary
+    dataset = load_dataset(root)
+    images = load_images(dataset, progress=False)
+    expected = np.stack([decode_image(dataset.path(i)) for i in range(len(dataset))])
+    assert np.array_equal(images, expected)
+    names = sorted(p.name for p in isolated_cache.iterdir())
+    assert len(names) == 1 and ".tmp" not in names[0]
+
+
+TOY_TRAINING = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np, pandas as pd, torch
+    from marsutils.train import FitConfig, fit, seed_everything
+
+    def toy():
+        rng = np.random.default_rng(0)
+        labels = np.arange(96) % 3
+        images = (rng.integers(0, 60, (96, 227, 227)) + 80 * labels[:, None, None])
+        subset = np.array(["train"] * 60 + ["val"] * 18 + ["test"] * 18)
+        split = pd.DataFrame({"row": np.arange(96), "image": [f"{i}.jpg" for i in range(96)],
+                              "label": labels, "subset": subset})
+        return images.astype(np.uint8), split
+
+    def tiny_model():
+        seed_everything(0)
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+
+    CONFIG = FitConfig(epochs=3, batch_size=12, image_size=32, num_workers=0, patience=5,
+                       lr=3e-3)
+
+    if __name__ == "__main__":
+        import marsutils.train.checkpoint as checkpoint
+        real_save, saves = checkpoint.torch.save, []
+
+        def save_then_hang(state, tmp):
+            if str(tmp.name).startswith(".checkpoint.pt."):
+                saves.append(1)
+                if len(saves) == 2:  # epoch 2's checkpoint: half written, then killed
+                    tmp.write_bytes(b"PK\\x03\\x04 half a checkpoint")
+                    print("saving", flush=True)
+                    time.sleep(60)
+            real_save(state, tmp)
+
+        checkpoint.torch.save = save_then_hang
+        torch.set_num_threads(1)
+        images, split = toy()
+        fit(tiny_model(), images, split, CONFIG, sys.argv[1], progress=False)
+    """
+)
+
+
+def test_a_training_killed_while_saving_its_checkpoint_resumes_to_the_same_result(
+    tmp_path, monkeypatch
+):
+    """SIGKILL in the middle of epoch 2's ``checkpoint.pt`` write: the half file stays under its
+    temporary name, the epoch-1 checkpoint is whole, and the next run resumes from epoch 1 to
+    the weights, learning curve and predictions of an uninterrupted run."""
+    import importlib.util
+
+    from marsutils.train import fit
+    from marsutils.train.runtime import torch_threads
+
+    monkeypatch.setenv("MARS_PRECISION", "fp32")
+    script = tmp_path / "toy_training.py"
+    script.write_text(TOY_TRAINING)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "killed")], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "saving"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = tmp_path / "killed"
+    assert load_checkpoint(killed / "checkpoint.pt")["epoch"] == 1
+    assert len(_temporaries(killed)) == 1 and not (killed / "done.json").exists()
+    spec = importlib.util.spec_from_file_location("toy_training", script)
+    toy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(toy)
+    images, split = toy.toy()
+    with torch_threads(1):
+        straight_model = toy.tiny_model()
+        straight = fit(straight_model, images, split, toy.CONFIG, tmp_path / "a", progress=False)
+        resumed_model = toy.tiny_model()
+        resumed = fit(resumed_model, images, split, toy.CONFIG, killed, progress=False)
+    assert resumed.resumed_from_epoch == 1
+    for (name, a), b in zip(
+        straight_model.state_dict().items(), resumed_model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert straight.test_predictions.equals(resumed.test_predictions)
+    assert [h["val_macro_f1"] for h in straight.history] == [
+        h["val_macro_f1"] for h in resumed.history
+    ]

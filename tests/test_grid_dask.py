@@ -116,3 +116,30 @@ def test_a_killed_worker_resumes_from_its_checkpoint(real_data_dir, tmp_path):
         log=_quiet,
     )
     assert _record(tmp_path / "dask", spec) == _record(tmp_path / "straight", spec)
+
+
+def test_a_task_that_dask_runs_twice_at_once_trains_once(real_data_dir, tmp_path):
+    """Dask runs a task at least once: a worker that only looked dead may still be training when
+    the task is rescheduled. Two copies of one task on two workers at once: the experiment lock
+    makes the second wait for the first and load its result, so there is one training and one
+    result record."""
+    import functools
+
+    from marsutils.grid import _dask_client, _prepare_seeds, train_spec
+
+    profile = get_profile("smoke", splits=("family",))
+    spec = ClassifierSpec("plain", "family-cv2-f0", weights="none", image_size=32, epochs=2)
+    run_dir = tmp_path / "run"
+    _prepare_seeds([spec], profile, run_dir, real_data_dir, _quiet)
+    task = functools.partial(
+        train_spec, profile=profile, run_dir=str(run_dir), data_dir=real_data_dir, threads=1
+    )
+    executor = Executor("dask", workers=2, threads_per_worker=1, dashboard_address=":0")
+    with _dask_client(executor) as client:
+        first, again = (client.submit(task, spec, key=f"train-{k}", pure=False) for k in "ab")
+        records = client.gather([first, again])
+    assert sorted(r["trained"] for r in records) == [False, True]
+    assert records[0]["macro_f1"] == records[1]["macro_f1"]
+    folder = RunLayout(run_dir).experiment_dir(spec.key, spec.seed)
+    assert [h["epoch"] for h in read_json(folder / "history.json")] == [1, 2]
+    assert len(list(run_dir.rglob("done.json"))) == 1

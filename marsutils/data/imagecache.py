@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import pid_alive
 from ..progress import progress_bar
 from .layouts import LandmarkDataset
 from .validate import EXPECTED_MODE, EXPECTED_SIZE, decode_image
@@ -70,6 +71,14 @@ def content_hash(dataset: LandmarkDataset) -> str:
     return digest.hexdigest()
 
 
+def _remove_dead_temporaries(target: Path) -> None:
+    """Delete ``<target>.tmp<pid>.npy`` files of processes that are gone (killed mid-write)."""
+    for tmp in target.parent.glob(f"{target.stem}.tmp*.npy"):
+        pid = tmp.name[len(target.stem) + 4 : -4]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
 def load_images(
     dataset: LandmarkDataset,
     cache: str | os.PathLike | None = None,
@@ -86,6 +95,7 @@ def load_images(
     digest = content_hash(dataset)
     target = cache_dir(cache) / f"images-{digest[:20]}-{size[1]}x{size[0]}.npy"
     if not target.is_file():
+        _remove_dead_temporaries(target)
         tmp = target.with_suffix(f".tmp{os.getpid()}.npy")
         out = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(dataset), size[1], size[0])
