@@ -554,11 +554,7 @@ def format_evaluation(result: dict[str, Any]) -> str:
         f"metrics ({100 * conf['confidence']:.0f}% interval, {conf['n_boot']} resamples of "
         f"{conf['n_groups']} twin families):"
     )
-    for name, m in result["metrics"].items():
-        lines.append(
-            f"  {name:<18} {100 * m['estimate']:6.2f}%  [{100 * m['low']:6.2f}, "
-            f"{100 * m['high']:6.2f}]"
-        )
+    lines += _metric_lines(result["metrics"])
     lines += ["", *_format_overlap(result.get("overlap") or {})]
     names = result["class_names"]
     width = max(len(n) for n in names)
@@ -582,12 +578,16 @@ def _format_overlap(overlap: dict[str, Any]) -> list[str]:
     if rest is None:
         return [*lines, "  no scored image is outside the overlapping families"]
     lines.append(f"  without them ({overlap['n_images_without_overlap']} images):")
-    for name, m in rest.items():
-        lines.append(
-            f"  {name:<18} {100 * m['estimate']:6.2f}%  [{100 * m['low']:6.2f}, "
-            f"{100 * m['high']:6.2f}]"
-        )
-    return lines
+    return lines + _metric_lines(rest)
+
+
+def _metric_lines(metrics: dict[str, dict[str, float]]) -> list[str]:
+    """One ``name  estimate%  [low, high]`` line per score."""
+    line = "  {:<18} {:6.2f}%  [{:6.2f}, {:6.2f}]"
+    return [
+        line.format(name, 100 * m["estimate"], 100 * m["low"], 100 * m["high"])
+        for name, m in metrics.items()
+    ]
 
 
 def write_evaluation(result: dict[str, Any], path: str | os.PathLike) -> Path:
