@@ -46,15 +46,15 @@ test: install browser lint
 
 # Execute every notebook under PROFILE, collect them into the book and build it.
 book: install
-	$(PY) -m marsutils.pipeline --profile $(PROFILE)
+	$(PY) -m marsutils.book.pipeline --profile $(PROFILE)
 
 # Build the book from the committed, executed notebooks (no re-training).
 html: install
-	$(PY) -m marsutils.pipeline --build-only
+	$(PY) -m marsutils.book.pipeline --build-only
 
 # The published book as one PDF (single-HTML build printed by headless Chromium).
 pdf: install browser
-	$(PY) -m marsutils.pdf
+	$(PY) -m marsutils.book.pdf
 
 clean-book:
 	rm -rf book/_build

@@ -3,7 +3,7 @@
 A representative subset of the ``quick`` grid (``--specs`` configurations, one per chapter first:
 main model, ablation, baselines), each with a short budget (``--epochs`` of ``--samples``
 class-balanced draws), is trained into a fresh temporary run folder by
-:func:`marsutils.grid.train_grid` on a ``LocalCluster`` of
+:func:`marsutils.study.grid.train_grid` on a ``LocalCluster`` of
 
 * ``1x2``: 1 worker process, 2 torch threads per training (one training at a time);
 * ``2x1``: 2 worker processes, 1 torch thread each (two trainings at a time).
@@ -12,7 +12,7 @@ Images/s counts every image a training processes (training draws, validation aft
 the final validation and test predictions) over the wall time of the whole grid, cluster start
 included. ``--rounds`` alternates the two settings so that load changes on a shared machine hit
 both; the median round is reported, and the last line is the ratio 2x1 / 1x2. ``--output`` writes
-the settings, the machine (:func:`marsutils.environment.environment_record`) and the timings as
+the settings, the machine (:func:`marsutils.core.environment.environment_record`) and the timings as
 JSON; the README quotes ``results/benchmarks/grid_throughput.json``. Heavy: run it on an otherwise
 idle machine, e.g.::
 
@@ -29,12 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from marsutils.atomic import write_json
+from marsutils.core.atomic import write_json
+from marsutils.core.environment import environment_record
+from marsutils.core.profiles import get_profile
 from marsutils.data.prepare import prepare_data
-from marsutils.environment import environment_record
-from marsutils.experiments import grid
-from marsutils.grid import Executor, train_grid
-from marsutils.profiles import get_profile
+from marsutils.study.experiments import grid
+from marsutils.study.grid import Executor, train_grid
 
 SETTINGS = {"1x2": (1, 2), "2x1": (2, 1)}
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import torch
 
-from marsutils.atomic import write_json
-from marsutils.environment import environment_record
+from marsutils.core.atomic import write_json
+from marsutils.core.environment import environment_record
 from marsutils.models import BACKBONE_NAMES, build_model
 from marsutils.train.runtime import (
     choose_precision,

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from marsutils.atomic import write_json
+from marsutils.core.atomic import write_json
 from marsutils.models import BACKBONE_NAMES, build_model
 from marsutils.train.runtime import (
     PRECISIONS,

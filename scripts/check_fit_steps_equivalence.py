@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from marsutils.atomic import read_json
+from marsutils.core.atomic import read_json
 from marsutils.train import FitConfig, seed_everything
 from marsutils.train import engine as new_engine
 from marsutils.train.checkpoint import load_checkpoint

@@ -3,7 +3,7 @@ each.
 
 ``python scripts/reference_run.py [--profile reference] [--threads 2] [--no-commit]``
 
-The grid of the profile (:func:`marsutils.experiments.grid`) is trained seed by seed (seed 0
+The grid of the profile (:func:`marsutils.study.experiments.grid`) is trained seed by seed (seed 0
 first) and, within a seed, group by group: the main models (which the later chapters load), then
 the baselines (the slowest to converge), then the ablation configurations. After each experiment
 the small records of every finished experiment (``metrics*.json``, ``history.json``,
@@ -16,7 +16,7 @@ chapter loads is trained again (``run_classifier(..., need_weights=True)``), to 
 weights, since training is deterministic for the same seed, recipe and thread count.
 
 Each experiment's wall time goes to ``grid_log.json`` (in ``results/<profile>/`` and in the run
-folder, :attr:`marsutils.layout.RunLayout.grid_log`) with its seed and
+folder, :attr:`marsutils.core.layout.RunLayout.grid_log`) with its seed and
 group, the torch thread count and the 1-minute load average when it ended (a group's wall time
 is the sum of its experiments'; a high load average marks a time measured beside other work).
 """
@@ -34,11 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from marsutils.atomic import read_json, write_json  # noqa: E402
-from marsutils.experiments import grid  # noqa: E402
-from marsutils.grid import Executor, train_grid  # noqa: E402
-from marsutils.layout import RunLayout  # noqa: E402
-from marsutils.profiles import get_profile  # noqa: E402
+from marsutils.core.atomic import read_json, write_json  # noqa: E402
+from marsutils.core.layout import RunLayout  # noqa: E402
+from marsutils.core.profiles import get_profile  # noqa: E402
+from marsutils.study.experiments import grid  # noqa: E402
+from marsutils.study.grid import Executor, train_grid  # noqa: E402
 
 RECORD_PATTERNS = ("metrics*.json", "history.json", "done.json", "predictions_*.csv")
 

@@ -43,7 +43,7 @@ def severe_console_messages(browser) -> list[str]:
 def check_explorer(browser) -> int:
     """Click through every offline explorer on the open page; returns how many there are.
 
-    For each :mod:`marsutils.explorer` component: its pictures decode, and choosing another
+    For each :mod:`marsutils.book.explorer` component: its pictures decode, and choosing another
     method, another explained class and another image changes the overlay's ``src`` to the map
     the component holds for that choice. Its script must have run to the end (``data-ready``);
     console messages are not checked here, since a book's theme logs its own.

@@ -1,6 +1,6 @@
 """End to end: every notebook under the smoke profile, the book with warnings as errors, the
 built pages opened in headless Chromium, and no traceback, absolute path or dead widget view in
-what a reader sees (marsutils.book_outputs)."""
+what a reader sees (marsutils.book.outputs)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from marsutils.book_outputs import html_problems, output_problems
-from marsutils.pipeline import BOOK_DIR, NOTEBOOKS
+from marsutils.book.outputs import html_problems, output_problems
+from marsutils.book.pipeline import BOOK_DIR, NOTEBOOKS
 
 pytestmark = pytest.mark.book
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.book
 def smoke_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke-run")
     done = subprocess.run(
-        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
+        [sys.executable, "-m", "marsutils.book.pipeline", "--profile", "smoke", "--run-dir",
          str(run_dir), "--book-output", str(run_dir / "book-output")],
         capture_output=True,
         text=True,
@@ -60,7 +60,7 @@ def test_a_chapter_and_the_findings_print_one_interval_for_one_quantity(smoke_ru
     """Issue 23, point 10: chapter 3 printed [-4.7, +2.1] for full - plain macro F1 where the
     findings (C18) printed [-4.9, +2.0]. Both now come from one computation on the pooled
     out-of-fold predictions (same resamples and seed), so the records agree to the last digit."""
-    from marsutils.records import PairedTests
+    from marsutils.core.records import PairedTests
 
     findings = json.loads((smoke_run / "results" / "findings.json").read_text())["findings"]
     rows = {row["claim"]: row for row in findings}
@@ -96,7 +96,7 @@ def test_built_smoke_book_shows_no_traceback_absolute_path_or_widget(smoke_html)
 
 def test_resumed_run_retrains_nothing(smoke_run):
     done = subprocess.run(
-        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
+        [sys.executable, "-m", "marsutils.book.pipeline", "--profile", "smoke", "--run-dir",
          str(smoke_run), "--only", "02", "--no-build"],
         capture_output=True,
         text=True,
@@ -166,7 +166,7 @@ def test_pages_load_in_chromium_with_every_image(smoke_html):
 
 def test_published_book_builds_with_warnings_as_errors_and_loads_in_chromium(tmp_path):
     """The committed reference run (book/notebooks, figures/) builds without re-training."""
-    from marsutils.pipeline import REPO_ROOT, build_book, stage_book
+    from marsutils.book.pipeline import REPO_ROOT, build_book, stage_book
 
     published = [BOOK_DIR / "notebooks" / f"{name}.ipynb" for name in NOTEBOOKS]
     assert all(p.is_file() for p in published), "publish the reference run first"
@@ -246,14 +246,15 @@ def test_the_offline_explorer_works_in_the_built_book(smoke_html):
 
 
 def test_make_pdf_writes_every_chapter_the_claims_and_figures(tmp_path):
-    """Issue 26: the published book as one PDF (``python -m marsutils.pdf``, ``make pdf``): every
+    """Issue 26: the published book as one PDF (``python -m marsutils.book.pdf``, ``make pdf``):
+    every
     chapter's title, the summary's claims table and figures are in it."""
     import unicodedata
 
     import nbformat
     from pypdf import PdfReader
 
-    from marsutils.pdf import main as pdf_main
+    from marsutils.book.pdf import main as pdf_main
 
     out = tmp_path / "book.pdf"
     assert pdf_main(["--output", str(out)]) == 0
@@ -270,7 +271,7 @@ def test_make_pdf_writes_every_chapter_the_claims_and_figures(tmp_path):
 
 
 def test_make_pdf_names_the_missing_browser(tmp_path, capsys, monkeypatch):
-    from marsutils import pdf
+    from marsutils.book import pdf
 
     monkeypatch.setattr(pdf.shutil, "which", lambda name: None)
     assert pdf.main(["--output", str(tmp_path / "x.pdf")]) == 2

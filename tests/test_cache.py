@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from marsutils import cache as cache_module
-from marsutils.cache import CacheEntry, CacheWarning, normalize_identity
+from marsutils.core import cache as cache_module
+from marsutils.core.cache import CacheEntry, CacheWarning, normalize_identity
 
 IDENTITY = {"model": "tiny", "seed": 0, "tiles": ("n_1", "n_2"), "weights": Path("w.pt")}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from marsutils import paper as P
+from marsutils.core import paper as P
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).parents[1].parent / "shared"
@@ -182,7 +182,7 @@ def test_the_reproduced_paper_is_the_one_the_book_and_marsutils_paper_cite():
     assert str(ref["issue"]) == bib["number"] == "11"
     assert f"{ref['start']}--{ref['end']}" == bib["pages"] == "294--306"
     assert str(ref["year"]) == bib["year"] == "2025"
-    # marsutils.paper names the paper by its citation (the title is held in references.bib)
+    # marsutils.core.paper names the paper by its citation (the title is held in references.bib)
     assert f"IJIST {ref['volume']}({ref['issue']}): {ref['start']}-{ref['end']}" in P.__doc__
     assert ref.get("abbreviation") == "IJIST"
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from marsutils import compare as C
-from marsutils import paper as P
-from marsutils.metrics import evaluate_predictions
+from marsutils.core import paper as P
+from marsutils.stats import compare as C
+from marsutils.stats.metrics import evaluate_predictions
 
 
 def _table1_predictions() -> tuple[np.ndarray, np.ndarray]:

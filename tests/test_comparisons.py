@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils.comparisons import seed_histories, seed_margins
-from marsutils.experiments import ClassifierSpec
-from marsutils.layout import RunLayout
-from marsutils.records import RecordError, SeedComparisons
+from marsutils.core.layout import RunLayout
+from marsutils.core.records import RecordError, SeedComparisons
+from marsutils.study.comparisons import seed_histories, seed_margins
+from marsutils.study.experiments import ClassifierSpec
 
 FULL = ClassifierSpec("full", "family", image_size=64, epochs=1)
 PLAIN = ClassifierSpec("plain", "family", image_size=64, epochs=1)
@@ -103,9 +103,9 @@ def test_seed_histories_reads_every_seed_of_every_label(tmp_path):
 
 def test_learning_curves_and_plateau_table_show_one_line_per_seed():
     """Issue point 6: the chapters' plateau table applies the findings' one rule."""
-    from marsutils.plots import plot_learning_curves
-    from marsutils.reporting import plateau_table
-    from marsutils.rules import (
+    from marsutils.book.reporting import plateau_table
+    from marsutils.figures.plots import plot_learning_curves
+    from marsutils.stats.rules import (
         LEVELLED_OFF,
         STILL_IMPROVING,
         TrainingRule,
@@ -142,7 +142,7 @@ def test_the_folds_of_one_model_share_its_legend_entry(tmp_path):
     machine's path into the book. The folds of a model share its colour and one entry."""
     import warnings
 
-    from marsutils.plots import plot_learning_curves, save_figure
+    from marsutils.figures.plots import plot_learning_curves, save_figure
 
     histories = {
         f"{model}, fold {k}": {0: _curve([0.4, 0.5 + 0.01 * k, 0.6])}

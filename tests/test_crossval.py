@@ -1,4 +1,4 @@
-"""Intervals and paired tests on pooled out-of-fold predictions (marsutils.crossval)."""
+"""Intervals and paired tests on pooled out-of-fold predictions (marsutils.stats.crossval)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score
 
-from marsutils import crossval
-from marsutils.metrics import MetricsError, bootstrap_weights
+from marsutils.stats import crossval
+from marsutils.stats.metrics import MetricsError, bootstrap_weights
 
 
 def _data(n_families=400, copies=2, seed=0, p=(0.6, 0.2, 0.1, 0.07, 0.03)):

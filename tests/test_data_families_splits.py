@@ -82,7 +82,7 @@ def _one_spider(root):
 def test_a_class_with_one_image_is_named_before_splitting(
     make_sample_layout, isolated_cache, capsys
 ):
-    from marsutils.__main__ import main
+    from marsutils.cli.main import main
     from marsutils.data import prepare_data
 
     root = _one_spider(make_sample_layout(n_per_class=10, twins=False))  # 10, 10, 9 and 1 image

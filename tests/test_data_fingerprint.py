@@ -62,8 +62,8 @@ def test_split_without_fingerprint_is_rebuilt(make_sample_layout, isolated_cache
 def test_finished_experiment_not_reused_on_other_data(
     make_sample_layout, isolated_cache, tmp_path, change
 ):
-    from marsutils.experiments import ClassifierSpec, run_classifier
-    from marsutils.profiles import get_profile
+    from marsutils.core.profiles import get_profile
+    from marsutils.study.experiments import ClassifierSpec, run_classifier
 
     profile = get_profile("smoke")
     spec = ClassifierSpec(

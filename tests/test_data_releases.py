@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from marsutils.__main__ import main
+from marsutils.cli.main import main
 from marsutils.data import find_families, leakage_report, load_dataset, make_split, prepare_data
 from marsutils.data.classes import V1_CLASS_NAMES, match_classes, normalise_class_name
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from marsutils.display import (
+from marsutils.book.display import (
     decimals_for_interval,
     figure_bundle,
     format_p_value,
@@ -81,7 +81,7 @@ def test_figure_bundle_points_at_the_staged_figures_folder(tmp_path):
 
 
 def test_html_columns_pass_trusted_html_and_escape_every_other_cell():
-    from marsutils.summary import verdict_badge
+    from marsutils.book.summary import verdict_badge
 
     frame = pd.DataFrame({"claim": ["a <b> c"], "verdict": [verdict_badge("confirmed")]})
     bundle = table_bundle(frame, name="tab-v", caption="Verdicts.", html_columns=["verdict"])
@@ -96,7 +96,7 @@ def test_html_columns_pass_trusted_html_and_escape_every_other_cell():
 
 
 def test_format_frame_rounds_floats_keeps_ints_and_moves_the_index():
-    from marsutils.display import format_frame
+    from marsutils.book.display import format_frame
 
     frame = pd.DataFrame({"x": [92.607636, float("nan")], "n": [3, 4]}, index=["a", "b"])
     out = format_frame(frame, decimals=1, index="model")
@@ -115,8 +115,8 @@ def test_family_summary_counts_the_families_of_a_subset():
 
 
 def test_claims_views_split_the_findings_table_with_badges_and_formatted_p_values():
-    from marsutils.findings import COLUMNS
-    from marsutils.reporting import claims_views
+    from marsutils.book.reporting import claims_views
+    from marsutils.study.findings import COLUMNS
 
     row = dict.fromkeys(COLUMNS, None)
     row |= {"claim": "A beats B", "paper": "+2.6", "ours": "+1.0 [-0.5, 2.4]"}
@@ -133,7 +133,7 @@ def test_claims_views_split_the_findings_table_with_badges_and_formatted_p_value
 
 
 def test_merge_intervals_rounds_each_estimate_to_its_interval():
-    from marsutils.display import format_frame, merge_intervals
+    from marsutils.book.display import format_frame, merge_intervals
 
     frame = pd.DataFrame(
         {

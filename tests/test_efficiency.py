@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from marsutils import efficiency as E
+from marsutils.efficiency.measure import measure as E
 from marsutils.train.runtime import comparison_tolerance
 
 
@@ -183,7 +183,7 @@ def test_large_logits_are_judged_by_their_relative_bf16_rounding():
     0.6%), which can move a near-tie probability by 0.05. That passes; a real error fails."""
     import torch
 
-    from marsutils.efficiency import EquivalenceError, check_equivalence
+    from marsutils.efficiency.measure import EquivalenceError, check_equivalence
 
     logits = torch.tensor([[47.0, 46.6, -3.0, 10.0], [-20.0, 5.0, 30.0, 1.0]])
 

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from marsutils.environment import environment_record, package_lock
+from marsutils.core.environment import environment_record, package_lock
 
 
 def test_package_lock_lists_the_pinned_packages_with_their_versions():

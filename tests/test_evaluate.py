@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, jaccard_score
 
-from marsutils.__main__ import main
-from marsutils.evaluate import clustered_bootstrap_ci, confusion_scores, load_classifier
+from marsutils.cli.main import main
+from marsutils.evaluate.folder import clustered_bootstrap_ci, confusion_scores, load_classifier
 from marsutils.train.checkpoint import CheckpointError
 
 
@@ -71,7 +71,7 @@ def test_a_model_class_without_images_is_left_out_of_the_macro_averages(
     import marsutils.train
     from marsutils.data import load_dataset
     from marsutils.data.classes import V1_CLASS_NAMES
-    from marsutils.evaluate import evaluate_folder, format_evaluation
+    from marsutils.evaluate.folder import evaluate_folder, format_evaluation
 
     # v1 names "impact" (5) and the model's "swiss cheese" (6) have no image in the folder;
     # "edge" images are not the model's and are left out
@@ -111,9 +111,9 @@ def test_a_model_class_without_images_is_left_out_of_the_macro_averages(
 @pytest.fixture()
 def trained_run(make_sample_layout, isolated_cache, tmp_path):
     """A tiny classifier trained by run_classifier on classes other / crater / swiss_cheese."""
+    from marsutils.core.profiles import get_profile
     from marsutils.data import prepare_data
-    from marsutils.experiments import ClassifierSpec, run_classifier
-    from marsutils.profiles import get_profile
+    from marsutils.study.experiments import ClassifierSpec, run_classifier
 
     root = make_sample_layout(n_per_class=8, seed=5)
     (root / "classmap.csv").write_text("label,name\n0,other\n1,Crater\n2,swiss_cheese\n")
@@ -306,7 +306,7 @@ def test_evaluate_counts_twins_of_training_images_and_scores_the_rest(
 def test_a_checkpoint_outside_a_run_folder_says_why_overlap_is_unchecked(trained_run, tmp_path):
     import shutil
 
-    from marsutils.evaluate import training_images
+    from marsutils.evaluate.folder import training_images
 
     run, key, _ = trained_run
     loose = tmp_path / "loose"

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from marsutils import explorer as xe
+from marsutils.book import explorer as xe
 from marsutils.xai import cache as xai_cache
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.methods import AttributionSettings, explain

@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from marsutils.atomic import atomic_write, read_json, write_json
+from marsutils.core.atomic import atomic_write, read_json, write_json
 from marsutils.train.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -59,7 +59,7 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_checkpoint(tmp_pat
 KILLED_WRITER = textwrap.dedent(
     """
     import sys, time
-    from marsutils.atomic import atomic_write
+    from marsutils.core.atomic import atomic_write
 
     def slow(tmp):
         with open(tmp, "w") as handle:
@@ -96,7 +96,7 @@ def test_a_kernel_killed_mid_chapter_stops_the_pipeline_naming_the_chapter(tmp_p
     the chapter, the likely cause and how to execute that chapter only."""
     import nbformat
 
-    from marsutils import pipeline
+    from marsutils.book import pipeline
 
     book = tmp_path / "notebooks"
     book.mkdir()
@@ -133,7 +133,7 @@ KILLED_BUILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from marsutils.pipeline import build_book
+    from marsutils.book.pipeline import build_book
 
     build_book(Path(sys.argv[1]), output=Path(sys.argv[2]))
     """
@@ -145,7 +145,7 @@ def test_a_book_build_killed_midway_leaves_the_previous_book_whole(tmp_path):
     """SIGKILL of the build (and of its jupyter-book process) used to leave a half-written
     ``_build/html`` in place. The book is now built aside and swapped in: the killed build
     leaves the previous book readable, and the next build replaces it and cleans up."""
-    from marsutils.pipeline import build_book
+    from marsutils.book.pipeline import build_book
 
     output = tmp_path / "out"
     index = build_book(_tiny_book(tmp_path / "v1", "first edition"), output=output)

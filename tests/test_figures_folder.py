@@ -7,8 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from marsutils.book_outputs import main, rasterize_figures
-from marsutils.notebook import REPO_ROOT
+from marsutils.book.notebook import REPO_ROOT
+from marsutils.book.outputs import main, rasterize_figures
 
 
 def _save(fig: Figure, folder, name):

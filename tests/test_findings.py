@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils import rules
-from marsutils.experiments import plan
-from marsutils.findings import (
+from marsutils.book.reporting import claims_views
+from marsutils.core.profiles import get_profile
+from marsutils.core.records import RESULT_MARK, FindingsRecord
+from marsutils.stats import rules
+from marsutils.study.experiments import plan
+from marsutils.study.findings import (
     COLUMNS,
     NUMBER_COLUMNS,
     evaluate_claims,
     findings_record,
     verdict_counts,
 )
-from marsutils.profiles import get_profile
-from marsutils.records import RESULT_MARK, FindingsRecord
-from marsutils.reporting import claims_views
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference-v1"
 
@@ -211,7 +211,7 @@ def _history(values: list[float]) -> list[dict]:
 
 def _write_comparison(run_dir: Path, curves: dict[str, list | None], seeds=(0,), folders=False):
     """Baselines-chapter predictions of full and unet on one split, each with a learning curve."""
-    from marsutils.atomic import write_json
+    from marsutils.core.atomic import write_json
 
     profile = HOLDOUT
     specs = {s.model: s for s in plan(profile, "baselines") if s.split == "family"}
@@ -379,7 +379,7 @@ def test_cross_validation_pools_the_folds_and_adds_the_corrected_t_test(tmp_path
 def test_two_models_trained_at_different_precisions_are_not_compared(tmp_path, monkeypatch):
     """Issue point 2: a profile that fixes one precision refuses a comparison whose recorded
     precisions differ, naming both; an older run is judged with the confound stated."""
-    from marsutils import findings
+    from marsutils.study import findings
 
     profile = get_profile("smoke", cv_folds=3)
     _write_cv(tmp_path, profile, {"full": 0.9, "unet": 0.8})
@@ -397,7 +397,7 @@ def test_two_models_trained_at_different_precisions_are_not_compared(tmp_path, m
 
 
 def _xai_rows(run_dir: Path) -> dict[str, dict]:
-    from marsutils import findings
+    from marsutils.study import findings
 
     run = findings._Run(run_dir, get_profile("reference"), 0)
     rows = findings._xai_family(findings._xai_claims(run) + findings._segmentation_claims(run))
@@ -453,7 +453,7 @@ def test_the_explainability_claims_share_one_holm_family(tmp_path):
     ]  # fmt: skip
     (results / "xai_summary.json").write_text(json.dumps(xai))
     rows = _xai_rows(tmp_path)
-    from marsutils import findings
+    from marsutils.study import findings
 
     record = json.loads((source / "seg_pointing.json").read_text())
     table, _ = findings._pointing_tables(record)

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from marsutils import glance
-from marsutils.atomic import write_json
-from marsutils.layout import RunLayout
-from marsutils.notebook import REPO_ROOT
-from marsutils.records import RESULT_MARK, DataSummary, Finding, FindingsRecord
+from marsutils.book import glance
+from marsutils.book.notebook import REPO_ROOT
+from marsutils.core.atomic import write_json
+from marsutils.core.layout import RunLayout
+from marsutils.core.records import RESULT_MARK, DataSummary, Finding, FindingsRecord
 
 
 def _metrics(model: str, split: str, acc: float, precision: str | None = "bf16") -> dict:
     ci = {"low": acc - 0.01, "high": acc + 0.01}
     names = ("accuracy", "macro_f1", "mean_iou")
-    return {  # the shape of marsutils.records.ClassifierMetrics
+    return {  # the shape of marsutils.core.records.ClassifierMetrics
         "n_images": 10,
         "class_names": ["a", "b"],
         "overall": dict.fromkeys(names, acc),

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils import experiments
-from marsutils.atomic import read_json, write_json
-from marsutils.cli_train import find_spec
-from marsutils.cli_train import main as train_main
-from marsutils.experiments import ClassifierSpec, collect_results, grid, plan, summarize_seeds
-from marsutils.grid import Executor, GridError, grid_status_line, train_grid
-from marsutils.layout import RunLayout
-from marsutils.profiles import ProfileError, get_profile
+from marsutils.cli.train import find_spec
+from marsutils.cli.train import main as train_main
+from marsutils.core.atomic import read_json, write_json
+from marsutils.core.layout import RunLayout
+from marsutils.core.profiles import ProfileError, get_profile
+from marsutils.study import experiments
+from marsutils.study.experiments import ClassifierSpec, collect_results, grid, plan, summarize_seeds
+from marsutils.study.grid import Executor, GridError, grid_status_line, train_grid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_profile_seeds_field():
 
 
 def _metrics(spec: ClassifierSpec, accuracy: float, macro_f1: float) -> dict:
-    """A metrics.json in the shape of marsutils.records.ClassifierMetrics (legacy form)."""
+    """A metrics.json in the shape of marsutils.core.records.ClassifierMetrics (legacy form)."""
     return {
         "n_images": 10,
         "class_names": ["a", "b"],
@@ -238,7 +238,7 @@ def test_workers_of_an_existing_scheduler_must_offer_the_train_resource(tmp_path
 
 
 def test_train_list_prints_the_grid(capsys, tmp_path):
-    from marsutils.__main__ import main as package_main
+    from marsutils.cli.main import main as package_main
 
     argv = [
         "train",
@@ -281,7 +281,7 @@ def test_train_unknown_key_lists_the_keys(capsys, tmp_path):
 
 
 def test_pipeline_rejects_workers_without_dask_before_training(capsys, tmp_path):
-    from marsutils.pipeline import main as pipeline_main
+    from marsutils.book.pipeline import main as pipeline_main
 
     argv = ["--profile", "smoke", "--run-dir", str(tmp_path), "--workers", "2", "--no-build"]
     assert pipeline_main(argv) == 2
@@ -290,7 +290,7 @@ def test_pipeline_rejects_workers_without_dask_before_training(capsys, tmp_path)
 
 
 def test_pipeline_checks_notebook_parameters_before_training(capsys, tmp_path):
-    from marsutils.pipeline import main as pipeline_main
+    from marsutils.book.pipeline import main as pipeline_main
 
     argv = ["--profile", "smoke", "--run-dir", str(tmp_path), "-p", "epochz", "3", "--no-build"]
     assert pipeline_main(argv) == 2
@@ -301,7 +301,7 @@ def test_pipeline_checks_notebook_parameters_before_training(capsys, tmp_path):
 def test_the_pipeline_trains_no_grid_for_notebooks_that_train_no_classifier(tmp_path):
     import argparse
 
-    from marsutils.cli_train import pipeline_grid
+    from marsutils.cli.train import pipeline_grid
 
     args = argparse.Namespace(only=["05", "08"])
     assert pipeline_grid(args, "smoke", tmp_path, {"seed": 0}) == []
@@ -316,15 +316,15 @@ def test_the_pipeline_trains_no_grid_for_notebooks_that_train_no_classifier(tmp_
     ],
 )
 def test_pipeline_errors_are_clean_under_python_m(tmp_path, argv, message):
-    """``python -m marsutils.pipeline`` runs this module as ``__main__``; its errors must still
+    """``python -m marsutils.book.pipeline`` runs this module as ``__main__``; its errors must still
     be one line and exit status 2, not a traceback, and nothing is written."""
     import subprocess
     import sys
 
     run = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir", str(run),
-         "--no-build", *argv],
+        [sys.executable, "-m", "marsutils.book.pipeline", *("--profile", "smoke", "--run-dir"),
+         str(run), "--no-build", *argv],
         capture_output=True,
         text=True,
         timeout=300,
@@ -341,7 +341,7 @@ def test_a_local_cluster_leaves_this_process_environment_and_threads_as_they_wer
 
     import torch
 
-    from marsutils.grid import Executor, _dask_client
+    from marsutils.study.grid import Executor, _dask_client
 
     before = (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads())
     executor = Executor("dask", workers=1, threads_per_worker=1, dashboard_address=":0")

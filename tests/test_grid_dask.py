@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from marsutils.atomic import read_json
-from marsutils.experiments import ClassifierSpec, grid
-from marsutils.grid import Executor, train_grid
-from marsutils.layout import RunLayout
-from marsutils.profiles import get_profile
+from marsutils.core.atomic import read_json
+from marsutils.core.layout import RunLayout
+from marsutils.core.profiles import get_profile
+from marsutils.study.experiments import ClassifierSpec, grid
+from marsutils.study.grid import Executor, train_grid
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +125,7 @@ def test_a_task_that_dask_runs_twice_at_once_trains_once(real_data_dir, tmp_path
     result record."""
     import functools
 
-    from marsutils.grid import _dask_client, _prepare_seeds, train_spec
+    from marsutils.study.grid import _dask_client, _prepare_seeds, train_spec
 
     profile = get_profile("smoke", splits=("family",))
     spec = ClassifierSpec("plain", "family-cv2-f0", weights="none", image_size=32, epochs=2)

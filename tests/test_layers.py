@@ -1,7 +1,7 @@
 """Layers import only downward: every import of every module, read with ``ast``.
 
-The layers are declared in :mod:`marsutils.layers`. An import counts wherever it is written (top
-level, inside a function, under ``if TYPE_CHECKING``), absolute or relative; importing
+The layers are declared in :mod:`marsutils.core.layers`. An import counts wherever it is written
+(top level, inside a function, under ``if TYPE_CHECKING``), absolute or relative; importing
 ``marsutils.a.b`` also imports the package ``marsutils.a`` (its ``__init__`` runs first).
 """
 
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from marsutils.layers import LAYER_NAMES, LAYERS, layer_of
+from marsutils.core.layers import LAYER_NAMES, LAYERS, layer_of
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "marsutils"
 
 
 def module_name(path: Path, package_dir: Path = PACKAGE_DIR) -> str:
-    """``marsutils/xai/report.py`` -> ``marsutils.xai.report``; a package's ``__init__`` -> it."""
+    """``marsutils/study/xai/report.py`` -> ``…study.xai.report`` (``__init__``: the package)."""
     parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -85,7 +85,7 @@ def layer_violations(
     for module, (source, is_package) in sorted(sources.items()):
         own = layer(module)
         if own is None:
-            problems.append(f"{module} has no layer: add it to marsutils/layers.py LAYERS")
+            problems.append(f"{module} has no layer: add it to marsutils/core/layers.py LAYERS")
             continue
         for target, line in imported_modules(
             module, source, is_package=is_package, known=sources.__contains__
@@ -127,7 +127,7 @@ def test_figures_are_built_without_pyplot():
 def test_every_declared_layer_names_an_existing_module():
     modules = set(package_modules())
     stale = sorted(name for name in LAYERS if f"marsutils.{name}" not in modules)
-    assert not stale, f"marsutils/layers.py declares modules that do not exist: {stale}"
+    assert not stale, f"marsutils/core/layers.py declares modules that do not exist: {stale}"
     assert set(LAYERS.values()) <= set(LAYER_NAMES)
 
 
@@ -200,14 +200,22 @@ def test_the_checker_names_a_module_without_a_layer():
     modules = {"marsutils": ("", True), "marsutils.new": ("import marsutils.low\n", False)}
     modules["marsutils.low"] = ("", False)
     problems = layer_violations(modules, lambda name: _LAYERS.get(name))
-    assert problems == ["marsutils.new has no layer: add it to marsutils/layers.py LAYERS"]
+    assert problems == ["marsutils.new has no layer: add it to marsutils/core/layers.py LAYERS"]
 
 
-def test_layer_of_takes_the_longest_declared_prefix():
-    assert layer_of("marsutils.xai.methods") == LAYERS["xai"]
-    assert layer_of("marsutils.xai.figures") == LAYERS["xai.figures"] != LAYERS["xai"]
+def test_layer_of_is_the_layer_of_the_first_folder():
+    assert layer_of("marsutils.xai.methods") == LAYERS["xai"] == 2
+    assert layer_of("marsutils.figures.xai") == LAYERS["figures"] == 4
+    assert layer_of("marsutils.study.xai.report") == 3
     assert layer_of("marsutils.no_such_module") is None
     assert layer_of("marsutils") == 1
+
+
+def test_no_module_sits_at_the_top_of_the_package():
+    """The tree is the architecture: every module is in a layer's folder (issue 24)."""
+    top = sorted(path.name for path in PACKAGE_DIR.glob("*.py"))
+    assert top == ["__init__.py", "__main__.py"], top
+    assert (PACKAGE_DIR / "__init__.py").read_text(encoding="utf-8").strip() == ""
 
 
 def import_cycles(sources: Mapping[str, tuple[str, bool]]) -> list[list[str]]:
@@ -257,10 +265,9 @@ def import_cycles(sources: Mapping[str, tuple[str, bool]]) -> list[list[str]]:
 
 
 def test_no_two_modules_import_each_other():
-    """Issue 24: ``cli_train`` and ``pipeline`` imported each other (the notebook list against
-    the grid arguments), and so did ``reporting`` and ``summary`` (``verdict_badge`` against
-    ``finding_texts``). The notebook list now lives in ``chapters`` and the badge in
-    ``reporting``: the import graph has no circle, lazy imports included."""
+    """Issue 24: ``cli_train`` and ``pipeline`` imported each other, and so did ``reporting`` and
+    ``summary``. The notebook list lives in ``book.chapters`` and the badge in ``book.reporting``:
+    the import graph has no circle, lazy imports included."""
     assert import_cycles(package_modules()) == []
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from marsutils.locks import LOCK_NAME, LockHeld, exclusive
+from marsutils.core.locks import LOCK_NAME, LockHeld, exclusive
 
 HOLD = textwrap.dedent(
     """
     import sys, time
-    from marsutils.locks import exclusive
+    from marsutils.core.locks import exclusive
     with exclusive(sys.argv[1], what="holding for a test"):
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))
@@ -62,13 +62,13 @@ def test_a_lock_left_by_a_killed_holder_is_taken_over_with_a_message(tmp_path):
 
 
 def test_a_second_pipeline_on_one_run_folder_stops_naming_the_first(tmp_path, capsys):
-    from marsutils.pipeline import main as pipeline_main
+    from marsutils.book.pipeline import main as pipeline_main
 
-    with exclusive(tmp_path, what="python -m marsutils.pipeline --profile smoke"):
+    with exclusive(tmp_path, what="python -m marsutils.book.pipeline --profile smoke"):
         code = pipeline_main(["--profile", "smoke", "--run-dir", str(tmp_path), "--no-build"])
     assert code == 2
     err = capsys.readouterr().err
-    assert f"is locked by pid {os.getpid()}" in err and "marsutils.pipeline" in err
+    assert f"is locked by pid {os.getpid()}" in err and "marsutils.book.pipeline" in err
     assert not (tmp_path / "experiments").exists(), "nothing may run beside the holder"
 
 

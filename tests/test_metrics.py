@@ -15,7 +15,7 @@ from sklearn.metrics import (
     jaccard_score,
 )
 
-from marsutils import metrics as M
+from marsutils.stats import metrics as M
 
 # Hand-worked example, K = 4. Class 3 has true images but is never predicted.
 #   confusion (rows true, columns predicted):
@@ -104,7 +104,7 @@ def test_jaccard_per_class_conventions_for_a_class_absent_from_truth_and_predict
 
 
 def test_one_iou_definition_behind_every_caller() -> None:
-    from marsutils.evaluate import confusion_scores
+    from marsutils.evaluate.folder import confusion_scores
     from marsutils.seg.metrics import iou_from_confusion
 
     cm = M.confusion_matrices(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3, 4])[0]
@@ -349,7 +349,7 @@ def test_a_predicted_class_absent_from_the_truth_raises_no_warning():
     no scikit-learn warning (with the machine's absolute path) reaches the book."""
     import warnings
 
-    from marsutils.metrics import overall_metrics
+    from marsutils.stats.metrics import overall_metrics
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

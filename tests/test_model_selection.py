@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from marsutils.atomic import read_json, write_json
-from marsutils.experiments import grid
-from marsutils.profiles import ProfileError, get_profile
+from marsutils.core.atomic import read_json, write_json
+from marsutils.core.profiles import ProfileError, get_profile
+from marsutils.study.experiments import grid
 from marsutils.train import CheckpointError, FitConfig, fit, seed_everything
 from marsutils.train.checkpoint import load_checkpoint
 

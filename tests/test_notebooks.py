@@ -12,10 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from marsutils.atomic import read_json
-from marsutils.book_outputs import output_problems
-from marsutils.parameters import PARAMETERS, ParameterError
-from marsutils.pipeline import (
+from marsutils.book.outputs import output_problems
+from marsutils.book.pipeline import (
     NOTEBOOKS,
     PipelineError,
     build_parser,
@@ -26,7 +24,9 @@ from marsutils.pipeline import (
     parameters_per_notebook,
     pipeline_parameters,
 )
-from marsutils.profiles import get_profile
+from marsutils.core.atomic import read_json
+from marsutils.core.parameters import PARAMETERS, ParameterError
+from marsutils.core.profiles import get_profile
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 COMMON = {"profile", "seed", "data_dir", "run_dir", "device", "figures_dir"}
@@ -55,7 +55,7 @@ def test_notebook_is_clean_and_parameterised(name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_parameters_cell_follows_the_schema_and_setup_receives_every_parameter(name):
-    """The schema (marsutils.parameters) is the one definition; the cell repeats its defaults
+    """The schema (marsutils.core.parameters) is the one definition; the cell repeats its defaults
     for papermill, and the setup call passes on every declared parameter."""
     path = NOTEBOOK_DIR / f"{name}.ipynb"
     declared = notebook_parameters(path)
@@ -196,7 +196,7 @@ def test_model_notebooks_run_under_a_forced_precision(precision, tmp_path):
     env = {**os.environ, "MARS_PRECISION": precision}
     env.pop("MARS_DISABLE_BF16", None)
     done = subprocess.run(
-        [sys.executable, "-m", "marsutils.pipeline", "--profile", "smoke", "--run-dir",
+        [sys.executable, "-m", "marsutils.book.pipeline", "--profile", "smoke", "--run-dir",
          str(tmp_path), "--no-build", "--only", *MODEL_NOTEBOOKS],
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marsutils import paper as P
+from marsutils.core import paper as P
 
 
 def test_table1_shape_and_class_mapping() -> None:
@@ -85,8 +85,8 @@ def test_abstract_repeats_table1_and_its_iou_gains_add_up() -> None:
 
 def test_table3_rows_are_the_models_ablation_configurations() -> None:
     """The paper's Table 3 keys and flags are the study's one list of ablation models."""
-    from marsutils import experiments
     from marsutils.models import ABLATION_FLAGS, ABLATION_NAMES, MODEL_NAMES
+    from marsutils.study import experiments
 
     t3 = P.table3()
     assert tuple(t3.index) == ABLATION_NAMES == P.ABLATION_KEYS == experiments.ABLATION_MODELS

@@ -12,11 +12,17 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from marsutils import notebook, progress
-from marsutils.book_outputs import WIDGET_VIEW_MIME, clean_notebook, output_problems
-from marsutils.notebook import REPO_ROOT, display_path, setup
-from marsutils.parameters import PARAMETERS, ParameterError, coerce_parameter, resolve_parameters
-from marsutils.profiles import profile_names
+from marsutils.book import notebook
+from marsutils.book.notebook import REPO_ROOT, display_path, setup
+from marsutils.book.outputs import WIDGET_VIEW_MIME, clean_notebook, output_problems
+from marsutils.core import progress
+from marsutils.core.parameters import (
+    PARAMETERS,
+    ParameterError,
+    coerce_parameter,
+    resolve_parameters,
+)
+from marsutils.core.profiles import profile_names
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from marsutils.train.plateau import plateau_status
+from marsutils.stats.plateau import plateau_status
 
 
 def _history(values, key="val_macro_f1"):
@@ -78,7 +78,7 @@ def test_committed_reference_unet_was_still_improving():
 
 
 def test_learning_curves_plot_one_line_per_model():
-    from marsutils.plots import plot_learning_curves
+    from marsutils.figures.plots import plot_learning_curves
 
     histories = {
         "a": [

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from marsutils import plots
-from marsutils.compare import compare_many
-from marsutils.metrics import evaluate_predictions
-from marsutils.paper import DATASET_CLASSES
+from marsutils.core.paper import DATASET_CLASSES
+from marsutils.figures import plots
+from marsutils.stats.compare import compare_many
+from marsutils.stats.metrics import evaluate_predictions
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_save_figure_writes_png_and_svg(tmp_path, evaluation: dict) -> None:
 def test_data_chapter_figures_are_built_without_pyplot():
     import matplotlib.pyplot as plt
 
-    from marsutils import dataviz
+    from marsutils.figures import dataviz
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8)

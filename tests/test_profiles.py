@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from marsutils.profiles import PROFILES, ProfileError, get_profile, profile_names
+from marsutils.core.profiles import PROFILES, ProfileError, get_profile, profile_names
 
 
 def test_the_four_profiles_exist():
@@ -24,7 +24,7 @@ def test_the_four_profiles_exist():
 def test_cross_validation_profiles_fix_one_precision():
     """Issue point 2: the profiles that compare models fix their precision (fp32 on CPU, the
     faster for Lite0 where it was measured) and, for the next published run, a thread count."""
-    from marsutils.profiles import split_names
+    from marsutils.core.profiles import split_names
 
     for name in ("smoke", "quick", "reference-cv"):
         profile = get_profile(name)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from marsutils.pipeline import NOTEBOOKS, PipelineError, publish
+from marsutils.book.pipeline import NOTEBOOKS, PipelineError, publish
 
 
 def _run(path, figure="new.jpg", record="experiments/family/full-new/seed0/metrics.json"):
@@ -53,7 +53,7 @@ def test_publish_refuses_a_run_without_its_notebooks_and_replaces_nothing(tmp_pa
 
 
 def _full_record(path: Path) -> dict:
-    from marsutils.pipeline import pipeline_record
+    from marsutils.book.pipeline import pipeline_record
 
     record = pipeline_record(
         path, profile="reference", seeds=[0, 1, 2], executor="sequential",
@@ -66,7 +66,7 @@ def _full_record(path: Path) -> dict:
 
 
 def test_a_partial_execution_is_appended_to_the_full_record(tmp_path):
-    from marsutils.pipeline import pipeline_record
+    from marsutils.book.pipeline import pipeline_record
 
     path = tmp_path / "pipeline.json"
     full = _full_record(path)
@@ -83,7 +83,7 @@ def test_a_partial_execution_is_appended_to_the_full_record(tmp_path):
 
 
 def test_a_partial_execution_of_another_profile_starts_its_own_record(tmp_path):
-    from marsutils.pipeline import pipeline_record
+    from marsutils.book.pipeline import pipeline_record
 
     path = tmp_path / "pipeline.json"
     _full_record(path)
@@ -97,7 +97,7 @@ def test_a_partial_execution_of_another_profile_starts_its_own_record(tmp_path):
 
 
 def test_a_corrupt_pipeline_record_is_named(tmp_path):
-    from marsutils.pipeline import PipelineError, pipeline_record
+    from marsutils.book.pipeline import PipelineError, pipeline_record
 
     path = tmp_path / "pipeline.json"
     path.write_text("{not json")
@@ -114,7 +114,7 @@ def test_each_staged_chapter_tips_the_profile_it_was_executed_with(tmp_path):
     for the profile of the notebook's injected parameters; the notebook itself is unchanged."""
     import nbformat
 
-    from marsutils.pipeline import NOTEBOOKS, RERUN_TIP, _stage_notebook
+    from marsutils.book.pipeline import NOTEBOOKS, RERUN_TIP, _stage_notebook
 
     root = Path(__file__).resolve().parents[1]
     for name in NOTEBOOKS:

@@ -74,7 +74,7 @@ def test_the_make_book_time_is_the_committed_pipeline_record():
     readme = " ".join(_readme().split())
     assert quoted in readme, f"README should quote {quoted!r} from make_book_quick.json"
     assert f"({record['conditions']})" in readme, "README should quote the record's conditions"
-    from marsutils.profiles import get_profile
+    from marsutils.core.profiles import get_profile
 
     assert record.get("cv_folds") == get_profile("quick").cv_folds, "a cross-validated quick run"
 
@@ -90,8 +90,8 @@ def test_the_methods_page_quotes_the_resample_counts_of_the_code():
     """Issue 23, point 10: ``book/methods.md`` said 1,000 resamples where the findings used
     2,000. Its counts are now those of the code: each experiment's intervals
     (``EXPERIMENT_N_BOOT``) and each profile's ``n_boot`` for the comparisons."""
-    from marsutils.experiments import EXPERIMENT_N_BOOT
-    from marsutils.profiles import get_profile
+    from marsutils.core.profiles import get_profile
+    from marsutils.study.experiments import EXPERIMENT_N_BOOT
 
     text = " ".join((ROOT / "book" / "methods.md").read_text(encoding="utf-8").split())
     assert f"({EXPERIMENT_N_BOOT:,} resamples per experiment" in text
@@ -109,9 +109,9 @@ def test_every_experiment_key_the_readme_and_the_train_help_show_is_in_the_grid(
     """A new user found README examples naming keys of an old budget (``family/...-128px-2ep``)
     that no profile trains any longer: every ``train <key> ... --profile P`` and
     ``--model-key <key>`` example must name an experiment of that profile's grid."""
-    from marsutils import cli_train
-    from marsutils.cli_train import find_spec
-    from marsutils.profiles import get_profile
+    from marsutils.cli import train as cli_train
+    from marsutils.cli.train import find_spec
+    from marsutils.core.profiles import get_profile
 
     texts = [_readme(), cli_train.__doc__ or ""]
     found = 0

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils import records
-from marsutils.comparisons import paired_comparisons
-from marsutils.layout import RESULT_FILES, RunLayout
-from marsutils.notebook import REPO_ROOT
-from marsutils.records import (
+from marsutils.book.notebook import REPO_ROOT
+from marsutils.book.reporting import _interval_text, claims_views, comparison_view, finding_texts
+from marsutils.core import records
+from marsutils.core.layout import RESULT_FILES, RunLayout
+from marsutils.core.records import (
     FINDING_NUMBERS,
     RECORDS,
     RESULT_MARK,
@@ -25,7 +25,7 @@ from marsutils.records import (
     RecordError,
     run_name,
 )
-from marsutils.reporting import _interval_text, claims_views, comparison_view, finding_texts
+from marsutils.study.comparisons import paired_comparisons
 
 REFERENCE = RunLayout(REPO_ROOT / "results" / "reference-v1")
 
@@ -288,7 +288,7 @@ def test_the_check_command(capsys, tmp_path):
 
 
 def test_classifier_metrics_read_the_committed_legacy_files_and_round_trip(tmp_path):
-    from marsutils.records import ClassifierMetrics
+    from marsutils.core.records import ClassifierMetrics
 
     paths = sorted((REFERENCE.root / "experiments").rglob("metrics*.json"))
     assert len(paths) >= 12

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from marsutils.atomic import write_json
+from marsutils.core.atomic import write_json
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reference_run.py"
 

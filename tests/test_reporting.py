@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils.comparisons import (
+from marsutils.book.reporting import format_ci, headline_table, yardstick_table
+from marsutils.core.profiles import get_profile
+from marsutils.stats.metrics import evaluate_predictions
+from marsutils.study.comparisons import (
     family_lookup,
     majority_class_evaluation,
     paired_comparisons,
     saved_predictions,
 )
-from marsutils.experiments import plan
-from marsutils.metrics import evaluate_predictions
-from marsutils.profiles import get_profile
-from marsutils.reporting import format_ci, headline_table, yardstick_table
+from marsutils.study.experiments import plan
 
 
 def test_format_ci():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marsutils import rules
-from marsutils.rules import (
+from marsutils.stats import rules
+from marsutils.stats.rules import (
     CONFIRMED,
     CONSISTENT,
     CONTRADICTED,
@@ -170,7 +170,7 @@ def test_a_gain_while_the_learning_rate_anneals_does_not_count():
 
 
 def test_one_training_rule_from_the_profile():
-    from marsutils.profiles import get_profile
+    from marsutils.core.profiles import get_profile
 
     rule = rules.TrainingRule.from_profile(get_profile("quick", plateau_window=3))
     assert rule.window == 3 and rule.lr_fraction == get_profile("quick").plateau_lr_fraction
@@ -207,5 +207,5 @@ def test_plateau_qualified_verdict():
 
 
 def test_the_docstring_states_the_training_length_rule():
-    assert "Training length" in rules.__doc__ and "marsutils.train.plateau" in rules.__doc__
+    assert "Training length" in rules.__doc__ and "marsutils.stats.plateau" in rules.__doc__
     assert "becomes *inconclusive*" in rules.__doc__

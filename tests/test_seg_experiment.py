@@ -11,19 +11,19 @@ import pandas as pd
 import pytest
 import torch
 
+from marsutils.core.profiles import ProfileError, get_profile
+from marsutils.figures import segmentation as segfig
 from marsutils.models import build_model
-from marsutils.profiles import ProfileError, get_profile
-from marsutils.seg import experiment
-from marsutils.seg import figures as segfig
 from marsutils.seg.classes import class_share_table, example_tiles
-from marsutils.seg.experiment import (
+from marsutils.seg.pointing import pointing_game
+from marsutils.seg.tiles import SegTile
+from marsutils.study import segmentation as experiment
+from marsutils.study.segmentation import (
     PointingStudy,
     run_pointing_study,
     run_seg_study,
     select_tiles,
 )
-from marsutils.seg.pointing import pointing_game
-from marsutils.seg.tiles import SegTile
 
 matplotlib.use("Agg")
 

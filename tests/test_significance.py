@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marsutils.significance import (
+from marsutils.stats.significance import (
     bootstrap_over_seeds,
     paired_bootstrap_difference,
     paired_bootstrap_over_seeds,
@@ -116,7 +116,7 @@ def test_seed_summary_and_table():
 
 
 def test_seed_bootstraps_with_a_test_set_per_seed():
-    from marsutils.metrics import bootstrap_confusion_cis
+    from marsutils.stats.metrics import bootstrap_confusion_cis
 
     y, a, b, groups = _pair()
     one = paired_bootstrap_difference(y, a, b, n_boot=300, groups=groups, random_state=2)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from marsutils.rules import VERDICTS
-from marsutils.summary import evidence_chapter, load_records, main, summary_markdown
+from marsutils.book.summary import evidence_chapter, load_records, main, summary_markdown
+from marsutils.stats.rules import VERDICTS
 
 
 def _run(tmp_path, findings, *, pipeline=True, environment=False):
@@ -95,7 +95,7 @@ def test_the_summary_page_and_the_glossary_state_every_verdict():
     """Issue 23, point 4: "smaller than claimed" (the paper's effect excluded, the sign not
     shown) is in the vocabulary the summary page prints and in the glossary, apart from
     "contradicted" (the opposite shown)."""
-    from marsutils.rules import SMALLER_THAN_CLAIMED, VERDICT_MEANINGS
+    from marsutils.stats.rules import SMALLER_THAN_CLAIMED, VERDICT_MEANINGS
 
     assert set(VERDICT_MEANINGS) == set(VERDICTS)
     page = (Path(__file__).resolve().parents[1] / "book" / "summary.md").read_text()
@@ -120,11 +120,11 @@ def test_the_committed_front_page_is_generated_from_the_published_records():
             ]
         )
         == 0
-    ), "book/summary.md is stale: python -m marsutils.summary results/reference"
+    ), "book/summary.md is stale: python -m marsutils.book.summary results/reference"
 
 
 def test_the_page_composes_each_result_from_the_record_numbers(tmp_path):
-    from marsutils.records import RESULT_MARK, Finding, FindingsRecord
+    from marsutils.core.records import RESULT_MARK, Finding, FindingsRecord
 
     finding = Finding(
         claim="attention helps", paper="+3.30", test="attention - plain",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from marsutils.atomic import read_json
+from marsutils.core.atomic import read_json
 from marsutils.train import (
     CheckpointError,
     FitConfig,

@@ -122,7 +122,7 @@ def test_the_progress_display_does_not_change_the_training(interactive, monkeypa
     """tqdm.auto's bar (interactive None) once iterated a DataLoader twice: the second iterator
     drew its base seed from the global generator and shifted every later augmentation draw, so
     a notebook run alone trained differently from the pipeline's (MARS_INTERACTIVE=0)."""
-    from marsutils import progress
+    from marsutils.core import progress
 
     def draws() -> list[torch.Tensor]:
         torch.manual_seed(0)

@@ -84,9 +84,9 @@ def test_evaluate_tta_writes_and_then_reuses_its_result(tmp_path, monkeypatch, f
 
     import pandas as pd
 
-    from marsutils import experiments
+    from marsutils.core.profiles import get_profile
     from marsutils.models import build_model
-    from marsutils.profiles import get_profile
+    from marsutils.study import experiments
     from marsutils.train.checkpoint import save_checkpoint
 
     profile = get_profile("smoke")
@@ -123,8 +123,8 @@ def test_the_headline_over_seeds_runs_each_seed_on_its_own_data(monkeypatch):
     import dataclasses
     from types import SimpleNamespace
 
-    from marsutils import experiments
-    from marsutils.profiles import get_profile
+    from marsutils.core.profiles import get_profile
+    from marsutils.study import experiments
 
     calls = []
 
@@ -152,7 +152,7 @@ def test_the_headline_over_seeds_runs_each_seed_on_its_own_data(monkeypatch):
 
 
 def test_the_headline_over_seeds_table_ends_with_mean_and_sd():
-    from marsutils.reporting import headline_over_seeds_table
+    from marsutils.book.reporting import headline_over_seeds_table
 
     def metrics(accuracy):
         return {"overall": {"accuracy": accuracy}, "ci": {}, "n_images": 10}

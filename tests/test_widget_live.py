@@ -32,7 +32,7 @@ CHANGE_S = 60
 BUILD_EXPLORER = """\
 import torch
 
-from marsutils.widgets import explore, on_demand
+from marsutils.book.widgets import explore, on_demand
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.methods import AttributionSettings
 from marsutils.xai.testing import TinyCNN

@@ -9,7 +9,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from marsutils.widgets import XAIExplorer, explore, gallery, on_demand, should_show_widget
+from marsutils.book.widgets import XAIExplorer, explore, gallery, on_demand, should_show_widget
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.methods import AttributionSettings
 from marsutils.xai.testing import TinyCNN

@@ -8,9 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD, denormalize
-from marsutils.xai.consistency import consistency_table, summarize_consistency
-from marsutils.xai.figures import (
+from marsutils.figures.xai import (
     class_examples_figure,
     display_scale,
     explanation_grid,
@@ -19,6 +17,8 @@ from marsutils.xai.figures import (
     plot_faithfulness_curves,
     plot_randomization,
 )
+from marsutils.xai.attribution import IMAGENET_MEAN, IMAGENET_STD, denormalize
+from marsutils.xai.consistency import consistency_table, summarize_consistency
 from marsutils.xai.selection import select_images
 
 CLASSES = ["crater", "dune", "other"]

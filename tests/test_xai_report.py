@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from marsutils.experiments import plan
+from marsutils.core.profiles import get_profile
 from marsutils.models import build_model
-from marsutils.profiles import get_profile
+from marsutils.study.experiments import plan
+from marsutils.study.xai import record, report, verdicts
 from marsutils.train.checkpoint import save_checkpoint
-from marsutils.xai import record, report, verdicts
 from marsutils.xai.cache import compute_attribution_set
 from marsutils.xai.evaluation import evaluate_explanations
 from marsutils.xai.methods import AttributionSettings

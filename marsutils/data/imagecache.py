@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import pid_alive
-from ..progress import progress_bar
-from .layouts import LandmarkDataset
-from .validate import EXPECTED_MODE, EXPECTED_SIZE, decode_image
+from marsutils.core.atomic import pid_alive
+from marsutils.core.progress import progress_bar
+from marsutils.data.layouts import LandmarkDataset
+from marsutils.data.validate import EXPECTED_MODE, EXPECTED_SIZE, decode_image
 
 __all__ = ["cache_dir", "content_hash", "image_hashes", "load_images"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError
+from marsutils.data.errors import DataError
 
 __all__ = [
     "LabelFile",

@@ -25,10 +25,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from .classes import V1_CLASS_NAMES
-from .errors import DataError
-from .labelfiles import read_classmap, read_label_file
-from .locate import locate_data_dir
+from marsutils.data.classes import V1_CLASS_NAMES
+from marsutils.data.errors import DataError
+from marsutils.data.labelfiles import read_classmap, read_label_file
+from marsutils.data.locate import locate_data_dir
 
 __all__ = [
     "LandmarkDataset",

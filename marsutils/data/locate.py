@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import DataError
+from marsutils.data.errors import DataError
 
 __all__ = ["ENV_VAR", "default_data_dir", "locate_data_dir", "locate_seg_dir"]
 

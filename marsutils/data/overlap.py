@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .imagecache import image_hashes
-from .layouts import LandmarkDataset
-from .twins import dihedral_views, thumbnails
+from marsutils.data.imagecache import image_hashes
+from marsutils.data.layouts import LandmarkDataset
+from marsutils.data.twins import dihedral_views, thumbnails
 
 __all__ = ["Overlap", "twins_in", "training_overlap"]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..layout import RunLayout
-from .imagecache import content_hash, load_images
-from .layouts import LandmarkDataset, load_dataset
-from .splits import load_split, make_split, save_split, subsample_rows
-from .twins import find_families
+from marsutils.core.layout import RunLayout
+from marsutils.data.imagecache import content_hash, load_images
+from marsutils.data.layouts import LandmarkDataset, load_dataset
+from marsutils.data.splits import load_split, make_split, save_split, subsample_rows
+from marsutils.data.twins import find_families
 
 __all__ = ["PreparedData", "prepare_data", "split_path"]
 

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from .prepare import prepare_data
-from .splits import leakage_report
+from marsutils.data.prepare import prepare_data
+from marsutils.data.splits import leakage_report
 
 __all__ = ["family_summary", "data_report", "format_report", "leakage_table"]
 
@@ -36,8 +36,8 @@ def data_report(
     The paper and family splits always; the official split too for the JPL v3.2 layout (as
     published, or without its augmented val/test copies with ``official_drop_augmented``).
     """
-    from .layouts import detect_layout
-    from .locate import locate_data_dir
+    from marsutils.data.layouts import detect_layout
+    from marsutils.data.locate import locate_data_dir
 
     splits = ["paper", "family"]
     if detect_layout(locate_data_dir(data_dir)) == "jpl-v3.2":

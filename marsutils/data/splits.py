@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from .errors import DataError
-from .layouts import LandmarkDataset
+from marsutils.data.errors import DataError
+from marsutils.data.layouts import LandmarkDataset
 
 __all__ = [
     "SPLIT_KINDS",

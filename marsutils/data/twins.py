@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .imagecache import cache_dir, content_hash, image_hashes
-from .layouts import LandmarkDataset
+from marsutils.data.imagecache import cache_dir, content_hash, image_hashes
+from marsutils.data.layouts import LandmarkDataset
 
 __all__ = [
     "thumbnails",
@@ -128,7 +128,7 @@ def find_families(
         if list(cached["image"]) == list(dataset.table["image"]):
             return cached["family"].to_numpy(dtype=np.int64)
     if images is None:
-        from .imagecache import load_images
+        from marsutils.data.imagecache import load_images
 
         images = load_images(dataset, cache)
     name_pairs = same_value_pairs(dataset.table["base"].to_numpy())

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import DataError
-from .layouts import safe_relative_name
+from marsutils.data.errors import DataError
+from marsutils.data.layouts import safe_relative_name
 
 __all__ = ["EXPECTED_SIZE", "EXPECTED_MODE", "decode_image", "verify_manifest", "sha256_file"]
 

@@ -43,7 +43,7 @@ ABLATION_FLAGS: dict[str, tuple[bool, bool]] = {
     "full": (True, True),
 }
 #: The ablation configurations (paper Table 3), in the order of the study: the one list of
-#: their names (:data:`marsutils.experiments.ABLATION_MODELS` is this tuple).
+#: their names (:data:`marsutils.study.experiments.ABLATION_MODELS` is this tuple).
 ABLATION_NAMES: tuple[str, ...] = tuple(ABLATION_FLAGS)
 
 

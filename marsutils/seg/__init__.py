@@ -10,12 +10,12 @@
   tile-sized saliency from a 227x227 classifier.
 * :mod:`.classes` also gives the chapter's class shares and its example tiles.
 
-Importing this package loads only its library modules (layer 2 of :mod:`marsutils.layers`). The
+Importing this package loads only its library modules (layer 2 of :mod:`marsutils.core.layers`). The
 chapter's study, :mod:`.experiment` (the two studies, resumable, profile-driven), and its
 figures, :mod:`.figures`, are imported on their own.
 """
 
-from .classes import (
+from marsutils.seg.classes import (
     CLASS_NAMES,
     CRATER_MASK_ID,
     IGNORE_INDEX,
@@ -24,12 +24,30 @@ from .classes import (
     example_tiles,
     to_model_targets,
 )
-from .dataset import SegCropDataset, SegTileDataset
-from .folds import tile_folds
-from .metrics import IoUScores, PixelIoU, iou_from_confusion, pixel_confusion_matrix, pixel_iou
-from .pointing import PointingResult, edge_map, pointing_game, saliency_peaks, target_regions
-from .tiles import SegTile, load_class_table, load_tiles, parse_labelme, rasterize_polygons
-from .train import (
+from marsutils.seg.dataset import SegCropDataset, SegTileDataset
+from marsutils.seg.folds import tile_folds
+from marsutils.seg.metrics import (
+    IoUScores,
+    PixelIoU,
+    iou_from_confusion,
+    pixel_confusion_matrix,
+    pixel_iou,
+)
+from marsutils.seg.pointing import (
+    PointingResult,
+    edge_map,
+    pointing_game,
+    saliency_peaks,
+    target_regions,
+)
+from marsutils.seg.tiles import (
+    SegTile,
+    load_class_table,
+    load_tiles,
+    parse_labelme,
+    rasterize_polygons,
+)
+from marsutils.seg.train import (
     CrossValidation,
     SegFit,
     cross_validate,
@@ -37,7 +55,7 @@ from .train import (
     fit_segmentation,
     predict_tiles,
 )
-from .windows import tile_saliency, window_starts
+from marsutils.seg.windows import tile_saliency, window_starts
 
 __all__ = [
     "CLASS_NAMES",

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .tiles import SegTile
+from marsutils.seg.tiles import SegTile
 
 __all__ = [
     "CLASS_NAMES",

@@ -26,9 +26,9 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ..data.batches import IMAGENET_MEAN, IMAGENET_STD
-from .classes import to_model_targets
-from .tiles import SegTile
+from marsutils.data.batches import IMAGENET_MEAN, IMAGENET_STD
+from marsutils.seg.classes import to_model_targets
+from marsutils.seg.tiles import SegTile
 
 __all__ = [
     "RandomRot90",

@@ -4,8 +4,8 @@ IoU of class ``c`` is ``TP / (TP + FP + FN)`` over all pixels seen, where pixels
 ``ignore_index`` (unlabelled) are left out entirely, whatever was predicted there. A class that is
 neither present nor predicted has an undefined IoU (``nan``) and is skipped by the mean
 (``nanmean``); a class that is predicted but absent scores 0. This is the *absent skipped*
-convention of :func:`marsutils.metrics.jaccard_per_class` (the classification chapters' image-level
-"mean IoU" counts such a class as 0 instead).
+convention of :func:`marsutils.stats.metrics.jaccard_per_class` (the classification chapters'
+image-level "mean IoU" counts such a class as 0 instead).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..metrics import jaccard_per_class, mean_over_classes
+from marsutils.stats.metrics import jaccard_per_class, mean_over_classes
 
 __all__ = ["IoUScores", "PixelIoU", "iou_from_confusion", "pixel_confusion_matrix", "pixel_iou"]
 
@@ -90,9 +90,10 @@ def iou_from_confusion(confusion: np.ndarray) -> IoUScores:
     Returns
     -------
     IoUScores
-        ``per_class`` is :func:`marsutils.metrics.jaccard_per_class` with ``zero_division=nan``
-        (the project's one IoU definition; NaN for a class neither present nor predicted) and
-        ``miou`` its mean over the defined classes (:func:`marsutils.metrics.mean_over_classes`).
+        ``per_class`` is :func:`marsutils.stats.metrics.jaccard_per_class` with
+        ``zero_division=nan`` (the project's one IoU definition; NaN for a class neither present nor
+        predicted) and ``miou`` its mean over the defined classes
+        (:func:`marsutils.stats.metrics.mean_over_classes`).
     """
     confusion = np.asarray(confusion, dtype=np.int64)
     per_class = jaccard_per_class(confusion, zero_division=np.nan)

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
 
-from .classes import CRATER_MASK_ID
-from .tiles import SegTile, rasterize_polygons
+from marsutils.seg.classes import CRATER_MASK_ID
+from marsutils.seg.tiles import SegTile, rasterize_polygons
 
 __all__ = [
     "PointingResult",

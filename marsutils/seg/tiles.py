@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..data.errors import DataError
-from ..data.locate import locate_seg_dir
+from marsutils.data.errors import DataError
+from marsutils.data.locate import locate_seg_dir
 
 __all__ = [
     "ClassTable",

@@ -35,24 +35,24 @@ import torch.nn.functional as nnf
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..atomic import json_records, write_json
-from ..cache import CacheEntry, normalize_identity
-from ..models.protocol import DenseScorer
-from ..progress import progress_bar
-from ..train.runtime import (
+from marsutils.core.atomic import json_records, write_json
+from marsutils.core.cache import CacheEntry, normalize_identity
+from marsutils.core.progress import progress_bar
+from marsutils.models.protocol import DenseScorer
+from marsutils.seg.classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
+from marsutils.seg.dataset import SegCropDataset, SegTileDataset
+from marsutils.seg.folds import tile_folds
+from marsutils.seg.metrics import IoUScores, iou_from_confusion, pixel_iou
+from marsutils.seg.tiles import SegTile, load_tiles
+from marsutils.train.runtime import (
     autocast,
     resolve_device,
     resolve_precision,
     seed_everything,
     to_channels_last,
 )
-from ..train.schedule import cosine
-from ..train.state import BatchLoss, LossStep, TrainState, train_one_epoch
-from .classes import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
-from .dataset import SegCropDataset, SegTileDataset
-from .folds import tile_folds
-from .metrics import IoUScores, iou_from_confusion, pixel_iou
-from .tiles import SegTile, load_tiles
+from marsutils.train.schedule import cosine
+from marsutils.train.state import BatchLoss, LossStep, TrainState, train_one_epoch
 
 __all__ = [
     "CrossValidation",

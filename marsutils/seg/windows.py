@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from ..data.batches import to_model_input
+from marsutils.data.batches import to_model_input
 
 __all__ = ["Attribution", "tile_saliency", "window_starts"]
 

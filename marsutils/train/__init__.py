@@ -1,9 +1,9 @@
 """Training: the shared ``fit()`` engine, the training state and epoch it is built from,
 checkpoints, schedules and runtime settings."""
 
-from .checkpoint import CheckpointError
-from .engine import FitConfig, FitResult, TrainingInterrupted, fit, predict_proba
-from .runtime import (
+from marsutils.train.checkpoint import CheckpointError
+from marsutils.train.engine import FitConfig, FitResult, TrainingInterrupted, fit, predict_proba
+from marsutils.train.runtime import (
     autocast,
     choose_precision,
     comparison_tolerance,
@@ -11,7 +11,7 @@ from .runtime import (
     resolve_precision,
     seed_everything,
 )
-from .state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
+from marsutils.train.state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
 
 __all__ = [
     "BatchLoss",

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_write
+from marsutils.core.atomic import atomic_write
 
 __all__ = ["CheckpointError", "config_fingerprint", "save_checkpoint", "load_checkpoint"]
 

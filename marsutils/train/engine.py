@@ -5,7 +5,7 @@ Model selection (``FitConfig.selection``):
 
 * ``"last"`` (the default): the whole budget is trained and the model is the final weights. The
   validation set is used only for the learning curve (and the plateau rule of
-  :mod:`marsutils.train.plateau`), never to choose weights, so a noisy validation metric cannot
+  :mod:`marsutils.stats.plateau`), never to choose weights, so a noisy validation metric cannot
   pick a lucky epoch and the test set is touched once. With a cosine schedule that decays to zero
   the last epochs move the weights little.
 * ``"best_val_macro_f1"``: the weights of the epoch with the best validation macro F1, with early
@@ -63,8 +63,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score
 
-from ..atomic import atomic_write, read_json, write_json
-from ..data.batches import (
+from marsutils.core.atomic import atomic_write, read_json, write_json
+from marsutils.core.layout import ExperimentFiles
+from marsutils.core.progress import progress_bar
+from marsutils.data.batches import (
     BatchDataset,
     derive_seed,
     dihedral_view,
@@ -73,10 +75,13 @@ from ..data.batches import (
     make_augment,
     make_loader,
 )
-from ..layout import ExperimentFiles
-from ..progress import progress_bar
-from .checkpoint import CheckpointError, config_fingerprint, load_checkpoint, save_checkpoint
-from .runtime import (
+from marsutils.train.checkpoint import (
+    CheckpointError,
+    config_fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from marsutils.train.runtime import (
     PrecisionChoice,
     autocast,
     choose_precision,
@@ -86,7 +91,7 @@ from .runtime import (
     resolve_device,
     resolve_precision,
 )
-from .state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
+from marsutils.train.state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
 
 __all__ = [
     "FitConfig",
@@ -287,7 +292,7 @@ def _choose_precision(
     )
 
 
-#: The files :func:`fit` writes in its output folder, named in :mod:`marsutils.layout`.
+#: The files :func:`fit` writes in its output folder, named in :mod:`marsutils.core.layout`.
 FitFiles = ExperimentFiles
 
 

@@ -278,7 +278,7 @@ def choose_precision(
             raise ValueError(f"the precision probe returned no timing for {sorted(missing)}")
         record = {"timings": timings, **_load()}
         cache[entry] = record
-        from ..atomic import write_json  # deferred: keeps this module import-light
+        from marsutils.core.atomic import write_json  # deferred: keeps this module import-light
 
         write_json(path, cache)
         origin = "probe"
@@ -462,8 +462,8 @@ def time_interleaved_steps(
 
     Each step first runs ``warmup`` times untimed; then ``rounds`` rounds time one run of every
     step in turn, so that load changes on a shared machine affect all alike. The project's one
-    side-by-side timing loop (:func:`marsutils.efficiency.time_interleaved`, the precision probe
-    and the benchmarks use it).
+    side-by-side timing loop (:func:`marsutils.efficiency.measure.time_interleaved`, the precision
+    probe and the benchmarks use it).
 
     Parameters
     ----------

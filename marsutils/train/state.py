@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .schedule import warmup_cosine
+from marsutils.train.schedule import warmup_cosine
 
 __all__ = ["BatchLoss", "EpochLosses", "LossStep", "TrainState", "train_one_epoch"]
 

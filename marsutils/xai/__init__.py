@@ -11,13 +11,13 @@
 * :mod:`~marsutils.xai.selection`: which test images to explain;
 * :mod:`~marsutils.xai.stats`: bootstrap intervals over images for the measurements;
 
-Imported with this package (the library layer of :mod:`marsutils.layers`) are only the modules
+Imported with this package (the library layer of :mod:`marsutils.core.layers`) are only the modules
 above. The chapter's study modules and its figures are imported on their own:
 
-* :mod:`~marsutils.xai.report`: the explainability chapter's glue (model, inputs, tables);
-* :mod:`~marsutils.xai.record`: its tested numbers and JSON record;
-* :mod:`~marsutils.xai.verdicts`: sentences generated from that record;
-* :mod:`~marsutils.xai.figures`: the figures (figures layer).
+* :mod:`~marsutils.study.xai.report`: the explainability chapter's glue (model, inputs, tables);
+* :mod:`~marsutils.study.xai.record`: its tested numbers and JSON record;
+* :mod:`~marsutils.study.xai.verdicts`: sentences generated from that record;
+* :mod:`~marsutils.figures.xai`: the figures (figures layer).
 """
 
 from marsutils.xai.attribution import (

@@ -30,8 +30,8 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 from torch import Tensor, nn
 from torchvision.transforms.v2.functional import gaussian_blur
 
-from ..data.batches import IMAGENET_MEAN, IMAGENET_STD
-from ..models.protocol import CamLayerModel
+from marsutils.data.batches import IMAGENET_MEAN, IMAGENET_STD
+from marsutils.models.protocol import CamLayerModel
 
 __all__ = [
     "IG_REDUCTIONS",

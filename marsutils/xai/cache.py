@@ -1,6 +1,6 @@
 """Compute the explanation maps of a set of images once, save them, and reload them later.
 
-A cache entry is a :class:`marsutils.cache.CacheEntry`: ``<name>.npz`` (the arrays) plus
+A cache entry is a :class:`marsutils.core.cache.CacheEntry`: ``<name>.npz`` (the arrays) plus
 ``<name>.json`` holding the *identity*: the cache format, the caller's ``model_key`` (the
 checkpoint's identity, e.g. its file hash), the :class:`AttributionSettings` identity, the image
 ids, a SHA-1 of the input tensor and the requested targets. Any difference recomputes.
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from marsutils.atomic import write_npz
-from marsutils.cache import CacheEntry
+from marsutils.core.atomic import write_npz
+from marsutils.core.cache import CacheEntry
 from marsutils.xai.attribution import check_inputs, eval_mode
 from marsutils.xai.methods import AttributionSettings, explain_with_delta
 
@@ -31,7 +31,7 @@ __all__ = [
     "inputs_digest",
 ]
 
-#: Version of the cache entry; 2: the key is stored as ``"identity"`` (:mod:`marsutils.cache`).
+#: Version of the cache entry; 2: the key is stored as ``"identity"`` (:mod:`marsutils.core.cache`).
 CACHE_FORMAT = 2
 _REQUIRED_ARRAYS = ("image_ids", "targets", "y_pred", "probabilities")
 

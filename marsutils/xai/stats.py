@@ -1,9 +1,9 @@
 """Bootstrap intervals over images for the XAI measurements, so "more than chance" is a test.
 
 Every interval is a seeded percentile bootstrap drawn by the project's one resampler,
-:func:`marsutils.metrics.bootstrap_weights`: over the explained images, or, when ``groups`` gives
-each image's twin family (the explained images come from the landmark test set, whose rotated and
-flipped copies are near-duplicates), over whole families, so twins count once. Images where a
+:func:`marsutils.stats.metrics.bootstrap_weights`: over the explained images, or, when ``groups``
+gives each image's twin family (the explained images come from the landmark test set, whose rotated
+and flipped copies are near-duplicates), over whole families, so twins count once. Images where a
 measure is undefined (NaN, e.g. a constant map) are left out before resampling; ``n`` says how
 many remain and ``n_families`` how many families they span (NaN without ``groups``).
 
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marsutils.metrics import ConfidenceInterval, bootstrap_weights
+from marsutils.stats.metrics import ConfidenceInterval, bootstrap_weights
 from marsutils.xai.consistency import chance_top_k_iou, fraction_of_column
 
 __all__ = [
@@ -90,7 +90,7 @@ def bootstrap_mean(
     confidence : float, default=0.95
         Interval coverage, in (0, 1).
     random_state : int, default=0
-        Seed of :func:`marsutils.metrics.bootstrap_weights`.
+        Seed of :func:`marsutils.stats.metrics.bootstrap_weights`.
     groups : array-like of shape (n,), optional
         Twin family of each image: resample whole families (cluster bootstrap) instead of images.
 
@@ -137,16 +137,16 @@ def bootstrap_p_value(
 
     Drawn from the same resamples as :func:`bootstrap_mean` with the same arguments (so the
     p-value and the interval agree: p < 0.05 exactly when the 95% interval excludes ``null``,
-    up to ties), by :func:`marsutils.crossval.two_sided_p` (Davison and Hinkley 1997, eq. 4.11;
-    never 0). ``values`` is typically a paired per-image difference (a method minus its control
-    on the same image), so ``null = 0`` is "no better than the control".
+    up to ties), by :func:`marsutils.stats.crossval.two_sided_p` (Davison and Hinkley 1997, eq.
+    4.11; never 0). ``values`` is typically a paired per-image difference (a method minus its
+    control on the same image), so ``null = 0`` is "no better than the control".
 
     Raises
     ------
     ValueError
         If ``groups`` has another length than ``values``.
     """
-    from marsutils.crossval import two_sided_p
+    from marsutils.stats.crossval import two_sided_p
 
     data, families = _finite(values, groups, 0.95)
     if len(data) == 0:
@@ -202,7 +202,7 @@ def consistency_tests(
     ``consistency`` (and ``mismatched``) are per-image tables with a ``pair`` column, as in
     :attr:`~marsutils.xai.evaluation.XAIEvaluation.consistency`. ``groups`` (a Series or
     mapping from the ``image`` column's ids to twin families, e.g.
-    ``marsutils.comparisons.family_lookup(split, by="image")``) makes every interval resample
+    ``marsutils.study.comparisons.family_lookup(split, by="image")``) makes every interval resample
     families. Columns: ``pair``, ``metric`` (``topk_iou@<k>`` or ``spearman``), ``mean``,
     ``ci_low``, ``ci_high``, ``n``, ``n_families`` (NaN without ``groups``), ``chance``,
     ``mismatched`` (the control: the mean agreement of each image's map with another image's,
