@@ -119,3 +119,16 @@ def test_save_load_preserves_everything(model, inputs, tmp_path):
     for method in result.output_gaps:
         np.testing.assert_array_equal(loaded.output_gaps[method], result.output_gaps[method])
     np.testing.assert_array_equal(loaded.probabilities, result.probabilities)
+
+
+def test_the_cached_call_takes_exactly_the_arguments_of_compute(model, inputs, tmp_path):
+    """``cached_attribution_set`` forwards ``compute_attribution_set``'s arguments, checked even
+    when the entry is read back."""
+    options = {"model_key": "k", "model": model, "inputs": inputs, "image_ids": IDS}
+    first = cached_attribution_set(tmp_path, **options, settings=FAST, batch_size=2)
+    assert not first.loaded_from_cache
+    assert cached_attribution_set(tmp_path, **options, settings=FAST).loaded_from_cache
+    with pytest.raises(TypeError, match="image_ids"):
+        cached_attribution_set(tmp_path, model_key="k", model=model, inputs=inputs)
+    with pytest.raises(TypeError, match="batchsize"):
+        cached_attribution_set(tmp_path, **options, settings=FAST, batchsize=2)

@@ -270,3 +270,17 @@ def test_the_faithfulness_differences_have_p_values():
     assert tests.loc["good", "deletion_vs_random_p"] < 0.01
     assert tests.loc["good", "insertion_vs_random_p"] > 0.05  # noise around random's
     assert np.isnan(tests.loc["random", "insertion_vs_random_p"])
+
+
+def test_the_p_value_takes_the_options_of_the_interval():
+    from marsutils.xai.stats import bootstrap_p_value
+
+    values = np.random.default_rng(5).normal(0.2, 1.0, 60)
+    options = {"n_boot": 400, "confidence": 0.9, "random_state": 3, "groups": np.arange(60) // 2}
+    p = bootstrap_p_value(values, **options)
+    assert p == bootstrap_p_value(values, n_boot=400, random_state=3, groups=options["groups"])
+    assert 0 < p <= 1
+    with pytest.raises(TypeError):
+        bootstrap_p_value(values, resamples=10)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_p_value(values, confidence=1.5)

@@ -355,6 +355,13 @@ def show_figure_file(path: str | Path, *, name: str, caption: str) -> None:
     _display(figure_bundle(path, name=name, caption=caption))
 
 
+#: ``Figure.savefig`` options of each format :func:`show_figure` renders.
+_SAVEFIG_OPTIONS: dict[str, dict[str, object]] = {
+    "png": {},
+    "jpeg": {"pil_kwargs": {"quality": 85}},
+}
+
+
 def show_figure(fig: Figure, *, dpi: int = 100, image_format: str = "png") -> None:
     """Display ``fig`` in a notebook as a PNG or JPEG image, uncaptioned.
 
@@ -379,9 +386,9 @@ def show_figure(fig: Figure, *, dpi: int = 100, image_format: str = "png") -> No
     """
     from IPython.display import Image, display
 
-    if image_format not in ("png", "jpeg"):
+    options = _SAVEFIG_OPTIONS.get(image_format)
+    if options is None:
         raise ValueError(f"image_format must be 'png' or 'jpeg'; got {image_format!r}")
     buffer = io.BytesIO()
-    options = {"pil_kwargs": {"quality": 85}} if image_format == "jpeg" else {}
     fig.savefig(buffer, format=image_format, dpi=dpi, bbox_inches="tight", **options)
     display(Image(data=buffer.getvalue(), format=image_format))

@@ -49,6 +49,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -385,14 +386,14 @@ def explorer_for_set(
     n_wrong: int = 2,
     top_k: int = 3,
     seed: int = 0,
-    size: int = 128,
-    quality: int = 80,
+    **html_options: Any,
 ) -> str:
     """The explorer of a run's explained images, in one call (what the chapter uses).
 
     Picks the images with :func:`explorer_rows`, the classes with :func:`explorer_targets`,
     gathers or computes the maps with :func:`collect_explorer_maps` (``model``, ``inputs``,
-    ``cache_dir`` and ``model_key`` as there) and renders them with :func:`build_explorer_html`.
+    ``cache_dir`` and ``model_key`` as there) and renders them with :func:`build_explorer_html`
+    (``html_options``: its ``size``, ``quality`` and ``alpha``).
     ``images`` are the ``(N, H, W)`` display images of all of ``attributions``; correct and wrong
     are judged by ``attributions.y_pred``, as in the live widget.
     """
@@ -415,8 +416,7 @@ def explorer_for_set(
         maps=maps,
         image_ids=[attributions.image_ids[r] for r in rows],
         probabilities=attributions.probabilities[rows],
-        size=size,
-        quality=quality,
+        **html_options,
     )
 
 

@@ -494,31 +494,19 @@ def run_pointing_study(
     device = resolve_device(device)
     classifier = classifier.to(device).eval()
     all_tiles = list(tiles) if tiles is not None else load_tiles(seg_dir, with_polygons=True)
-    chosen = select_tiles(all_tiles, profile.seg_max_tiles)
-    regions = target_regions(chosen, CRATER_MASK_ID, source=target_source)
-    keep = np.flatnonzero(regions.any(axis=(1, 2)))
-    if keep.size == 0:
-        raise ValueError("none of the selected tiles contains a crater; raise seg_max_tiles.")
-    regions = regions[keep]
-    images = np.stack([chosen[i].image for i in keep])
-    stems = [chosen[i].stem for i in keep]
-    order = np.argsort(-regions.mean(axis=(1, 2)), kind="stable")
-    example_idx = np.sort(order[: min(n_examples, len(order))])
-    config = {
-        "classifier": classifier_key,
-        "classifier_sha1": model_digest(classifier),
-        "target_class": int(target_class),
-        "mode": profile.seg_saliency_mode,
-        "window": HIRISE_CROP,
-        "input_size": profile.image_size,
-        "ig_steps": profile.ig_steps,
-        "ig_reduce": "abs",
-        "edge_sigma": EDGE_SIGMA,
-        "tiles": stems,
-        "tolerances": [int(t) for t in tolerances],
-        "target_source": target_source,
-        "seed": seed,
-    }
+    images, regions, stems, example_idx = _crater_tiles(
+        select_tiles(all_tiles, profile.seg_max_tiles), target_source, n_examples
+    )
+    config = _pointing_config(
+        classifier,
+        profile,
+        classifier_key,
+        int(target_class),
+        stems,
+        tolerances,
+        target_source,
+        seed,
+    )
     cache_dir = RunLayout(run_dir).seg / "pointing"
     results: dict[tuple[str, int], PointingResult] = {}
     examples: dict[str, np.ndarray] = {}
@@ -527,10 +515,7 @@ def run_pointing_study(
         cached = _load_method(cache_dir, method, identity)
         if cached is None:
             maps = _saliency(method, images, classifier, int(target_class), profile, device)
-            by_tolerance = {
-                int(tol): pointing_game(maps, regions, tolerance=int(tol), seed=seed, names=stems)
-                for tol in tolerances
-            }
+            by_tolerance = _pointing_by_tolerance(maps, regions, tolerances, seed, stems)
             _save_method(cache_dir, method, identity, by_tolerance, maps[example_idx])
             cached = by_tolerance, maps[example_idx]
         by_tolerance, examples[method] = cached
@@ -545,3 +530,61 @@ def run_pointing_study(
     record = SegPointingRecord.from_dict(study.to_dict())
     record.to_json(RunLayout(run_dir).result(record.FILE))
     return study
+
+
+def _crater_tiles(
+    chosen: Sequence[SegTile], target_source: str, n_examples: int
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Images, regions, stems of the crater tiles and the positions of the most cratered few."""
+    regions = target_regions(chosen, CRATER_MASK_ID, source=target_source)
+    keep = np.flatnonzero(regions.any(axis=(1, 2)))
+    if keep.size == 0:
+        raise ValueError("none of the selected tiles contains a crater; raise seg_max_tiles.")
+    regions = regions[keep]
+    images = np.stack([chosen[i].image for i in keep])
+    stems = [chosen[i].stem for i in keep]
+    order = np.argsort(-regions.mean(axis=(1, 2)), kind="stable")
+    example_idx = np.sort(order[: min(n_examples, len(order))])
+    return images, regions, stems, example_idx
+
+
+def _pointing_config(
+    classifier: nn.Module,
+    profile: Profile,
+    classifier_key: str,
+    target_class: int,
+    stems: list[str],
+    tolerances: Sequence[int],
+    target_source: str,
+    seed: int,
+) -> dict[str, Any]:
+    """What a pointing result depends on (its cache identity, less the method)."""
+    return {
+        "classifier": classifier_key,
+        "classifier_sha1": model_digest(classifier),
+        "target_class": target_class,
+        "mode": profile.seg_saliency_mode,
+        "window": HIRISE_CROP,
+        "input_size": profile.image_size,
+        "ig_steps": profile.ig_steps,
+        "ig_reduce": "abs",
+        "edge_sigma": EDGE_SIGMA,
+        "tiles": stems,
+        "tolerances": [int(t) for t in tolerances],
+        "target_source": target_source,
+        "seed": seed,
+    }
+
+
+def _pointing_by_tolerance(
+    maps: np.ndarray,
+    regions: np.ndarray,
+    tolerances: Sequence[int],
+    seed: int,
+    stems: list[str],
+) -> dict[int, PointingResult]:
+    """The pointing game of one method's ``maps`` at every tolerance."""
+    return {
+        int(tol): pointing_game(maps, regions, tolerance=int(tol), seed=seed, names=stems)
+        for tol in tolerances
+    }

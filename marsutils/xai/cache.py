@@ -9,11 +9,13 @@ ids, a SHA-1 of the input tensor and the requested targets. Any difference recom
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -192,31 +194,56 @@ def compute_attribution_set(
     )
 
 
+#: What :func:`cached_attribution_set` checks its ``request`` against.
+_COMPUTE_SIGNATURE = inspect.signature(compute_attribution_set)
+
+
 def cached_attribution_set(
     cache_dir: str | os.PathLike,
     *,
     model_key: str,
-    model: nn.Module,
-    inputs: Tensor,
-    image_ids: Sequence[str],
-    targets: Sequence[int] | np.ndarray | None = None,
-    settings: AttributionSettings | None = None,
-    batch_size: int = 8,
     name: str = "attributions",
+    **request: Any,
 ) -> AttributionSet:
     """Load the set for this key from ``cache_dir``, or compute, save and return it.
 
-    ``model_key`` names the model checkpoint (e.g. its SHA-256); it must be non-empty.
+    Parameters
+    ----------
+    cache_dir : path
+        The folder of the entry ``<name>.npz`` / ``<name>.json``.
+    model_key : str
+        Names the model checkpoint (e.g. its SHA-256); it must be non-empty.
+    name : str, default="attributions"
+        The entry's file stem.
+    **request
+        The keyword arguments of :func:`compute_attribution_set`: ``model``, ``inputs`` and
+        ``image_ids`` (required), ``targets``, ``settings``, ``batch_size``. All but ``model``
+        and ``batch_size`` are part of the entry's identity.
+
+    Returns
+    -------
+    AttributionSet
+        ``loaded_from_cache`` says whether it was read back.
+
+    Raises
+    ------
+    ValueError
+        For an empty ``model_key`` (and as :func:`compute_attribution_set`).
+    TypeError
+        For a missing ``model``, ``inputs`` or ``image_ids``, or another argument.
     """
     if not model_key:
         raise ValueError("model_key must be a non-empty string identifying the checkpoint")
-    settings = settings or AttributionSettings()
+    call = _COMPUTE_SIGNATURE.bind(**request)  # the TypeError a call would raise
+    call.apply_defaults()
+    settings = call.arguments["settings"] = call.arguments["settings"] or AttributionSettings()
+    targets = call.arguments["targets"]
     key = {
         "format": CACHE_FORMAT,
         "model_key": model_key,
         "settings": settings.identity(),
-        "image_ids": [str(i) for i in image_ids],
-        "inputs_sha1": inputs_digest(inputs),
+        "image_ids": [str(i) for i in call.arguments["image_ids"]],
+        "inputs_sha1": inputs_digest(call.arguments["inputs"]),
         "targets": "predicted" if targets is None else [int(t) for t in targets],
     }
     entry = CacheEntry(cache_dir, name)
@@ -224,13 +251,6 @@ def cached_attribution_set(
     if cached is not None:
         record, arrays = cached
         return AttributionSet.from_arrays(arrays, settings, float(record.get("seconds", 0)))
-    result = compute_attribution_set(
-        model,
-        inputs,
-        image_ids=image_ids,
-        targets=targets,
-        settings=settings,
-        batch_size=batch_size,
-    )
+    result = compute_attribution_set(*call.args, **call.kwargs)
     entry.save(key, result.to_arrays(), {"seconds": result.seconds})
     return result

@@ -133,33 +133,81 @@ def evaluate_explanations(
     skips infidelity and max-sensitivity, the latter re-running each method in
     ``sensitivity_methods`` ``n_perturb_samples`` times.
     """
+    predicted = _checked_predictions(inputs, attributions, y_pred)
+    return XAIEvaluation(
+        **_consistency_fields(
+            attributions, y_true, predicted, class_names, fractions, resolution, seed
+        ),
+        faithfulness=_faithfulness(
+            model, inputs, attributions, deletion_baseline, deletion_steps, batch_size, seed
+        ),
+        **_randomization_fields(
+            model,
+            inputs,
+            attributions,
+            methods=randomization_methods,
+            stages=randomization_stages,
+            images=randomization_images,
+            resolution=resolution,
+            seed=seed,
+        ),
+        **_robustness_fields(
+            model,
+            inputs,
+            attributions,
+            enabled=robustness,
+            methods=sensitivity_methods,
+            n_perturb_samples=n_perturb_samples,
+            seed=seed,
+        ),
+        completeness=completeness_table(attributions),
+        resolution=resolution,
+        deletion_steps=deletion_steps,
+        deletion_baseline=deletion_baseline,
+    )
+
+
+def _checked_predictions(
+    inputs: Tensor, attributions: AttributionSet, y_pred: Sequence[int] | np.ndarray | None
+) -> np.ndarray:
+    """``y_pred`` (default: the stored predictions) once inputs and predictions match the set."""
     check_inputs(inputs)
     n = len(attributions)
     if inputs.shape[0] != n:
         raise ValueError(f"inputs has {inputs.shape[0]} images but attributions has {n}")
-    settings = attributions.settings
-    methods = attributions.methods
-    targets = attributions.targets
     predicted = attributions.y_pred if y_pred is None else np.asarray(y_pred).reshape(-1)
     if len(predicted) != n:
         raise ValueError(f"y_pred has {len(predicted)} entries for {n} images")
+    return predicted
+
+
+def _consistency_fields(
+    attributions: AttributionSet,
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str] | None,
+    fractions: Sequence[float],
+    resolution: int | None,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """The ``consistency*`` fields: per image, mismatched images and summary, every pair."""
     tables = []
     mismatched = []
     summaries = []
-    for first, second in itertools.combinations(methods, 2):
+    for first, second in itertools.combinations(attributions.methods, 2):
         pair = f"{first}~{second}"
         table = consistency_table(
             attributions.saliency(first),
             attributions.saliency(second),
             y_true=y_true,
-            y_pred=predicted,
+            y_pred=y_pred,
             image_ids=attributions.image_ids,
             class_names=class_names,
             fractions=fractions,
             resolution=resolution,
         )
         tables.append(table.assign(pair=pair))
-        if n >= 2:
+        if len(attributions) >= 2:
             shuffled = mismatched_consistency_table(
                 attributions.saliency(first),
                 attributions.saliency(second),
@@ -180,13 +228,31 @@ def evaluate_explanations(
         if summaries
         else pd.DataFrame(columns=empty_columns)
     )
-    faithfulness = deletion_insertion(
+    return {
+        "consistency": consistency,
+        "consistency_mismatched": consistency_mismatched,
+        "consistency_summary": summary,
+    }
+
+
+def _faithfulness(
+    model: nn.Module,
+    inputs: Tensor,
+    attributions: AttributionSet,
+    baseline: BaselineKind,
+    steps: int,
+    batch_size: int,
+    seed: int,
+) -> FaithfulnessResult:
+    """Deletion and insertion of every method's saliency against a random map."""
+    settings = attributions.settings
+    return deletion_insertion(
         model,
         inputs,
-        {m: attributions.saliency(m) for m in methods},
-        targets,
-        baseline=deletion_baseline,
-        steps=deletion_steps,
+        {m: attributions.saliency(m) for m in attributions.methods},
+        attributions.targets,
+        baseline=baseline,
+        steps=steps,
         blur_sigma=settings.blur_sigma,
         image_ids=attributions.image_ids,
         batch_size=batch_size,
@@ -194,20 +260,35 @@ def evaluate_explanations(
         mean=settings.mean,
         std=settings.std,
     )
-    subset = slice(0, min(randomization_images, n))
+
+
+def _randomization_fields(
+    model: nn.Module,
+    inputs: Tensor,
+    attributions: AttributionSet,
+    *,
+    methods: Sequence[str],
+    stages: int | Sequence[str],
+    images: int,
+    resolution: int | None,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """The ``randomization*`` fields: cascading randomisation on the first ``images`` images."""
+    subset = slice(0, min(images, len(attributions)))
+    targets = attributions.targets
     randomized = [
         randomization_check(
             model,
             inputs[subset],
             method,
             targets[subset],
-            settings=settings,
-            stages=randomization_stages,
+            settings=attributions.settings,
+            stages=stages,
             resolution=resolution,
             image_ids=attributions.image_ids[subset],
             seed=seed,
         ).assign(method=method)
-        for method in randomization_methods
+        for method in methods
     ]
     randomization = pd.concat(randomized, ignore_index=True) if randomized else pd.DataFrame()
     randomization_summary = (
@@ -218,38 +299,39 @@ def evaluate_explanations(
         if randomized
         else pd.DataFrame(columns=["method", "step", "spearman_mean", "constant_share"])
     )
-    infidelity = sensitivity = None
-    if robustness:
-        infidelity = infidelity_scores(
-            model,
-            inputs,
-            dict(attributions.maps),  # IG signed, as infidelity requires
-            targets,
-            n_perturb_samples=n_perturb_samples,
-            image_ids=attributions.image_ids,
-            seed=seed,
-        )
-        sensitivity = sensitivity_scores(
-            model,
-            inputs,
-            [m for m in sensitivity_methods if m in methods],
-            targets,
-            settings=settings,
-            n_perturb_samples=n_perturb_samples,
-            image_ids=attributions.image_ids,
-            seed=seed,
-        )
-    return XAIEvaluation(
-        completeness=completeness_table(attributions),
-        consistency=consistency,
-        consistency_mismatched=consistency_mismatched,
-        consistency_summary=summary,
-        faithfulness=faithfulness,
-        randomization=randomization,
-        randomization_summary=randomization_summary,
-        infidelity=infidelity,
-        sensitivity=sensitivity,
-        resolution=resolution,
-        deletion_steps=deletion_steps,
-        deletion_baseline=deletion_baseline,
+    return {"randomization": randomization, "randomization_summary": randomization_summary}
+
+
+def _robustness_fields(
+    model: nn.Module,
+    inputs: Tensor,
+    attributions: AttributionSet,
+    *,
+    enabled: bool,
+    methods: Sequence[str],
+    n_perturb_samples: int,
+    seed: int,
+) -> dict[str, pd.DataFrame | None]:
+    """Infidelity of every stored map and max-sensitivity of the set's ``methods`` (or None)."""
+    if not enabled:
+        return {"infidelity": None, "sensitivity": None}
+    infidelity = infidelity_scores(
+        model,
+        inputs,
+        dict(attributions.maps),  # IG signed, as infidelity requires
+        attributions.targets,
+        n_perturb_samples=n_perturb_samples,
+        image_ids=attributions.image_ids,
+        seed=seed,
     )
+    sensitivity = sensitivity_scores(
+        model,
+        inputs,
+        [m for m in methods if m in attributions.methods],
+        attributions.targets,
+        settings=attributions.settings,
+        n_perturb_samples=n_perturb_samples,
+        image_ids=attributions.image_ids,
+        seed=seed,
+    )
+    return {"infidelity": infidelity, "sensitivity": sensitivity}

@@ -183,24 +183,13 @@ def deletion_insertion(
         if "random" in all_maps:
             raise ValueError("'random' is reserved for the random reference; rename that method")
         all_maps["random"] = random_saliency((batch, *inputs.shape[-2:]), seed=seed)
+    path = {"baseline": baseline, "steps": steps, "blur_sigma": blur_sigma, "seed": seed}
+    path |= {"batch_size": batch_size, "mean": mean, "std": std}
     curves: dict[str, dict[str, np.ndarray]] = {}
     rows = []
     for method, maps in all_maps.items():
         curves[method] = {
-            mode: perturbation_curves(
-                model,
-                inputs,
-                maps,
-                targets,
-                mode=mode,
-                baseline=baseline,
-                steps=steps,
-                blur_sigma=blur_sigma,
-                batch_size=batch_size,
-                seed=seed,
-                mean=mean,
-                std=std,
-            ).numpy()
+            mode: perturbation_curves(model, inputs, maps, targets, mode=mode, **path).numpy()
             for mode in ("deletion", "insertion")
         }
         rows.append(

@@ -49,7 +49,36 @@ def infidelity_scores(
     image_ids: Sequence[str] | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Per image and method, captum's normalised infidelity of ``(B, H, W)`` maps."""
+    """Per image and method, captum's normalised infidelity of ``(B, H, W)`` maps.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier; the explained output is the target logit.
+    inputs : Tensor of shape (B, 3, H, W)
+        The normalised images.
+    maps : mapping of str to array of shape (B, h, w)
+        Each method's channel-summed map (IG signed), resized bilinearly to ``(H, W)``.
+    target : int, sequence or Tensor, optional
+        The class explained for each image (default: the predicted one).
+    noise_std : float, default=0.1
+        Standard deviation of the perturbations, in normalised units.
+    n_perturb_samples : int, default=8
+        Perturbations per image; the same seeded ones for every method.
+    image_ids, seed
+        Row names (default ``"0"``, ``"1"``, ...) and the perturbations' seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``image``, ``method``, ``infidelity`` (lower is better).
+
+    Raises
+    ------
+    ValueError
+        For ``noise_std <= 0``, a map that is not ``(B, h, w)`` or ``image_ids`` of another
+        length (and, as :func:`~marsutils.xai.attribution.check_inputs`, for bad ``inputs``).
+    """
     check_inputs(inputs)
     if noise_std <= 0:
         raise ValueError(f"noise_std must be > 0; got {noise_std}")
@@ -64,26 +93,26 @@ def infidelity_scores(
 
     rows = []
     with eval_mode(model):
-        targets = resolve_target(model, inputs, target)
+        options = {
+            "target": resolve_target(model, inputs, target),
+            "n_perturb_samples": n_perturb_samples,
+        }
         for method, method_maps in maps.items():
-            values = torch.as_tensor(np.asarray(method_maps)).float().to(inputs.device)
-            if values.ndim != 3 or values.shape[0] != inputs.shape[0]:
-                raise ValueError(f"maps[{method!r}] must be (B, H, W); got {tuple(values.shape)}")
-            if values.shape[-2:] != inputs.shape[-2:]:
-                values = F.interpolate(values[:, None], inputs.shape[-2:], mode="bilinear")[:, 0]
-            attributions = (values[:, None] / inputs.shape[1]).expand_as(inputs)
+            attributions = _channel_attributions(method, method_maps, inputs)
             generator.manual_seed(seed)
-            scores = infidelity(
-                model,
-                perturb,
-                inputs,
-                attributions,
-                target=targets,
-                n_perturb_samples=n_perturb_samples,
-                normalize=True,
-            )
+            scores = infidelity(model, perturb, inputs, attributions, normalize=True, **options)
             rows += _score_rows(ids, method, "infidelity", scores)
     return pd.DataFrame(rows)
+
+
+def _channel_attributions(method: str, maps: MapsLike, inputs: Tensor) -> Tensor:
+    """A ``(B, H, W)`` map resized to the inputs and spread evenly over their channels."""
+    values = torch.as_tensor(np.asarray(maps)).float().to(inputs.device)
+    if values.ndim != 3 or values.shape[0] != inputs.shape[0]:
+        raise ValueError(f"maps[{method!r}] must be (B, H, W); got {tuple(values.shape)}")
+    if values.shape[-2:] != inputs.shape[-2:]:
+        values = F.interpolate(values[:, None], inputs.shape[-2:], mode="bilinear")[:, 0]
+    return (values[:, None] / inputs.shape[1]).expand_as(inputs)
 
 
 def sensitivity_scores(
@@ -98,11 +127,51 @@ def sensitivity_scores(
     image_ids: Sequence[str] | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Per image and method, captum's ``sensitivity_max`` of the (reduced) maps of ``methods``."""
+    """Per image and method, captum's ``sensitivity_max`` of the (reduced) maps of ``methods``.
+
+    Every method is explained again on ``n_perturb_samples`` noisy copies of ``inputs``, so this
+    is the costly measure; the maps compared are those :func:`~marsutils.xai.methods.explain`
+    returns (Grad-CAM in ``[0, 1]``, IG reduced as ``settings`` says).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The classifier whose explanations are re-run.
+    inputs : Tensor of shape (B, 3, H, W)
+        The normalised images.
+    methods : sequence of str
+        :data:`~marsutils.xai.methods.METHODS` names.
+    target : int, sequence or Tensor, optional
+        The class explained for each image (default: the predicted one).
+    settings : AttributionSettings, optional
+        The explanations' settings (default: :class:`~marsutils.xai.methods.AttributionSettings`).
+    radius : float, default=0.02
+        Radius of the uniform input noise, in normalised units.
+    n_perturb_samples : int, default=4
+        Noisy copies per image (each re-runs the explanation).
+    image_ids, seed
+        Row names (default ``"0"``, ``"1"``, ...) and the noise's seed, reset for every method
+        (the global generator is restored afterwards).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``image``, ``method``, ``sensitivity`` (the largest relative change of the map;
+        lower is better).
+
+    Raises
+    ------
+    ValueError
+        For ``image_ids`` of another length (and, as
+        :func:`~marsutils.xai.attribution.check_inputs`, for bad ``inputs``).
+    """
     check_inputs(inputs)
     settings = settings or AttributionSettings()
     ids = _ids(image_ids, inputs.shape[0])
-    targets = resolve_target(model, inputs, target)
+    options = {
+        "target": resolve_target(model, inputs, target),
+        "n_perturb_samples": n_perturb_samples,
+    }
     rows = []
     for method in methods:
 
@@ -112,13 +181,7 @@ def sensitivity_scores(
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            scores = sensitivity_max(
-                explanation,
-                inputs,
-                perturb_radius=radius,
-                n_perturb_samples=n_perturb_samples,
-                target=targets,
-            )
+            scores = sensitivity_max(explanation, inputs, perturb_radius=radius, **options)
         rows += _score_rows(ids, method, "sensitivity", scores)
     return pd.DataFrame(rows)
 

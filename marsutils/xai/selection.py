@@ -80,6 +80,29 @@ def select_images(
         A missing column, an empty table, both or neither of the two modes, or a count out of
         range.
     """
+    key, per_class, n_correct, n_wrong = _check_request(predictions, n_images, n_correct, n_wrong)
+    table = predictions.reset_index(drop=True)
+    if classes is not None:
+        table = table[table["y_true"].isin(list(classes))].reset_index(drop=True)
+    if table.empty:
+        raise ValueError("predictions table is empty: there is nothing to choose from")
+    table = table.assign(correct=table["y_true"].to_numpy() == table["y_pred"].to_numpy())
+    draws = _class_draws(table, np.random.default_rng(seed))
+    if per_class:
+        chosen = [int(i) for right, wrong in draws for i in (*right[:n_correct], *wrong[:n_wrong])]
+    else:
+        chosen = _round_robin(draws, min(n_images, len(table)))
+    picked = table.iloc[chosen]
+    order = picked.sort_values(
+        ["y_true", "correct", key], ascending=[True, False, True], kind="stable"
+    )
+    return order.reset_index(drop=True)
+
+
+def _check_request(
+    predictions: pd.DataFrame, n_images: int | None, n_correct: int | None, n_wrong: int | None
+) -> tuple[str, bool, int, int]:
+    """The identifying column, whether per class, and the two counts (0 for None); or ValueError."""
     missing = {"y_true", "y_pred"} - set(predictions.columns)
     if missing:
         raise ValueError(f"predictions table lacks column(s) {sorted(missing)}")
@@ -94,33 +117,31 @@ def select_images(
     n_correct, n_wrong = n_correct or 0, n_wrong or 0
     if n_correct < 0 or n_wrong < 0:
         raise ValueError(f"n_correct and n_wrong must be >= 0; got {n_correct}, {n_wrong}")
-    table = predictions.reset_index(drop=True)
-    if classes is not None:
-        table = table[table["y_true"].isin(list(classes))].reset_index(drop=True)
-    if table.empty:
-        raise ValueError("predictions table is empty: there is nothing to choose from")
-    table = table.assign(correct=table["y_true"].to_numpy() == table["y_pred"].to_numpy())
-    rng = np.random.default_rng(seed)
-    chosen: list[int] = []
-    queues: list[list[int]] = []
-    for position, cls in enumerate(rng.permutation(np.unique(table["y_true"].to_numpy()))):
+    return key, per_class, n_correct, n_wrong
+
+
+def _class_draws(table: pd.DataFrame, rng: np.random.Generator) -> list[tuple[list, list]]:
+    """Per class in a seeded order: its shuffled correct and shuffled misclassified rows."""
+    draws = []
+    for cls in rng.permutation(np.unique(table["y_true"].to_numpy())):
         of_class = table["y_true"].to_numpy() == cls
         right = list(rng.permutation(np.flatnonzero(of_class & table["correct"].to_numpy())))
         wrong = list(rng.permutation(np.flatnonzero(of_class & ~table["correct"].to_numpy())))
-        if per_class:
-            chosen += [int(i) for i in (*right[:n_correct], *wrong[:n_wrong])]
-        else:
-            queues.append(
-                _interleave(right, wrong) if position % 2 == 0 else _interleave(wrong, right)
-            )
+        draws.append((right, wrong))
+    return draws
+
+
+def _round_robin(draws: list[tuple[list, list]], n_images: int) -> list[int]:
+    """``n_images`` rows, one more from every class a round, correct and wrong alternating."""
+    queues = [
+        _interleave(right, wrong) if position % 2 == 0 else _interleave(wrong, right)
+        for position, (right, wrong) in enumerate(draws)
+    ]
+    chosen: list[int] = []
     depth = 0
-    while not per_class and len(chosen) < min(n_images, len(table)):
+    while len(chosen) < n_images:
         for queue in queues:
             if depth < len(queue) and len(chosen) < n_images:
                 chosen.append(int(queue[depth]))
         depth += 1
-    picked = table.iloc[chosen]
-    order = picked.sort_values(
-        ["y_true", "correct", key], ascending=[True, False, True], kind="stable"
-    )
-    return order.reset_index(drop=True)
+    return chosen

@@ -23,6 +23,7 @@ explainability claims together.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -126,32 +127,36 @@ def bootstrap_mean(
 
 
 def bootstrap_p_value(
-    values: Sequence[float] | np.ndarray,
-    *,
-    null: float = 0.0,
-    n_boot: int = 2000,
-    random_state: int = 0,
-    groups: Sequence[Any] | np.ndarray | None = None,
+    values: Sequence[float] | np.ndarray, *, null: float = 0.0, **resampling: Any
 ) -> float:
     """Two-sided bootstrap p-value of "the mean of ``values`` is ``null``" (NaN if no value).
 
-    Drawn from the same resamples as :func:`bootstrap_mean` with the same arguments (so the
-    p-value and the interval agree: p < 0.05 exactly when the 95% interval excludes ``null``,
-    up to ties), by :func:`marsutils.stats.crossval.two_sided_p` (Davison and Hinkley 1997, eq.
-    4.11; never 0). ``values`` is typically a paired per-image difference (a method minus its
-    control on the same image), so ``null = 0`` is "no better than the control".
+    ``resampling`` takes the keywords of :func:`bootstrap_mean` (``n_boot``, ``confidence``,
+    ``random_state``, ``groups``, with its defaults), and the p-value is drawn from the very
+    resamples of that interval, so one set of options serves both calls and the two agree:
+    p < 0.05 exactly when the 95% interval excludes ``null``, up to ties (``confidence`` itself
+    does not change the p-value). It is :func:`marsutils.stats.crossval.two_sided_p` (Davison
+    and Hinkley 1997, eq. 4.11; never 0). ``values`` is typically a paired per-image difference
+    (a method minus its control on the same image), so ``null = 0`` is "no better than the
+    control".
 
     Raises
     ------
+    TypeError
+        For a keyword that :func:`bootstrap_mean` does not take.
     ValueError
-        If ``groups`` has another length than ``values``.
+        If ``confidence`` is outside (0, 1) or ``groups`` has another length than ``values``.
     """
     from marsutils.stats.crossval import two_sided_p
 
-    data, families = _finite(values, groups, 0.95)
+    call = inspect.signature(bootstrap_mean).bind(values, **resampling)
+    call.apply_defaults()
+    options = call.arguments
+    data, families = _finite(values, options["groups"], options["confidence"])
     if len(data) == 0:
         return float("nan")
-    return two_sided_p(_resampled_means(data, families, n_boot, random_state), null)
+    means = _resampled_means(data, families, options["n_boot"], options["random_state"])
+    return two_sided_p(means, null)
 
 
 def image_families(images: Sequence[Any] | pd.Series, groups: ImageFamilies) -> np.ndarray:
@@ -273,9 +278,7 @@ def _control_columns(
         )
     own = bootstrap_mean(control, **boot, groups=families)
     diff = bootstrap_mean(same - control, **boot, groups=families)
-    p = bootstrap_p_value(
-        same - control, n_boot=boot["n_boot"], random_state=boot["random_state"], groups=families
-    )
+    p = bootstrap_p_value(same - control, **boot, groups=families)
     return {
         "mismatched": own.estimate,
         "mismatched_ci_low": own.low,
@@ -340,9 +343,7 @@ def faithfulness_tests(
             else:
                 paired = values - wide[(f"{mode}_auc", "random")].to_numpy()
                 diff = bootstrap_mean(paired, **options)
-                p = bootstrap_p_value(
-                    paired, n_boot=n_boot, random_state=random_state, groups=families
-                )
+                p = bootstrap_p_value(paired, **options)
             row |= {f"{mode}_vs_random": diff.estimate, f"{mode}_vs_random_ci_low": diff.low}
             row[f"{mode}_vs_random_ci_high"] = diff.high
             row[f"{mode}_vs_random_p"] = p

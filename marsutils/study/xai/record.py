@@ -9,19 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from marsutils.xai.cache import AttributionSet
-from marsutils.xai.evaluation import XAIEvaluation
+from marsutils.xai.cache import AttributionSet, cached_attribution_set
+from marsutils.xai.evaluation import XAIEvaluation, evaluate_explanations
+from marsutils.xai.selection import select_images
 from marsutils.xai.stats import (
     bootstrap_mean,
     consistency_tests,
     faithfulness_tests,
     image_families,
 )
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from marsutils.study.xai.report import ExplainedModel
 
 __all__ = [
     "COMPLETENESS_TOLERANCE",
@@ -205,22 +212,6 @@ def build_summary(
       not measured);
     * ``bootstrap``: ``{"n_boot", "confidence", "seed"}`` of every interval.
     """
-    completeness = evaluation.completeness.assign(
-        baseline=evaluation.completeness["method"].map(_baseline_name)
-    )
-    completeness["within"] = completeness["relative_delta"] <= COMPLETENESS_TOLERANCE
-    by_baseline = completeness.groupby("baseline")
-    randomization = _gradcam_first(tests.randomization)
-    robustness = []
-    for method in attributions.methods:
-        row: dict[str, Any] = {"method": method, "infidelity": None, "sensitivity": None}
-        for table, column in (
-            (evaluation.infidelity, "infidelity"),
-            (evaluation.sensitivity, "sensitivity"),
-        ):
-            if table is not None and method in set(table["method"]):
-                row[column] = _num(table.loc[table["method"] == method, column].mean())
-        robustness.append(row)
     n_correct, n_wrong = _outcome_counts(evaluation)
     return {
         "schema": SUMMARY_SCHEMA,
@@ -236,6 +227,21 @@ def build_summary(
         "deletion_steps": evaluation.deletion_steps,
         "deletion_baseline": evaluation.deletion_baseline,
         "consistency_resolution": evaluation.resolution,
+        **_completeness_fields(evaluation.completeness),
+        "consistency": _consistency_rows(tests.consistency),
+        "faithfulness": _faithfulness_rows(tests.faithfulness),
+        "randomization": _randomization_field(tests.randomization),
+        "robustness": _robustness_rows(evaluation, attributions.methods),
+        "bootstrap": {"n_boot": tests.n_boot, "confidence": tests.confidence, "seed": tests.seed},
+    }
+
+
+def _completeness_fields(table: pd.DataFrame) -> dict[str, Any]:
+    """The record's ``completeness_*`` fields: the tolerance and, per IG baseline, three numbers."""
+    completeness = table.assign(baseline=table["method"].map(_baseline_name))
+    completeness["within"] = completeness["relative_delta"] <= COMPLETENESS_TOLERANCE
+    by_baseline = completeness.groupby("baseline")
+    return {
         "completeness_tolerance": COMPLETENESS_TOLERANCE,
         "completeness_median_relative_delta": {
             k: _num(v) for k, v in by_baseline["relative_delta"].median().items()
@@ -246,28 +252,51 @@ def build_summary(
         "completeness_share_within_tolerance": {
             k: _num(v) for k, v in by_baseline["within"].mean().items()
         },
-        "consistency": [
-            _json_row(r, keep=("pair", "metric", "above_chance"), ints=("n",))
-            for r in tests.consistency.to_dict("records")
-        ],
-        "faithfulness": [
-            _json_row(r, keep=("method",), ints=("n",))
-            for r in tests.faithfulness.to_dict("records")
-        ],
-        "randomization": None
-        if randomization is None
-        else {
-            "method": randomization["method"],
-            "spearman_after_full_randomisation": _num(randomization["spearman"]),
-            "ci_low": _num(randomization["ci_low"]),
-            "ci_high": _num(randomization["ci_high"]),
-            "constant_share": _num(randomization["constant_share"]),
-            "n_images": int(randomization["n_images"]),
-            "threshold": RANDOMIZATION_THRESHOLD,
-        },
-        "robustness": robustness,
-        "bootstrap": {"n_boot": tests.n_boot, "confidence": tests.confidence, "seed": tests.seed},
     }
+
+
+def _consistency_rows(table: pd.DataFrame) -> list[dict]:
+    """The record's ``consistency`` rows of a :func:`consistency_tests` table."""
+    return [
+        _json_row(r, keep=("pair", "metric", "above_chance"), ints=("n",))
+        for r in table.to_dict("records")
+    ]
+
+
+def _faithfulness_rows(table: pd.DataFrame) -> list[dict]:
+    """The record's ``faithfulness`` rows of a :func:`faithfulness_tests` table."""
+    return [_json_row(r, keep=("method",), ints=("n",)) for r in table.to_dict("records")]
+
+
+def _randomization_field(table: pd.DataFrame) -> dict[str, Any] | None:
+    """The record's ``randomization`` entry (Grad-CAM's row; None if the test was not run)."""
+    randomization = _gradcam_first(table)
+    if randomization is None:
+        return None
+    return {
+        "method": randomization["method"],
+        "spearman_after_full_randomisation": _num(randomization["spearman"]),
+        "ci_low": _num(randomization["ci_low"]),
+        "ci_high": _num(randomization["ci_high"]),
+        "constant_share": _num(randomization["constant_share"]),
+        "n_images": int(randomization["n_images"]),
+        "threshold": RANDOMIZATION_THRESHOLD,
+    }
+
+
+def _robustness_rows(evaluation: XAIEvaluation, methods: Sequence[str]) -> list[dict[str, Any]]:
+    """The record's ``robustness`` rows: each method's mean infidelity and sensitivity (or None)."""
+    robustness = []
+    for method in methods:
+        row: dict[str, Any] = {"method": method, "infidelity": None, "sensitivity": None}
+        for table, column in (
+            (evaluation.infidelity, "infidelity"),
+            (evaluation.sensitivity, "sensitivity"),
+        ):
+            if table is not None and method in set(table["method"]):
+                row[column] = _num(table.loc[table["method"] == method, column].mean())
+        robustness.append(row)
+    return robustness
 
 
 #: The tests a fold replication repeats (the explainability claims' controls).
@@ -325,38 +354,16 @@ def fold_replication(
     FileNotFoundError
         If that fold's model has not been trained.
     """
-    from pathlib import Path
-
-    from marsutils.study.xai.report import attribution_settings, load_explained_model, model_inputs
-    from marsutils.xai.cache import cached_attribution_set
-    from marsutils.xai.evaluation import evaluate_explanations
-    from marsutils.xai.selection import select_images
+    from marsutils.study.xai.report import load_explained_model, model_inputs
 
     explained = load_explained_model(
         profile, run_dir, seed=seed, num_classes=len(class_names), fold=fold
     )
     chosen = select_images(explained.predictions, profile.xai_images, seed=seed)
     inputs = model_inputs(images, chosen["row"], explained.spec.image_size)
-    attributions = cached_attribution_set(
-        Path(run_dir) / "xai" / explained.spec.key,
-        model_key=explained.model_key,
-        model=explained.model,
-        inputs=inputs,
-        image_ids=chosen["image"].astype(str).tolist(),
-        targets=chosen["y_pred"].to_numpy(),
-        settings=attribution_settings(profile),
-    )
-    evaluation = evaluate_explanations(
-        explained.model,
-        inputs,
-        attributions,
-        y_true=chosen["y_true"].to_numpy(),
-        y_pred=chosen["y_pred"].to_numpy(),
-        class_names=list(class_names),
-        deletion_steps=profile.deletion_steps,
-        randomization_methods=(),
-        robustness=False,
-        seed=seed,
+    attributions = _cached_fold_attributions(explained, chosen, inputs, profile, run_dir)
+    evaluation = _claims_evaluation(
+        explained, chosen, inputs, attributions, class_names, profile.deletion_steps, seed
     )
     tests = test_explanations(evaluation, seed=seed, groups=groups)
     consistency = tests.consistency
@@ -365,12 +372,51 @@ def fold_replication(
         "fold": int(fold),
         "model_key": explained.model_key,
         "n_images": len(attributions),
-        "consistency": [
-            _json_row(r, keep=("pair", "metric", "above_chance"), ints=("n",))
-            for r in consistency[keep].to_dict("records")
-        ],
-        "faithfulness": [
-            _json_row(r, keep=("method",), ints=("n",))
-            for r in tests.faithfulness.to_dict("records")
-        ],
+        "consistency": _consistency_rows(consistency[keep]),
+        "faithfulness": _faithfulness_rows(tests.faithfulness),
     }
+
+
+def _cached_fold_attributions(
+    explained: ExplainedModel,
+    chosen: pd.DataFrame,
+    inputs: Tensor,
+    profile: Any,
+    run_dir: Any,
+) -> AttributionSet:
+    """The explained model's attributions of the ``chosen`` images, cached in the run folder."""
+    from marsutils.study.xai.report import attribution_settings
+
+    return cached_attribution_set(
+        Path(run_dir) / "xai" / explained.spec.key,
+        model_key=explained.model_key,
+        model=explained.model,
+        inputs=inputs,
+        image_ids=chosen["image"].astype(str).tolist(),
+        targets=chosen["y_pred"].to_numpy(),
+        settings=attribution_settings(profile),
+    )
+
+
+def _claims_evaluation(
+    explained: ExplainedModel,
+    chosen: pd.DataFrame,
+    inputs: Tensor,
+    attributions: AttributionSet,
+    class_names: Sequence[str],
+    deletion_steps: int,
+    seed: int,
+) -> XAIEvaluation:
+    """The measurements behind the explainability claims (no randomisation, no robustness)."""
+    return evaluate_explanations(
+        explained.model,
+        inputs,
+        attributions,
+        y_true=chosen["y_true"].to_numpy(),
+        y_pred=chosen["y_pred"].to_numpy(),
+        class_names=list(class_names),
+        deletion_steps=deletion_steps,
+        randomization_methods=(),
+        robustness=False,
+        seed=seed,
+    )
