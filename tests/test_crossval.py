@@ -131,3 +131,19 @@ def test_bad_input_is_named():
         sampler.scores(np.array([0, 1, 1]), None, "accuracy")
     with pytest.raises(MetricsError, match="unknown metric"):
         sampler.scores(np.array([0, 1]), None, "auc")
+
+
+def test_resampling_declares_the_settings_once_and_refuses_unknown_ones():
+    """The keyword settings of the intervals and paired tests are the fields of one dataclass:
+    an unknown keyword raises ``TypeError``; a degenerate proportion gets Clopper-Pearson."""
+    s = crossval.Resampling(metric="recall", label=3, n_boot=1000, confidence=0.9)
+    assert s.percentile(np.arange(101.0)) == pytest.approx((5.0, 95.0))
+    assert s.degenerate(1.0, 1.0, 1.0) and not s.degenerate(0.5, 0.4, 0.6)
+    low, high = s.exact(1.0, 10)
+    assert 0.6 < low < 1.0 and high == 1.0
+    assert crossval.Resampling(metric="f1").exact(0.0, 10)[0] == 0.0
+    y = np.repeat(np.arange(4), 10)
+    with pytest.raises(TypeError, match="nboot"):
+        crossval.cv_interval(y, y, np.arange(len(y)), nboot=10)
+    with pytest.raises(TypeError, match="nboot"):
+        crossval.seeds_paired_difference([(y, y, y, np.arange(len(y)))], nboot=10)

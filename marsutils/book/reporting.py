@@ -103,16 +103,6 @@ def headline_over_seeds_table(
 
 
 # --------------------------------------------------------------------------------------------
-# twin families
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# paired comparisons
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
 # yardsticks of the training chapter
 # --------------------------------------------------------------------------------------------
 
@@ -120,10 +110,7 @@ def headline_over_seeds_table(
 def yardstick_table(
     split: str | os.PathLike | pd.DataFrame,
     predictions: Mapping[str, pd.DataFrame | None],
-    *,
-    class_names: Sequence[str],
-    n_boot: int = 1000,
-    random_state: int = 0,
+    **options: Any,
 ) -> pd.DataFrame:
     """Accuracy and macro F1 of the majority class and of each model, on one test set.
 
@@ -134,15 +121,10 @@ def yardstick_table(
 
     Parameters
     ----------
-    split : path or DataFrame
-        The split the models were tested on (``row``, ``label``, ``family``, ``subset``).
-    predictions : mapping of str to DataFrame or None
-        Row label to that model's test predictions (``row``, ``y_true``, ``y_pred``); None gives
-        a row marked not run (a chapter that has not run yet).
-    class_names : sequence of str
-        Class names in label order.
-    n_boot, random_state : int
-        Bootstrap resamples and seed.
+    split, predictions, **options
+        As for :func:`marsutils.study.comparisons.yardstick_evaluations` (keyword-only
+        ``class_names``, ``n_boot`` and ``random_state``); a model whose predictions are None
+        gives a row marked not run (a chapter that has not run yet).
 
     Returns
     -------
@@ -154,12 +136,10 @@ def yardstick_table(
     Raises
     ------
     ValueError
-        If a model's predictions are not exactly the split's test images, or disagree with its
-        labels.
+        As :func:`~marsutils.study.comparisons.yardstick_evaluations` does (predictions that are
+        not the split's test images, or that disagree with its labels).
     """
-    evaluations = yardstick_evaluations(
-        split, predictions, class_names=class_names, n_boot=n_boot, random_state=random_state
-    )
+    evaluations = yardstick_evaluations(split, predictions, **options)
     rows = {}
     for label, ev in evaluations.items():
         row: dict[str, Any] = {}

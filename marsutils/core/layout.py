@@ -31,6 +31,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 __all__ = ["RESULT_FILES", "ExperimentFiles", "RunLayout", "seed_folder"]
 
@@ -52,6 +53,21 @@ RESULT_FILES: dict[str, str] = {
 _SEED_DIR = re.compile(r"seed(\d+)")
 
 
+class _Joined:
+    """A read-only path attribute: the fixed name ``name`` under the instance's ``base``."""
+
+    def __init__(self, base: str, name: str, doc: str) -> None:
+        self.base, self.name, self.__doc__ = base, name, doc
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Joined: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Path: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Path | _Joined:
+        """The path of ``obj`` (the descriptor itself on the class)."""
+        return self if obj is None else getattr(obj, self.base) / self.name
+
+
 @dataclass(frozen=True)
 class ExperimentFiles:
     """The files of one experiment folder: the one place that names them.
@@ -68,30 +84,21 @@ class ExperimentFiles:
 
     folder: Path
 
-    @property
-    def checkpoint(self) -> Path:
-        """``checkpoint.pt``: the training state after the last finished epoch."""
-        return self.folder / "checkpoint.pt"
+    checkpoint = _Joined(
+        "folder",
+        "checkpoint.pt",
+        "``checkpoint.pt``: the training state after the last finished epoch.",
+    )
 
-    @property
-    def best(self) -> Path:
-        """``best_model.pt``: the selected weights."""
-        return self.folder / "best_model.pt"
+    best = _Joined("folder", "best_model.pt", "``best_model.pt``: the selected weights.")
 
-    @property
-    def done(self) -> Path:
-        """``done.json``: written last, marks a finished training."""
-        return self.folder / "done.json"
+    done = _Joined("folder", "done.json", "``done.json``: written last, marks a finished training.")
 
-    @property
-    def history(self) -> Path:
-        """``history.json``: one record per epoch (the learning curve)."""
-        return self.folder / "history.json"
+    history = _Joined(
+        "folder", "history.json", "``history.json``: one record per epoch (the learning curve)."
+    )
 
-    @property
-    def metrics(self) -> Path:
-        """``metrics.json``: the single-view test metrics."""
-        return self.folder / "metrics.json"
+    metrics = _Joined("folder", "metrics.json", "``metrics.json``: the single-view test metrics.")
 
     def tta_metrics(self, views: int) -> Path:
         """``metrics_tta<views>.json``: the test metrics averaged over ``views`` dihedral views."""
@@ -133,10 +140,7 @@ class RunLayout:
     def __init__(self, root: str | os.PathLike) -> None:
         object.__setattr__(self, "root", Path(root))
 
-    @property
-    def experiments(self) -> Path:
-        """``<root>/experiments``."""
-        return self.root / "experiments"
+    experiments = _Joined("root", "experiments", "``<root>/experiments``.")
 
     def experiment_dir(self, key: str, seed: int) -> Path:
         """The folder training writes for configuration ``key`` under ``seed``."""
@@ -213,19 +217,13 @@ class RunLayout:
         return sorted(self.experiments.rglob("done.json")) if self.experiments.is_dir() else []
 
     # ---------------------------------------------------------------- beside the experiments
-    @property
-    def splits(self) -> Path:
-        """``<root>/splits``."""
-        return self.root / "splits"
+    splits = _Joined("root", "splits", "``<root>/splits``.")
 
     def split_file(self, split: str, seed: int) -> Path:
         """The split file of ``split`` (``"family"``, ``"paper"``) drawn with ``seed``."""
         return self.splits / f"{split}-{seed_folder(seed)}.csv"
 
-    @property
-    def results(self) -> Path:
-        """``<root>/results``: the chapters' records."""
-        return self.root / "results"
+    results = _Joined("root", "results", "``<root>/results``: the chapters' records.")
 
     def result(self, name: str) -> Path:
         """The path of the chapter result ``name`` under ``results/``.
@@ -248,41 +246,26 @@ class RunLayout:
             return self.results / name
         raise KeyError(f"no result file {name!r}; known: {sorted(RESULT_FILES)}")
 
-    @property
-    def pipeline_record(self) -> Path:
-        """``<root>/pipeline.json``: the pipeline's wall time per chapter."""
-        return self.root / "pipeline.json"
+    pipeline_record = _Joined(
+        "root", "pipeline.json", "``<root>/pipeline.json``: the pipeline's wall time per chapter."
+    )
 
-    @property
-    def grid_log(self) -> Path:
-        """``<root>/grid_log.json``: the wall time of each experiment a long run trained, with its
-        seed, group, thread count and load average (``scripts/reference_run.py`` writes it)."""
-        return self.root / "grid_log.json"
+    grid_log = _Joined(
+        "root",
+        "grid_log.json",
+        "``<root>/grid_log.json``: the wall time of each experiment a long run trained, with its "
+        "seed, group, thread count and load average (``scripts/reference_run.py`` writes it).",
+    )
 
-    @property
-    def seg(self) -> Path:
-        """``<root>/seg``: the segmentation chapter's caches."""
-        return self.root / "seg"
+    seg = _Joined("root", "seg", "``<root>/seg``: the segmentation chapter's caches.")
 
-    @property
-    def xai(self) -> Path:
-        """``<root>/xai``: the explainability chapter's caches."""
-        return self.root / "xai"
+    xai = _Joined("root", "xai", "``<root>/xai``: the explainability chapter's caches.")
 
-    @property
-    def figures(self) -> Path:
-        """``<root>/figures``: the default figures folder."""
-        return self.root / "figures"
+    figures = _Joined("root", "figures", "``<root>/figures``: the default figures folder.")
 
-    @property
-    def notebooks(self) -> Path:
-        """``<root>/notebooks``: the executed chapters."""
-        return self.root / "notebooks"
+    notebooks = _Joined("root", "notebooks", "``<root>/notebooks``: the executed chapters.")
 
-    @property
-    def book(self) -> Path:
-        """``<root>/book``: the pipeline's staged book."""
-        return self.root / "book"
+    book = _Joined("root", "book", "``<root>/book``: the pipeline's staged book.")
 
     def finished(self) -> list[tuple[str, int, Path]]:
         """``(key, seed, folder)`` of every experiment with a ``metrics.json``, sorted.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "PRECISIONS",
@@ -23,6 +24,10 @@ __all__ = [
 #: The precisions a profile may fix for every classifier of its comparisons (None: the
 #: per-machine probe of :mod:`marsutils.train.runtime` chooses, outside comparisons only).
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+#: The allowed values of a profile's text fields with a fixed choice.
+_CHOICES = {"seg_saliency_mode": ("window", "resize"), "selection": ("last", "best_val_macro_f1")}
 
 
 class ProfileError(ValueError):
@@ -132,10 +137,11 @@ class Profile:
             raise ProfileError(
                 f"seg_max_tiles must be None or >= 2 * seg_folds; got {self.seg_max_tiles}"
             )
-        if self.seg_saliency_mode not in ("window", "resize"):
-            raise ProfileError(
-                f"seg_saliency_mode must be 'window' or 'resize'; got {self.seg_saliency_mode!r}"
-            )
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ProfileError(
+                    f"{name} must be {' or '.join(map(repr, allowed))}; got {getattr(self, name)!r}"
+                )
         seeds = self.seeds
         if (
             not isinstance(seeds, tuple)
@@ -145,10 +151,6 @@ class Profile:
         ):
             raise ProfileError(
                 f"seeds must be a non-empty tuple of distinct non-negative integers; got {seeds!r}"
-            )
-        if self.selection not in ("last", "best_val_macro_f1"):
-            raise ProfileError(
-                f"selection must be 'last' or 'best_val_macro_f1'; got {self.selection!r}"
             )
         n_paper = self.paper_split_seeds
         if n_paper is not None and (
@@ -186,6 +188,12 @@ class Profile:
         return dataclasses.asdict(self)
 
 
+#: The segmentation setting that "quick" and "reference-v1" share: 128 px crops at 256 px, the
+#: saliency maps of the tile resized to the classifier's input.
+_CPU_SEGMENTATION: dict[str, Any] = dict(
+    seg_crop=128, seg_image_size=256, seg_saliency_mode="resize"
+)
+
 #: The first published run's profile (records in ``results/reference-v1``); "reference" is
 #: derived from it.
 _REFERENCE_V1 = Profile(
@@ -194,27 +202,18 @@ _REFERENCE_V1 = Profile(
         "The first published run (records in results/reference-v1): main model 160 px with early "
         "stopping, short ablation and baseline budgets, one seed; 2.5 hours on 2 CPU cores."
     ),
-    image_size=160,
     epochs=5,
-    patience=3,
     selection="best_val_macro_f1",
     tta_views=8,
     ablation_image_size=128,
     ablation_epochs=2,
     ablation_samples=3000,
-    paper_split_ablation=("plain",),
     scratch_epochs=3,
     scratch_image_size=96,
     scratch_samples=2000,
     xai_images=96,
-    ig_steps=32,
-    deletion_steps=16,
-    timing_repeats=10,
     seg_epochs=20,
-    seg_folds=3,
-    seg_crop=128,
-    seg_image_size=256,
-    seg_saliency_mode="resize",
+    **_CPU_SEGMENTATION,
 )
 
 #: The published run (records in ``results/reference``): 3 seeds, each its own 80/20 family
@@ -289,9 +288,7 @@ PROFILES: dict[str, Profile] = {
         timing_repeats=3,
         seg_epochs=3,
         seg_folds=2,
-        seg_crop=128,
-        seg_image_size=256,
-        seg_saliency_mode="resize",
+        **_CPU_SEGMENTATION,
     ),
     # The published run keeps the first run's explainability, efficiency and segmentation
     # settings; only the classifier budget, the seeds and the selection rule change.

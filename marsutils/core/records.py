@@ -467,10 +467,8 @@ class SeedMargin:
 
     Attributes
     ----------
-    a, b : str
-        Run names (:func:`run_name`).
-    metric : str
-        ``"accuracy"`` or ``"macro_f1"``.
+    a, b, metric : str
+        The two run names and the metric, as in :class:`PairedTest`.
     seeds : tuple of int
         The seeds both runs finished.
     a_mean, a_sd, b_mean, b_sd : float or None

@@ -66,6 +66,7 @@ __all__ = [
     "OVERALL",
     "PER_CLASS",
     "FamilyResampler",
+    "Resampling",
     "corrected_resampled_ttest",
     "cv_interval",
     "cv_paired_difference",
@@ -83,6 +84,81 @@ OVERALL = ("accuracy", "macro_f1", "weighted_f1", "mean_iou")
 PER_CLASS = ("precision", "recall", "f1", "iou")
 _CHUNK = 2000
 _WEIGHTS: dict[tuple, np.ndarray] = {}
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """What a score is and how it is resampled: the keyword settings of this module's intervals
+    and paired tests (:func:`cv_interval`, :func:`cv_paired_difference`, :func:`seeds_interval`,
+    :func:`seeds_paired_difference`), declared once.
+
+    Parameters
+    ----------
+    metric : str
+        One of :data:`OVERALL`, or with ``label`` one of :data:`PER_CLASS`.
+    label : int, optional
+        The class of a per-class metric.
+    labels : sequence of int, optional
+        The fixed class set (default: the classes of ``y_true``).
+    n_boot : int
+        Bootstrap resamples.
+    confidence : float
+        Level of the percentile interval.
+    random_state : int
+        Seed of the resamples.
+
+    Raises
+    ------
+    TypeError
+        For a setting that is not one of these (as a function would for an unknown keyword).
+    """
+
+    metric: str = "macro_f1"
+    label: int | None = None
+    labels: Sequence[int] | None = None
+    n_boot: int = 10000
+    confidence: float = 0.95
+    random_state: int = 0
+
+    def percentile(self, samples: np.ndarray) -> tuple[float, float]:
+        """The ``confidence`` percentile interval of ``samples`` (NaN resamples ignored)."""
+        alpha = (1 - self.confidence) / 2
+        low, high = (float(q) for q in np.nanquantile(samples, [alpha, 1 - alpha]))
+        return low, high
+
+    def degenerate(self, estimate: float, low: float, high: float) -> bool:
+        """Whether a per-class proportion's bootstrap could not vary (every outcome the same)."""
+        return (
+            self.label is not None
+            and low == high
+            and self.metric in PER_CLASS
+            and estimate in (0.0, 1.0)
+        )
+
+    def exact(self, estimate: float, trials: int) -> tuple[float, float]:
+        """The Clopper-Pearson interval of a degenerate proportion over ``trials`` families
+        (F1 through F1 = 2J / (1 + J))."""
+        lo, hi = exact_binomial_interval(trials if estimate == 1.0 else 0, trials)
+        if self.metric == "f1":
+            lo, hi = 2 * lo / (1 + lo), 2 * hi / (1 + hi)
+        return lo, hi
+
+    def settings(self) -> dict[str, Any]:
+        """``n_boot`` and ``confidence`` of a result dict."""
+        return {"n_boot": int(self.n_boot), "confidence": float(self.confidence)}
+
+
+def _p_values(diffs: np.ndarray, effect: float | None, n_boot: int) -> dict[str, Any]:
+    """The two-sided p-values of ``H0: difference = 0`` and ``= effect`` (None without
+    ``effect``) with their Monte Carlo errors, keyed ``p_zero``, ``p_effect``, ``mc_error_*``."""
+    p_zero = two_sided_p(diffs, 0.0)
+    p_effect = None if effect is None else two_sided_p(diffs, float(effect))
+    return {
+        "p_zero": p_zero,
+        "p_effect": p_effect,
+        "mc_error_zero": monte_carlo_error(p_zero, n_boot),
+        "mc_error_effect": None if p_effect is None else monte_carlo_error(p_effect, n_boot),
+    }
 
 
 @dataclass
@@ -239,17 +315,17 @@ def monte_carlo_error(p: float, n_boot: int) -> float:
     return float(np.sqrt(max(p * (1 - p), 0.0) / n_boot))
 
 
+def _prepared(
+    y_true: np.ndarray, groups: np.ndarray, settings: dict[str, Any]
+) -> tuple[Resampling, FamilyResampler, np.ndarray]:
+    """The :class:`Resampling` of ``settings``, the test set's resampler and its resamples."""
+    s = Resampling(**settings)
+    sampler = FamilyResampler(y_true, groups, s.labels)
+    return s, sampler, sampler.seeded_weights(s.n_boot, s.random_state)
+
+
 def cv_interval(
-    y_true: np.ndarray,
-    preds: np.ndarray,
-    groups: np.ndarray,
-    *,
-    metric: str = "macro_f1",
-    label: int | None = None,
-    labels: Sequence[int] | None = None,
-    n_boot: int = 10000,
-    confidence: float = 0.95,
-    random_state: int = 0,
+    y_true: np.ndarray, preds: np.ndarray, groups: np.ndarray, **settings: Any
 ) -> dict[str, Any]:
     """A model's pooled out-of-fold score with a class-stratified family-bootstrap interval.
 
@@ -260,14 +336,9 @@ def cv_interval(
         Out-of-fold predictions, one row per repeat.
     groups : array-like, shape (n,)
         Twin family per image.
-    metric : str
-        One of :data:`OVERALL`, or with ``label`` one of :data:`PER_CLASS`.
-    label : int, optional
-        The class of a per-class metric.
-    labels : sequence of int, optional
-        The fixed class set (default: the classes of ``y_true``).
-    n_boot, confidence, random_state
-        Resamples, level and seed.
+    **settings
+        The fields of :class:`Resampling` (``metric``, ``label``, ``labels``, ``n_boot``,
+        ``confidence``, ``random_state``), by keyword.
 
     Returns
     -------
@@ -275,29 +346,31 @@ def cv_interval(
         ``estimate``, ``low``, ``high`` (fractions), ``method``, ``n_boot``, ``confidence``,
         ``n_families`` (all families, or the class's families for a per-class metric: the
         effective n), ``n_repeats``.
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is not a field of :class:`Resampling`.
+    MetricsError
+        For inputs :class:`FamilyResampler` refuses, or an unknown metric.
     """
-    sampler = FamilyResampler(y_true, groups, labels)
+    s, sampler, weights = _prepared(y_true, groups, settings)
     preds = np.atleast_2d(np.asarray(preds))
-    estimate = float(sampler.scores(preds, None, metric, label)[0])
-    boot = sampler.scores(preds, sampler.seeded_weights(n_boot, random_state), metric, label)
-    alpha = (1 - confidence) / 2
-    low, high = (float(q) for q in np.nanquantile(boot, [alpha, 1 - alpha]))
-    n_fam = sampler.n_families if label is None else sampler.families_of(label)
+    estimate = float(sampler.scores(preds, None, s.metric, s.label)[0])
+    low, high = s.percentile(sampler.scores(preds, weights, s.metric, s.label))
+    n_fam = sampler.n_families if s.label is None else sampler.families_of(s.label)
     method = "percentile bootstrap over twin families, stratified by class"
-    if label is not None and low == high and metric in PER_CLASS and estimate in (0.0, 1.0):
+    if s.degenerate(estimate, low, high):
         # every outcome the same: the bootstrap cannot vary; count the class's families
         trials = max(1, n_fam)
-        lo, hi = exact_binomial_interval(trials if estimate == 1.0 else 0, trials)
-        if metric in ("f1",):
-            lo, hi = 2 * lo / (1 + lo), 2 * hi / (1 + hi)
-        low, high, method = lo, hi, f"exact binomial (Clopper-Pearson), n={trials} families"
+        low, high = s.exact(estimate, trials)
+        method = f"exact binomial (Clopper-Pearson), n={trials} families"
     return {
         "estimate": estimate,
         "low": low,
         "high": high,
         "method": method,
-        "n_boot": int(n_boot),
-        "confidence": float(confidence),
+        **s.settings(),
         "n_families": int(n_fam),
         "n_repeats": len(preds),
     }
@@ -309,13 +382,8 @@ def cv_paired_difference(
     preds_b: np.ndarray,
     groups: np.ndarray,
     *,
-    metric: str = "macro_f1",
-    label: int | None = None,
     effect: float | None = None,
-    labels: Sequence[int] | None = None,
-    n_boot: int = 10000,
-    confidence: float = 0.95,
-    random_state: int = 0,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Paired difference ``metric(A) - metric(B)`` on the same images, with two-sided p-values.
 
@@ -324,13 +392,11 @@ def cv_paired_difference(
     y_true, groups : array-like, shape (n,)
     preds_a, preds_b : array-like of int, shape (R, n) or (n,)
         Out-of-fold predictions of each model on the same images, one row per repeat.
-    metric, label, labels
-        As in :func:`cv_interval`.
     effect : float, optional
         The paper's claimed difference (a fraction): ``p_effect`` tests ``H0: difference =
         effect``.
-    n_boot, confidence, random_state
-        Resamples, level and seed.
+    **settings
+        The fields of :class:`Resampling`, as in :func:`cv_interval`.
 
     Returns
     -------
@@ -340,27 +406,28 @@ def cv_paired_difference(
         ``mc_error_effect`` (:func:`monte_carlo_error`); ``p_not_better``, the one-sided
         ``(1 + #{d* <= 0}) / (B + 1)``; ``n_boot``, ``confidence``,
         ``n_families``, ``n_repeats``, ``method``.
+
+    Raises
+    ------
+    TypeError, MetricsError
+        As :func:`cv_interval`.
     """
-    sampler = FamilyResampler(y_true, groups, labels)
+    s, sampler, weights = _prepared(y_true, groups, settings)
     a, b = np.atleast_2d(np.asarray(preds_a)), np.atleast_2d(np.asarray(preds_b))
-    weights = sampler.seeded_weights(n_boot, random_state)
-    point = sampler.scores(a, None, metric, label) - sampler.scores(b, None, metric, label)
-    diffs = sampler.scores(a, weights, metric, label) - sampler.scores(b, weights, metric, label)
-    alpha = (1 - confidence) / 2
-    low, high = (float(q) for q in np.nanquantile(diffs, [alpha, 1 - alpha]))
-    p_zero = two_sided_p(diffs, 0.0)
-    p_effect = None if effect is None else two_sided_p(diffs, float(effect))
+
+    def difference(w: np.ndarray | None) -> np.ndarray:
+        """A's score minus B's under the resample weights ``w`` (None: the data)."""
+        return sampler.scores(a, w, s.metric, s.label) - sampler.scores(b, w, s.metric, s.label)
+
+    diffs = difference(weights)
+    low, high = s.percentile(diffs)
     return {
-        "difference": float(point[0]),
+        "difference": float(difference(None)[0]),
         "low": low,
         "high": high,
-        "p_zero": p_zero,
-        "p_effect": p_effect,
-        "p_not_better": float((1 + np.sum(diffs <= 0)) / (n_boot + 1)),
-        "mc_error_zero": monte_carlo_error(p_zero, n_boot),
-        "mc_error_effect": None if p_effect is None else monte_carlo_error(p_effect, n_boot),
-        "n_boot": int(n_boot),
-        "confidence": float(confidence),
+        "p_not_better": float((1 + np.sum(diffs <= 0)) / (s.n_boot + 1)),
+        **_p_values(diffs, effect, s.n_boot),
+        **s.settings(),
         "n_families": sampler.n_families,
         "n_repeats": len(a),
         "method": "paired percentile bootstrap over twin families, stratified by class",
@@ -481,13 +548,7 @@ def _ranks(classes: np.ndarray, boot: np.ndarray, point: np.ndarray, lowest: int
 
 
 def _seed_samples(
-    runs: Sequence[tuple],
-    *,
-    metric: str,
-    label: int | None,
-    labels: Sequence[int] | None,
-    n_boot: int,
-    random_state: int,
+    runs: Sequence[tuple], s: Resampling
 ) -> tuple[float, np.ndarray, list[FamilyResampler]]:
     """Per seed: the class-stratified family bootstrap; then seeds drawn with replacement.
 
@@ -496,73 +557,57 @@ def _seed_samples(
     """
     if not runs:
         raise MetricsError("need at least one seed's predictions")
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(s.random_state)
     boot, points, samplers = [], [], []
     for y, a, b, groups in runs:
-        sampler = FamilyResampler(y, groups, labels)
-        w = sampler.weights(n_boot, rng)
-        value = sampler.scores(a, w, metric, label)
-        point = sampler.scores(a, None, metric, label)[0]
+        sampler = FamilyResampler(y, groups, s.labels)
+        w = sampler.weights(s.n_boot, rng)
+        value = sampler.scores(a, w, s.metric, s.label)
+        point = sampler.scores(a, None, s.metric, s.label)[0]
         if b is not None:
-            value = value - sampler.scores(b, w, metric, label)
-            point -= sampler.scores(b, None, metric, label)[0]
+            value = value - sampler.scores(b, w, s.metric, s.label)
+            point -= sampler.scores(b, None, s.metric, s.label)[0]
         boot.append(value)
         points.append(float(point))
         samplers.append(sampler)
-    draws = bootstrap_indices(len(runs), n_boot=n_boot, random_state=rng)
-    samples = np.stack(boot)[draws, np.arange(n_boot)[:, None]].mean(axis=1)
+    draws = bootstrap_indices(len(runs), n_boot=s.n_boot, random_state=rng)
+    samples = np.stack(boot)[draws, np.arange(s.n_boot)[:, None]].mean(axis=1)
     return float(np.mean(points)), samples, samplers
 
 
 def seeds_interval(
-    runs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    *,
-    metric: str = "macro_f1",
-    label: int | None = None,
-    labels: Sequence[int] | None = None,
-    n_boot: int = 10000,
-    confidence: float = 0.95,
-    random_state: int = 0,
+    runs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], **settings: Any
 ) -> dict[str, Any]:
     """A model's score over seeds, each with its own test set ``(y_true, y_pred, groups)``.
 
-    Returns the keys of :func:`cv_interval` (``estimate`` the mean over seeds; ``n_families``
-    a list per seed) plus ``per_seed`` (each seed's point value). A degenerate per-class
-    proportion gets the Clopper-Pearson interval over the class's families of all seeds.
+    ``settings`` are the fields of :class:`Resampling`, by keyword. Returns the keys of
+    :func:`cv_interval` (``estimate`` the mean over seeds; ``n_families`` a list per seed) plus
+    ``per_seed`` (each seed's point value). A degenerate per-class proportion gets the
+    Clopper-Pearson interval over the class's families of all seeds. An unknown keyword raises
+    ``TypeError``.
     """
-    estimate, samples, samplers = _seed_samples(
-        [(y, p, None, g) for y, p, g in runs],
-        metric=metric,
-        label=label,
-        labels=labels,
-        n_boot=n_boot,
-        random_state=random_state,
-    )
-    alpha = (1 - confidence) / 2
-    low, high = (float(q) for q in np.nanquantile(samples, [alpha, 1 - alpha]))
-    if label is None:
-        n_fam = [s.n_families for s in samplers]
+    s = Resampling(**settings)
+    estimate, samples, samplers = _seed_samples([(y, p, None, g) for y, p, g in runs], s)
+    low, high = s.percentile(samples)
+    if s.label is None:
+        n_fam = [sampler.n_families for sampler in samplers]
     else:
-        n_fam = [s.families_of(label) for s in samplers]
+        n_fam = [sampler.families_of(s.label) for sampler in samplers]
     method = "seeds, then twin families stratified by class (percentile bootstrap)"
-    if label is not None and low == high and metric in PER_CLASS and estimate in (0.0, 1.0):
+    if s.degenerate(estimate, low, high):
         trials = max(1, sum(n_fam))
-        lo, hi = exact_binomial_interval(trials if estimate == 1.0 else 0, trials)
-        if metric == "f1":
-            lo, hi = 2 * lo / (1 + lo), 2 * hi / (1 + hi)
-        low, high = lo, hi
+        low, high = s.exact(estimate, trials)
         method = f"exact binomial (Clopper-Pearson), n={trials} families over the seeds"
     per_seed = [
-        float(s.scores(np.asarray(p), None, metric, label)[0])
-        for s, (_, p, _) in zip(samplers, runs, strict=True)
+        float(sampler.scores(np.asarray(p), None, s.metric, s.label)[0])
+        for sampler, (_, p, _) in zip(samplers, runs, strict=True)
     ]
     return {
         "estimate": estimate,
         "low": low,
         "high": high,
         "method": method,
-        "n_boot": int(n_boot),
-        "confidence": float(confidence),
+        **s.settings(),
         "n_families": n_fam,
         "n_repeats": len(runs),
         "per_seed": per_seed,
@@ -572,43 +617,31 @@ def seeds_interval(
 def seeds_paired_difference(
     runs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     *,
-    metric: str = "macro_f1",
-    label: int | None = None,
     effect: float | None = None,
-    labels: Sequence[int] | None = None,
-    n_boot: int = 10000,
-    confidence: float = 0.95,
-    random_state: int = 0,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Paired difference A - B over seeds, each seed with its own test set.
 
-    ``runs`` holds ``(y_true, pred_a, pred_b, groups)`` per seed. Returns the keys of
-    :func:`cv_paired_difference` (``difference`` the mean over seeds, ``n_families`` a list per
-    seed) plus ``per_seed`` (each seed's difference).
+    ``runs`` holds ``(y_true, pred_a, pred_b, groups)`` per seed; ``effect`` and ``settings``
+    are as in :func:`cv_paired_difference`. Returns the keys of :func:`cv_paired_difference`
+    (``difference`` the mean over seeds, ``n_families`` a list per seed; no ``p_not_better``)
+    plus ``per_seed`` (each seed's difference). An unknown keyword raises ``TypeError``.
     """
-    difference, diffs, samplers = _seed_samples(
-        runs, metric=metric, label=label, labels=labels, n_boot=n_boot, random_state=random_state
-    )
-    alpha = (1 - confidence) / 2
-    low, high = (float(q) for q in np.nanquantile(diffs, [alpha, 1 - alpha]))
-    p_zero = two_sided_p(diffs, 0.0)
-    p_effect = None if effect is None else two_sided_p(diffs, float(effect))
+    s = Resampling(**settings)
+    difference, diffs, samplers = _seed_samples(runs, s)
+    low, high = s.percentile(diffs)
     per_seed = [
-        float(s.scores(np.asarray(a), None, metric, label)[0])
-        - float(s.scores(np.asarray(b), None, metric, label)[0])
-        for s, (_, a, b, _) in zip(samplers, runs, strict=True)
+        float(sampler.scores(np.asarray(a), None, s.metric, s.label)[0])
+        - float(sampler.scores(np.asarray(b), None, s.metric, s.label)[0])
+        for sampler, (_, a, b, _) in zip(samplers, runs, strict=True)
     ]
     return {
         "difference": difference,
         "low": low,
         "high": high,
-        "p_zero": p_zero,
-        "p_effect": p_effect,
-        "mc_error_zero": monte_carlo_error(p_zero, n_boot),
-        "mc_error_effect": None if p_effect is None else monte_carlo_error(p_effect, n_boot),
-        "n_boot": int(n_boot),
-        "confidence": float(confidence),
-        "n_families": [s.n_families for s in samplers],
+        **_p_values(diffs, effect, s.n_boot),
+        **s.settings(),
+        "n_families": [sampler.n_families for sampler in samplers],
         "n_repeats": len(runs),
         "per_seed": per_seed,
         "method": "seeds, then twin families stratified by class (paired percentile bootstrap)",
@@ -630,14 +663,8 @@ def seeds_rank_distribution(
     classes = classes if labels is None else np.asarray(labels)
     boot, point = [], []
     for c in classes:
-        estimate, samples, _ = _seed_samples(
-            [(y, p, None, g) for y, p, g in runs],
-            metric="f1",
-            label=int(c),
-            labels=classes,
-            n_boot=n_boot,
-            random_state=random_state,
-        )
+        settings = Resampling("f1", int(c), classes, n_boot, random_state=random_state)
+        estimate, samples, _ = _seed_samples([(y, p, None, g) for y, p, g in runs], settings)
         boot.append(samples)
         point.append(estimate)
     return _ranks(classes, np.stack(boot, axis=1), np.asarray(point), lowest)

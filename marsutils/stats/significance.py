@@ -99,28 +99,21 @@ def _summary(
 
 
 def paired_bootstrap_difference(
-    y_true: np.ndarray,
-    y_pred_a: np.ndarray,
-    y_pred_b: np.ndarray,
-    *,
-    metric: str = "macro_f1",
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    random_state: int = 0,
-    groups: Sequence[Any] | np.ndarray | None = None,
+    y_true: np.ndarray, y_pred_a: np.ndarray, y_pred_b: np.ndarray, **options: Any
 ) -> dict[str, Any]:
     """``metric(a) - metric(b)`` with a percentile interval from resampling the test set.
+
+    The one-seed case of :func:`two_level_paired_bootstrap`.
 
     Parameters
     ----------
     y_true, y_pred_a, y_pred_b : array-like of shape (n,)
         Integer class ids of the same test images.
-    metric : {"accuracy", "macro_f1", "mean_iou"}
-        ``mean_iou`` is the image-level Jaccard index (see :mod:`marsutils.stats.metrics`).
-    n_boot, confidence, random_state
-        Number of resamples, interval level and seed.
-    groups : array-like of shape (n,), optional
-        Cluster (twin family) per image; whole clusters are resampled.
+    **options
+        The keywords of :func:`two_level_paired_bootstrap`: ``metric`` (``"accuracy"``,
+        ``"macro_f1"`` or ``"mean_iou"``, the image-level Jaccard index), ``n_boot``,
+        ``confidence``, ``random_state`` and ``groups`` (whole clusters, twin families, are
+        resampled).
 
     Returns
     -------
@@ -128,16 +121,14 @@ def paired_bootstrap_difference(
         ``difference``, ``low``, ``high`` (fractions), ``p_not_better`` (one-sided bootstrap
         p-value of "A is better", see the module docstring), ``n_clusters`` (the effective
         sample size), ``metric``, ``n_boot``, ``confidence``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`two_level_paired_bootstrap` does.
     """
     out = two_level_paired_bootstrap(
-        y_true,
-        np.asarray(y_pred_a)[None],
-        np.asarray(y_pred_b)[None],
-        metric=metric,
-        n_boot=n_boot,
-        confidence=confidence,
-        random_state=random_state,
-        groups=groups,
+        y_true, np.asarray(y_pred_a)[None], np.asarray(y_pred_b)[None], **options
     )
     # one seed per model: the seed draws are all that seed, so the resamples are the families'
     for key in ("n_seeds_a", "n_seeds_b", "a", "b"):
@@ -170,8 +161,12 @@ def two_level_paired_bootstrap(
     preds_a, preds_b : array-like of shape (n_seeds, n)
         Per-seed predictions of model A and model B on the same test images (the seed counts
         may differ).
-    metric, n_boot, confidence, random_state, groups
-        As in :func:`paired_bootstrap_difference`.
+    metric : {"accuracy", "macro_f1", "mean_iou"}
+        ``mean_iou`` is the image-level Jaccard index (see :mod:`marsutils.stats.metrics`).
+    n_boot, confidence, random_state
+        Number of resamples, interval level and seed.
+    groups : array-like of shape (n,), optional
+        Cluster (twin family) per image; whole clusters are resampled.
 
     Returns
     -------
@@ -179,6 +174,12 @@ def two_level_paired_bootstrap(
         The keys of :func:`paired_bootstrap_difference` (``difference`` is the difference of
         the seed means), plus ``n_seeds_a``, ``n_seeds_b`` and ``a``/``b``: :func:`seed_summary`
         of each model's per-seed scores.
+
+    Raises
+    ------
+    ValueError
+        If ``y_true`` is empty or a prediction differs from it in length, or ``metric`` is
+        unknown.
     """
     y_true = np.asarray(y_true)
     a = np.atleast_2d(np.asarray(preds_a))

@@ -292,6 +292,66 @@ def saved_predictions(
     return specs[0], pd.concat(frames).sort_values("row").reset_index(drop=True)
 
 
+def _shared_seed_runs(layout: RunLayout, spec_a: Any, spec_b: Any) -> list:
+    """``(seed, predictions a, predictions b)`` of every seed both runs finished, by row."""
+    seeds = sorted(set(layout.seeds(spec_a.key)) & set(layout.seeds(spec_b.key)))
+    runs = []
+    for seed in seeds:
+        paths = [layout.predictions(s.key, seed) for s in (spec_a, spec_b)]
+        if not all(p.is_file() for p in paths):
+            continue
+        pa, pb = (pd.read_csv(p).sort_values("row").reset_index(drop=True) for p in paths)
+        if not pa["row"].equals(pb["row"]):
+            raise ValueError(
+                f"{spec_a.key} and {spec_b.key} under seed {seed} were not tested on the "
+                "same images"
+            )
+        runs.append((seed, pa, pb))
+    return runs
+
+
+def _seed_margin(
+    runs: list, families: np.ndarray, metric: str, n_boot: int, random_state: int
+) -> dict[str, Any]:
+    """The :class:`~marsutils.core.records.SeedMargin` fields of one metric but ``a``, ``b``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    score = {
+        "accuracy": accuracy_score,
+        "macro_f1": lambda t, p: f1_score(t, p, average="macro", zero_division=0),
+    }[metric]
+    a_scores = [score(pa["y_true"], pa["y_pred"]) for _, pa, _ in runs]
+    b_scores = [score(pb["y_true"], pb["y_pred"]) for _, _, pb in runs]
+    res = seeds_paired_difference(
+        [
+            (
+                pa["y_true"].to_numpy(),
+                pa["y_pred"].to_numpy(),
+                pb["y_pred"].to_numpy(),
+                families[pa["row"].to_numpy()],
+            )
+            for _, pa, pb in runs
+        ],
+        metric=metric,
+        n_boot=n_boot,
+        random_state=random_state,
+    )
+    a_sum, b_sum = seed_summary(a_scores), seed_summary(b_scores)
+    difference = float(res["difference"])
+    return {
+        "metric": metric,
+        "seeds": tuple(seed for seed, _, _ in runs),
+        "a_mean": a_sum["mean"],
+        "a_sd": a_sum["sd"],
+        "b_mean": b_sum["mean"],
+        "b_sd": b_sum["sd"],
+        "difference": difference,
+        "low": float(res["low"]),
+        "high": float(res["high"]),
+        "exceeds_sd": None if a_sum["sd"] is None else difference > a_sum["sd"],
+    }
+
+
 def seed_margins(
     run_dir: str | os.PathLike,
     pairs: Sequence[tuple[Any, Any]],
@@ -338,65 +398,20 @@ def seed_margins(
     ValueError
         If the two runs of a seed were not tested on the same images.
     """
-    from sklearn.metrics import accuracy_score, f1_score
-
-    score = {
-        "accuracy": accuracy_score,
-        "macro_f1": lambda t, p: f1_score(t, p, average="macro", zero_division=0),
-    }
     layout = RunLayout(run_dir)
     rows = []
     for spec_a, spec_b in pairs:
-        seeds = sorted(set(layout.seeds(spec_a.key)) & set(layout.seeds(spec_b.key)))
-        runs = []
-        for seed in seeds:
-            paths = [layout.predictions(s.key, seed) for s in (spec_a, spec_b)]
-            if not all(p.is_file() for p in paths):
-                continue
-            pa, pb = (pd.read_csv(p).sort_values("row").reset_index(drop=True) for p in paths)
-            if not pa["row"].equals(pb["row"]):
-                raise ValueError(
-                    f"{spec_a.key} and {spec_b.key} under seed {seed} were not tested on the "
-                    "same images"
-                )
-            runs.append((seed, pa, pb))
+        runs = _shared_seed_runs(layout, spec_a, spec_b)
         if not runs:
             continue
-        for metric in metrics:
-            a_scores = [score[metric](pa["y_true"], pa["y_pred"]) for _, pa, _ in runs]
-            b_scores = [score[metric](pb["y_true"], pb["y_pred"]) for _, _, pb in runs]
-            res = seeds_paired_difference(
-                [
-                    (
-                        pa["y_true"].to_numpy(),
-                        pa["y_pred"].to_numpy(),
-                        pb["y_pred"].to_numpy(),
-                        families[pa["row"].to_numpy()],
-                    )
-                    for _, pa, pb in runs
-                ],
-                metric=metric,
-                n_boot=n_boot,
-                random_state=random_state,
-            )
-            a_sum, b_sum = seed_summary(a_scores), seed_summary(b_scores)
-            difference = float(res["difference"])
-            rows.append(
-                {
-                    "a": run_name(spec_a.model, spec_a.split),
-                    "b": run_name(spec_b.model, spec_b.split),
-                    "metric": metric,
-                    "seeds": tuple(seed for seed, _, _ in runs),
-                    "a_mean": a_sum["mean"],
-                    "a_sd": a_sum["sd"],
-                    "b_mean": b_sum["mean"],
-                    "b_sd": b_sum["sd"],
-                    "difference": difference,
-                    "low": float(res["low"]),
-                    "high": float(res["high"]),
-                    "exceeds_sd": None if a_sum["sd"] is None else difference > a_sum["sd"],
-                }
-            )
+        names = {
+            "a": run_name(spec_a.model, spec_a.split),
+            "b": run_name(spec_b.model, spec_b.split),
+        }
+        rows += [
+            {**names, **_seed_margin(runs, families, metric, n_boot, random_state)}
+            for metric in metrics
+        ]
     return pd.DataFrame(rows)
 
 

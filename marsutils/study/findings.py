@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -474,16 +474,8 @@ def _design(run: _Run) -> str:
     return "family split"
 
 
-def _value_claims(run: _Run) -> list[dict]:
-    fam = run.evidence("training", "full", "family")
-    tta = run.evidence("training", "full", "family", headline=True)
-    pap = run.evidence("training", "full", "paper")
-
-    @functools.cache
-    def interval(metric: str, cls: str | None = None) -> dict:
-        """Each interval once: C1-C3 quote one another's."""
-        return run.interval(fam, metric, cls)
-
+def _value_claim_list() -> list[tuple[str, str, float, str, str | None]]:
+    """The value claims C1-C4: (claim, source, paper value, metric, class or None)."""
     headline = paper.HEADLINE
     t1 = paper.table1()
     claims: list[tuple[str, str, float, str, str | None]] = [
@@ -504,9 +496,80 @@ def _value_claims(run: _Run) -> list[dict]:
         claims.append(
             (f"{cls} recall {recall:.2f} (reduced)", "Table 1; p. 7", recall, "recall", cls)
         )
+    return claims
+
+
+def _value_others(
+    run: _Run, interval: Callable[..., dict], tta: _Evidence | None, metric: str, cls: str | None
+) -> list[str]:
+    """The secondary results of a value claim's ``ours`` sentence."""
+    others = []
+    if cls is None:
+        others = [
+            f"{_METRIC_NAMES[m]} {_ci_text(*_pct(interval(m)))}"
+            for m in ("accuracy", "macro_f1", "mean_iou")
+            if m != metric
+        ]
+    if metric == "macro_f1":  # the paper does not say which F1 it reports
+        others.append(
+            f"weighted F1 {_ci_text(*_pct(interval('weighted_f1')))} (the other reading of "
+            "the paper's F1; the verdict judges macro F1)"
+        )
     views = run.profile.tta_views
+    if tta is not None and views > 1:
+        others.append(f"{views}-view TTA {_ci_text(*_pct(run.interval(tta, metric, cls)))}")
+    return others
+
+
+def _value_row(
+    run: _Run,
+    row: dict,
+    interval: Callable[..., dict],
+    evidence: tuple[_Evidence | None, _Evidence | None],
+    value: float,
+    metric: str,
+    cls: str | None,
+) -> dict:
+    """The judged row of one value claim; ``evidence`` is the (TTA, paper protocol) pair."""
+    tta, pap = evidence
+    res = interval(metric, cls)
+    v, lo, hi = _pct(res)
+    verdict, why = rules.value_verdict(lo, hi, value)
+    if res["method"].startswith("exact"):
+        why += (
+            f" ({res['method']}: the bootstrap cannot vary when every image has the same outcome)"
+        )
+    if pap is None:
+        leak: dict[str, Any] = {"paper protocol (leaks)": "n/a"}
+    else:
+        p_v, p_lo, p_hi = _pct(run.interval(pap, metric, cls))
+        leak = {"protocol_estimate": p_v, "protocol_low": p_lo, "protocol_high": p_hi}
+    others = _value_others(run, interval, tta, metric, cls)
+    return {
+        **row,
+        "ours": RESULT_MARK + (f"; also {'; '.join(others)}" if others else ""),
+        **_result(v, lo, hi, unit="%"),
+        **leak,
+        **_seed_columns(res),
+        "n families": _n_text(res["n_families"]),
+        "contains paper": lo <= value <= hi,
+        "verdict": verdict,
+        "why": why,
+    }
+
+
+def _value_claims(run: _Run) -> list[dict]:
+    fam = run.evidence("training", "full", "family")
+    tta = run.evidence("training", "full", "family", headline=True)
+    pap = run.evidence("training", "full", "paper")
+
+    @functools.cache
+    def interval(metric: str, cls: str | None = None) -> dict:
+        """Each interval once: C1-C3 quote one another's."""
+        return run.interval(fam, metric, cls)
+
     rows = []
-    for claim, source, value, metric, cls in claims:
+    for claim, source, value, metric, cls in _value_claim_list():
         name = _METRIC_NAMES.get(metric, metric) if cls is None else f"{cls} {metric}"
         row = _row(
             claim,
@@ -520,46 +583,7 @@ def _value_claims(run: _Run) -> list[dict]:
                 _not_run(row, "the training chapter's predictions or split file are missing")
             )
             continue
-        res = interval(metric, cls)
-        v, lo, hi = _pct(res)
-        verdict, why = rules.value_verdict(lo, hi, value)
-        if res["method"].startswith("exact"):
-            why += (
-                f" ({res['method']}: the bootstrap cannot vary when every image has the same "
-                "outcome)"
-            )
-        if pap is None:
-            leak: dict[str, Any] = {"paper protocol (leaks)": "n/a"}
-        else:
-            p_v, p_lo, p_hi = _pct(run.interval(pap, metric, cls))
-            leak = {"protocol_estimate": p_v, "protocol_low": p_lo, "protocol_high": p_hi}
-        others = []
-        if cls is None:
-            others = [
-                f"{_METRIC_NAMES[m]} {_ci_text(*_pct(interval(m)))}"
-                for m in ("accuracy", "macro_f1", "mean_iou")
-                if m != metric
-            ]
-        if metric == "macro_f1":  # the paper does not say which F1 it reports
-            others.append(
-                f"weighted F1 {_ci_text(*_pct(interval('weighted_f1')))} (the other reading of "
-                "the paper's F1; the verdict judges macro F1)"
-            )
-        if tta is not None and views > 1:
-            others.append(f"{views}-view TTA {_ci_text(*_pct(run.interval(tta, metric, cls)))}")
-        rows.append(
-            {
-                **row,
-                "ours": RESULT_MARK + (f"; also {'; '.join(others)}" if others else ""),
-                **_result(v, lo, hi, unit="%"),
-                **leak,
-                **_seed_columns(res),
-                "n families": _n_text(res["n_families"]),
-                "contains paper": lo <= value <= hi,
-                "verdict": verdict,
-                "why": why,
-            }
-        )
+        rows.append(_value_row(run, row, interval, (tta, pap), value, metric, cls))
     rows.insert(2, _mean_iou_claim(run, None if fam is None else interval("mean_iou")))
     rows.append(_lowest_claim(run, fam))
     return rows
@@ -718,74 +742,69 @@ def _holm_adjust(ps: list[float]) -> list[float]:
     return [float(x) for x in rules.holm(ps)[1]] if ps else []
 
 
-def _comparison_claims(run: _Run) -> list[dict]:
-    """C12-C18: both two-sided tests of every claim in one Holm family per method."""
-    rows, tests = [], []
-    for claim, source, notebook, a, b, metric, effect in _COMPARISONS:
-        effect = _table3_effect(a, b, metric) if effect is None else float(effect)
-        name = _METRIC_NAMES[metric]
-        checks = "; corrected resampled t-test over the folds" if run.profile.cv_folds else ""
-        row = _row(
-            claim,
-            "comparative",
-            source,
-            f"{effect:+.2f} points ({name if metric != 'mean_iou' else 'IoU'})",
-            f"{a} - {b}, paired bootstrap over twin families stratified by class{checks}, "
-            f"{name}, {_design(run)}, single view",
-        )
-        ev_a, ev_b = run.evidence(notebook, a), run.evidence(notebook, b)
-        if ev_a is None or ev_b is None:
-            rows.append(_not_run(row, f"the {notebook} chapter's predictions are missing"))
-            tests.append(None)
-            continue
-        note = _runtime_check(run, ev_a, ev_b, a, b)
-        results = {
-            m: run.paired(ev_a, ev_b, m, effect=effect / 100 if m == metric else None)
-            for m in ("macro_f1", "mean_iou", "accuracy")
-        }
-        folds = run.fold_differences(ev_a, ev_b, metric)
-        res = results[metric]
-        others = "; ".join(
-            f"{_METRIC_NAMES[m]} "
-            + _ci_text(100 * r["difference"], 100 * r["low"], 100 * r["high"], sign=True)
-            for m, r in results.items()
-            if m != metric
-        )
-        extra = _pixel_miou(run, a, b) if metric == "mean_iou" else ""
-        rows.append({**row, "ours": f"{RESULT_MARK}; also {others}{extra}"})
-        tests.append(
-            dict(
-                res=res,
-                folds=folds,
-                effect=effect,
-                metric=metric,
-                a=a,
-                b=b,
-                ev=(ev_a, ev_b),
-                note=note,
-                checks=(run.training_checks(ev_a), run.training_checks(ev_b)),
-            )
-        )
-    done = [i for i, t in enumerate(tests) if t is not None]
-    if not done:
-        return rows
-    # bootstrap: raise the resamples of any comparison whose p-value is too near 0.05
+def _comparison_test(run: _Run, comparison: tuple) -> tuple[dict, dict | None]:
+    """The row of one comparative claim and its test's inputs (None when not run)."""
+    claim, source, notebook, a, b, metric, effect = comparison
+    effect = _table3_effect(a, b, metric) if effect is None else float(effect)
+    name = _METRIC_NAMES[metric]
+    checks = "; corrected resampled t-test over the folds" if run.profile.cv_folds else ""
+    row = _row(
+        claim,
+        "comparative",
+        source,
+        f"{effect:+.2f} points ({name if metric != 'mean_iou' else 'IoU'})",
+        f"{a} - {b}, paired bootstrap over twin families stratified by class{checks}, "
+        f"{name}, {_design(run)}, single view",
+    )
+    ev_a, ev_b = run.evidence(notebook, a), run.evidence(notebook, b)
+    if ev_a is None or ev_b is None:
+        return _not_run(row, f"the {notebook} chapter's predictions are missing"), None
+    note = _runtime_check(run, ev_a, ev_b, a, b)
+    results = {
+        m: run.paired(ev_a, ev_b, m, effect=effect / 100 if m == metric else None)
+        for m in ("macro_f1", "mean_iou", "accuracy")
+    }
+    folds = run.fold_differences(ev_a, ev_b, metric)
+    others = "; ".join(
+        f"{_METRIC_NAMES[m]} "
+        + _ci_text(100 * r["difference"], 100 * r["low"], 100 * r["high"], sign=True)
+        for m, r in results.items()
+        if m != metric
+    )
+    extra = _pixel_miou(run, a, b) if metric == "mean_iou" else ""
+    test = dict(
+        res=results[metric],
+        folds=folds,
+        effect=effect,
+        metric=metric,
+        a=a,
+        b=b,
+        ev=(ev_a, ev_b),
+        note=note,
+        checks=(run.training_checks(ev_a), run.training_checks(ev_b)),
+    )
+    return {**row, "ours": f"{RESULT_MARK}; also {others}{extra}"}, test
+
+
+def _bootstrap_adjusted(run: _Run, tests: list[dict]) -> list[float]:
+    """The Holm-adjusted bootstrap p-values (zero, effect) of ``tests``, after raising the
+    resamples of any comparison whose p-value is too near 0.05 (updates ``tests``' ``res``)."""
     factor = 1
     while True:
-        raw = [p for i in done for p in (tests[i]["res"]["p_zero"], tests[i]["res"]["p_effect"])]
+        raw = [p for t in tests for p in (t["res"]["p_zero"], t["res"]["p_effect"])]
         adjusted = _holm_adjust(raw)
         near = []
-        for j, i in enumerate(done):
-            res = tests[i]["res"]
+        for j, t in enumerate(tests):
+            res = t["res"]
             for k, err in ((0, res["mc_error_zero"]), (1, res["mc_error_effect"])):
                 p_raw, p_adj = raw[2 * j + k], adjusted[2 * j + k]
                 if rules.needs_more_resamples(p_adj, err, p_adj / p_raw):
-                    near.append(i)
+                    near.append(j)
         if not near or factor >= MAX_BOOT_FACTOR:
-            break
+            return adjusted
         factor *= 4
-        for i in sorted(set(near)):
-            t = tests[i]
+        for j in sorted(set(near)):
+            t = tests[j]
             more = run.paired(
                 *t["ev"], t["metric"], effect=t["effect"] / 100, n_boot=factor * run.n_boot
             )
@@ -793,63 +812,87 @@ def _comparison_claims(run: _Run) -> list[dict]:
             # the chapters print too (one interval per quantity)
             keep = ("difference", "low", "high")
             t["res"] = {**more, **{k: t["res"][k] for k in keep}}
-    t_adjusted: list[float] = []
-    if all(tests[i]["folds"] is not None for i in done):
-        t_raw = []
-        for i in done:
-            f = tests[i]["folds"]
-            for null in (0.0, tests[i]["effect"] / 100):
-                t_raw.append(
-                    crossval.corrected_resampled_ttest(
-                        f["differences"], f["n_train"], f["n_test"], null=null
-                    )["p"]
-                )
-        t_adjusted = _holm_adjust(t_raw)
+
+
+def _ttest_adjusted(tests: list[dict]) -> list[float]:
+    """The Holm-adjusted corrected t-test p-values (zero, effect); [] without folds."""
+    if not all(t["folds"] is not None for t in tests):
+        return []
+    t_raw = []
+    for t in tests:
+        f = t["folds"]
+        for null in (0.0, t["effect"] / 100):
+            t_raw.append(
+                crossval.corrected_resampled_ttest(
+                    f["differences"], f["n_train"], f["n_test"], null=null
+                )["p"]
+            )
+    return _holm_adjust(t_raw)
+
+
+def _judged_comparison(
+    run: _Run, t: dict, p_boot: tuple[float, float], p_ttest: tuple[float, float] | None, n: int
+) -> dict:
+    """The result columns of one comparison: its Holm-adjusted (zero, effect) p-values from
+    the bootstrap and (or None) the t-test, in a family of ``n`` comparisons."""
+    res = t["res"]
+    boot = rules.TestResult(100 * res["difference"], *p_boot, "bootstrap")
+    ttest = None
+    mc = max(res["mc_error_zero"], res["mc_error_effect"])
+    extra = (
+        f"; p-values from {res['n_boot']} resamples (Monte Carlo error at most {mc:.2g}), "
+        f"the interval from {run.n_boot}"
+    )
+    if p_ttest is not None:
+        f = t["folds"]
+        tt = crossval.corrected_resampled_ttest(f["differences"], f["n_train"], f["n_test"])
+        ttest = rules.TestResult(100 * tt["mean"], *p_ttest, "corrected t-test")
+        extra += f"; corrected t-test over {tt['n_folds']} folds: " + _ci_text(
+            100 * tt["mean"], 100 * tt["low"], 100 * tt["high"], sign=True
+        )
+    verdict, why = rules.comparative_verdict(t["effect"], boot, ttest)
+    verdict, why, trained = rules.plateau_qualified_verdict(
+        verdict,
+        why + f" (Holm over the {2 * n} tests of {n} comparative claims)",
+        _MODEL_NAMES.get(t["a"], t["a"]),
+        _MODEL_NAMES.get(t["b"], t["b"]),
+        *t["checks"],
+        unit="runs" if run.profile.cv_folds else "seeds",
+    )
+    lo, hi = 100 * res["low"], 100 * res["high"]
+    return {
+        "extra": extra,
+        **_result(100 * res["difference"], lo, hi, unit="points", difference=True),
+        **_seed_columns(res),
+        "n families": _n_text(res["n_families"]),
+        "contains 0": lo <= 0 <= hi,
+        "contains paper": lo <= t["effect"] <= hi,
+        "p (Holm)": p_boot[0],
+        "trained to plateau": trained,
+        "verdict": verdict,
+        "why": why + t["note"],
+    }
+
+
+def _comparison_claims(run: _Run) -> list[dict]:
+    """C12-C18: both two-sided tests of every claim in one Holm family per method."""
+    rows, tests = [], []
+    for comparison in _COMPARISONS:
+        row, test = _comparison_test(run, comparison)
+        rows.append(row)
+        tests.append(test)
+    done = [i for i, t in enumerate(tests) if t is not None]
+    if not done:
+        return rows
+    run_tests = [tests[i] for i in done]
+    adjusted = _bootstrap_adjusted(run, run_tests)
+    t_adjusted = _ttest_adjusted(run_tests)
     for j, i in enumerate(done):
-        t = tests[i]
-        res = t["res"]
-        boot = rules.TestResult(
-            100 * res["difference"], adjusted[2 * j], adjusted[2 * j + 1], "bootstrap"
-        )
-        ttest = None
-        mc = max(res["mc_error_zero"], res["mc_error_effect"])
-        extra = (
-            f"; p-values from {res['n_boot']} resamples (Monte Carlo error at most {mc:.2g}), "
-            f"the interval from {run.n_boot}"
-        )
-        if t_adjusted:
-            f = t["folds"]
-            tt = crossval.corrected_resampled_ttest(f["differences"], f["n_train"], f["n_test"])
-            ttest = rules.TestResult(
-                100 * tt["mean"], t_adjusted[2 * j], t_adjusted[2 * j + 1], "corrected t-test"
-            )
-            extra += f"; corrected t-test over {tt['n_folds']} folds: " + _ci_text(
-                100 * tt["mean"], 100 * tt["low"], 100 * tt["high"], sign=True
-            )
-        verdict, why = rules.comparative_verdict(t["effect"], boot, ttest)
-        verdict, why, trained = rules.plateau_qualified_verdict(
-            verdict,
-            why + f" (Holm over the {2 * len(done)} tests of {len(done)} comparative claims)",
-            _MODEL_NAMES.get(t["a"], t["a"]),
-            _MODEL_NAMES.get(t["b"], t["b"]),
-            *t["checks"],
-            unit="runs" if run.profile.cv_folds else "seeds",
-        )
-        lo, hi = 100 * res["low"], 100 * res["high"]
-        rows[i].update(
-            {
-                "ours": rows[i]["ours"] + extra,
-                **_result(100 * res["difference"], lo, hi, unit="points", difference=True),
-                **_seed_columns(res),
-                "n families": _n_text(res["n_families"]),
-                "contains 0": lo <= 0 <= hi,
-                "contains paper": lo <= t["effect"] <= hi,
-                "p (Holm)": adjusted[2 * j],
-                "trained to plateau": trained,
-                "verdict": verdict,
-                "why": why + t["note"],
-            }
-        )
+        p_boot = (adjusted[2 * j], adjusted[2 * j + 1])
+        p_ttest = (t_adjusted[2 * j], t_adjusted[2 * j + 1]) if t_adjusted else None
+        judged = _judged_comparison(run, tests[i], p_boot, p_ttest, len(done))
+        extra = judged.pop("extra")
+        rows[i].update({"ours": rows[i]["ours"] + extra, **judged})
     return rows
 
 
@@ -1167,10 +1210,137 @@ def _xai_n(row: dict) -> Any:
     return f"{row['n']} images" if row.get("n") is not None else ""
 
 
+def _consistency_claim(summary: dict, row: dict) -> dict:
+    """The Grad-CAM ~ IG consistency claim: agreement on one image vs on different images."""
+    by_pair = {
+        r["pair"]: r for r in summary.get("consistency", []) if r["metric"] == "topk_iou@0.1"
+    }
+    main = by_pair.get("gradcam~ig_black")
+    if main is None or main.get("mismatched") is None:
+        return _not_run(row, "the consistency test against mismatched images is missing")
+    parts = [
+        f"{pair}: "
+        + (
+            RESULT_MARK  # the pair the verdict judges: its numbers are recorded
+            if pair == "gradcam~ig_black"
+            else f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+        )
+        + f" vs different images {_control_text(r)}, chance {r['chance']:.3f}"
+        for pair, r in by_pair.items()
+        if r.get("mismatched") is not None
+    ]
+    for other in summary.get("other_folds") or []:
+        for r in other["consistency"]:
+            if r["pair"] == "gradcam~ig_black" and r["metric"] == "topk_iou@0.1":
+                parts.append(
+                    f"replication on the fold-{other['fold']} model ({other['n_images']} "
+                    f"images, beside the verdict): {r['mean']:.3f} [{r['ci_low']:.3f}, "
+                    f"{r['ci_high']:.3f}] vs different images {_control_text(r)}"
+                    + _p_text(r.get("p_vs_mismatched"))
+                )
+    result = {
+        **row,
+        "ours": "; ".join(parts),
+        **_result(main["mean"], main["ci_low"], main["ci_high"], unit="fraction", decimals=3),
+        "n families": _xai_n(main),
+    }
+    if main.get("p_vs_mismatched") is not None:
+        result["_tests"] = [
+            _xai_test("agreement minus different images'", main["vs_mismatched"], True,
+                      main["p_vs_mismatched"]),
+        ]  # fmt: skip
+        result["_words"] = (
+            "the two methods agree more on one image than on different images",
+            "maps of different images agree more",
+        )
+    else:  # a record from before the control had its interval and p-value
+        verdict = rules.control_verdict(main["ci_low"], main["ci_high"], main["mismatched"])
+        result["verdict"] = INCONCLUSIVE
+        result["why"] = {
+            CONFIRMED: "the two methods agree more on one image than on different images",
+            INCONCLUSIVE: "maps of different images agree about as well: the interval "
+            "contains their agreement",
+            CONTRADICTED: "maps of different images agree more",
+        }[verdict] + _LEGACY_XAI
+    return result
+
+
+def _faithfulness_replications(summary: dict, method: str) -> str:
+    """The deletion and insertion tests of ``method`` on the other folds' models, as text."""
+    text = ""
+    for other in summary.get("other_folds") or []:
+        for f in other["faithfulness"]:
+            if f["method"] == method and f.get("deletion_vs_random") is not None:
+                text += (
+                    f"; replication on the fold-{other['fold']} model "
+                    f"({other['n_images']} images, beside the verdict): deletion minus random "
+                    + _ci3(f["deletion_vs_random"], f["deletion_vs_random_ci_low"],
+                           f["deletion_vs_random_ci_high"])
+                    + _p_text(f.get("deletion_vs_random_p"))
+                    + ", insertion minus random "
+                    + _ci3(f["insertion_vs_random"], f["insertion_vs_random_ci_low"],
+                           f["insertion_vs_random_ci_high"])
+                    + _p_text(f.get("insertion_vs_random_p"))
+                )  # fmt: skip
+    return text
+
+
+def _faithfulness_claim(summary: dict, method: str, label: str) -> dict:
+    """The claim that ``method``'s maps show what drives the prediction (deletion, insertion)."""
+    row = _row(
+        f"{label} maps show what drives the prediction",
+        "control",
+        "Grad-CAM and IG Heatmaps",
+        "qualitative",
+        "deletion AUC minus that of deleting random pixels (lower is better), same images",
+    )
+    r = {r["method"]: r for r in summary.get("faithfulness", [])}.get(method)
+    if r is None or r.get("deletion_vs_random_ci_low") is None:
+        return _not_run(row, "the deletion test was not run")
+    lo, hi = r["deletion_vs_random_ci_low"], r["deletion_vs_random_ci_high"]
+    ours = RESULT_MARK
+    if r.get("insertion_vs_random") is not None:
+        ours += "; insertion AUC minus random " + _ci3(
+            r["insertion_vs_random"],
+            r["insertion_vs_random_ci_low"],
+            r["insertion_vs_random_ci_high"],
+        )
+    completeness = _completeness_text(summary, method)
+    ours += _faithfulness_replications(summary, method)
+    result = {
+        **row,
+        "test": row["test"] + "; insertion AUC minus random's (higher is better)",
+        "ours": ours + completeness,
+        **_result(r["deletion_vs_random"], lo, hi, unit="AUC", decimals=3, difference=True),
+        "n families": _xai_n(r),
+        "contains 0": lo <= 0 <= hi,
+    }
+    if r.get("deletion_vs_random_p") is not None and r.get("insertion_vs_random_p") is not None:
+        result["_tests"] = [
+            _xai_test("deletion minus random", r["deletion_vs_random"], False,
+                      r["deletion_vs_random_p"]),
+            _xai_test("insertion minus random", r["insertion_vs_random"], True,
+                      r["insertion_vs_random_p"]),
+        ]  # fmt: skip
+        result["_words"] = (
+            "deleting its top pixels lowers the score, and inserting them raises it, more "
+            "than random pixels do",
+            "random pixels change the score more",
+        )
+    else:  # a record from before the tests had p-values: deletion alone, unadjusted
+        verdict = rules.control_verdict(lo, hi, 0.0, higher_is_better=False)
+        result["verdict"] = INCONCLUSIVE
+        result["why"] = {
+            CONFIRMED: "deleting its top pixels lowers the score more than random deletion",
+            INCONCLUSIVE: "not distinguishable from deleting random pixels",
+            CONTRADICTED: "random deletion lowers the score more",
+        }[verdict] + _LEGACY_XAI
+    return result
+
+
 def _xai_claims(run: _Run) -> list[dict]:
     xai = run.record(XaiSummary)
     summary = None if xai is None else xai.summary()
-    rows = []
     row = _row(
         "Grad-CAM and IG highlight the same regions",
         "control",
@@ -1186,123 +1356,8 @@ def _xai_claims(run: _Run) -> list[dict]:
             )
             for _, label in _XAI_METHODS
         ]
-    by_pair = {
-        r["pair"]: r for r in summary.get("consistency", []) if r["metric"] == "topk_iou@0.1"
-    }
-    main = by_pair.get("gradcam~ig_black")
-    if main is None or main.get("mismatched") is None:
-        rows.append(_not_run(row, "the consistency test against mismatched images is missing"))
-    else:
-        parts = [
-            f"{pair}: "
-            + (
-                RESULT_MARK  # the pair the verdict judges: its numbers are recorded
-                if pair == "gradcam~ig_black"
-                else f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-            )
-            + f" vs different images {_control_text(r)}, chance {r['chance']:.3f}"
-            for pair, r in by_pair.items()
-            if r.get("mismatched") is not None
-        ]
-        for other in summary.get("other_folds") or []:
-            for r in other["consistency"]:
-                if r["pair"] == "gradcam~ig_black" and r["metric"] == "topk_iou@0.1":
-                    parts.append(
-                        f"replication on the fold-{other['fold']} model ({other['n_images']} "
-                        f"images, beside the verdict): {r['mean']:.3f} [{r['ci_low']:.3f}, "
-                        f"{r['ci_high']:.3f}] vs different images {_control_text(r)}"
-                        + _p_text(r.get("p_vs_mismatched"))
-                    )
-        result = {
-            **row,
-            "ours": "; ".join(parts),
-            **_result(main["mean"], main["ci_low"], main["ci_high"], unit="fraction", decimals=3),
-            "n families": _xai_n(main),
-        }
-        if main.get("p_vs_mismatched") is not None:
-            result["_tests"] = [
-                _xai_test("agreement minus different images'", main["vs_mismatched"], True,
-                          main["p_vs_mismatched"]),
-            ]  # fmt: skip
-            result["_words"] = (
-                "the two methods agree more on one image than on different images",
-                "maps of different images agree more",
-            )
-        else:  # a record from before the control had its interval and p-value
-            verdict = rules.control_verdict(main["ci_low"], main["ci_high"], main["mismatched"])
-            result["verdict"] = INCONCLUSIVE
-            result["why"] = {
-                CONFIRMED: "the two methods agree more on one image than on different images",
-                INCONCLUSIVE: "maps of different images agree about as well: the interval "
-                "contains their agreement",
-                CONTRADICTED: "maps of different images agree more",
-            }[verdict] + _LEGACY_XAI
-        rows.append(result)
-    faith = {r["method"]: r for r in summary.get("faithfulness", [])}
-    for method, label in _XAI_METHODS:
-        row = _row(
-            f"{label} maps show what drives the prediction",
-            "control",
-            "Grad-CAM and IG Heatmaps",
-            "qualitative",
-            "deletion AUC minus that of deleting random pixels (lower is better), same images",
-        )
-        r = faith.get(method)
-        if r is None or r.get("deletion_vs_random_ci_low") is None:
-            rows.append(_not_run(row, "the deletion test was not run"))
-            continue
-        lo, hi = r["deletion_vs_random_ci_low"], r["deletion_vs_random_ci_high"]
-        ours = RESULT_MARK
-        if r.get("insertion_vs_random") is not None:
-            ours += "; insertion AUC minus random " + _ci3(
-                r["insertion_vs_random"],
-                r["insertion_vs_random_ci_low"],
-                r["insertion_vs_random_ci_high"],
-            )
-        completeness = _completeness_text(summary, method)
-        for other in summary.get("other_folds") or []:
-            for f in other["faithfulness"]:
-                if f["method"] == method and f.get("deletion_vs_random") is not None:
-                    ours += (
-                        f"; replication on the fold-{other['fold']} model "
-                        f"({other['n_images']} images, beside the verdict): deletion minus random "
-                        + _ci3(f["deletion_vs_random"], f["deletion_vs_random_ci_low"],
-                               f["deletion_vs_random_ci_high"])
-                        + _p_text(f.get("deletion_vs_random_p"))
-                        + ", insertion minus random "
-                        + _ci3(f["insertion_vs_random"], f["insertion_vs_random_ci_low"],
-                               f["insertion_vs_random_ci_high"])
-                        + _p_text(f.get("insertion_vs_random_p"))
-                    )  # fmt: skip
-        result = {
-            **row,
-            "test": row["test"] + "; insertion AUC minus random's (higher is better)",
-            "ours": ours + completeness,
-            **_result(r["deletion_vs_random"], lo, hi, unit="AUC", decimals=3, difference=True),
-            "n families": _xai_n(r),
-            "contains 0": lo <= 0 <= hi,
-        }
-        if r.get("deletion_vs_random_p") is not None and r.get("insertion_vs_random_p") is not None:
-            result["_tests"] = [
-                _xai_test("deletion minus random", r["deletion_vs_random"], False,
-                          r["deletion_vs_random_p"]),
-                _xai_test("insertion minus random", r["insertion_vs_random"], True,
-                          r["insertion_vs_random_p"]),
-            ]  # fmt: skip
-            result["_words"] = (
-                "deleting its top pixels lowers the score, and inserting them raises it, more "
-                "than random pixels do",
-                "random pixels change the score more",
-            )
-        else:  # a record from before the tests had p-values: deletion alone, unadjusted
-            verdict = rules.control_verdict(lo, hi, 0.0, higher_is_better=False)
-            result["verdict"] = INCONCLUSIVE
-            result["why"] = {
-                CONFIRMED: "deleting its top pixels lowers the score more than random deletion",
-                INCONCLUSIVE: "not distinguishable from deleting random pixels",
-                CONTRADICTED: "random deletion lowers the score more",
-            }[verdict] + _LEGACY_XAI
-        rows.append(result)
+    rows = [_consistency_claim(summary, row)]
+    rows += [_faithfulness_claim(summary, method, label) for method, label in _XAI_METHODS]
     return rows
 
 
@@ -1406,114 +1461,130 @@ def _pointing_tables(record: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame
     return study.table(), study.against_control("edges")
 
 
+def _segmentation_not_run() -> list[dict]:
+    """The segmentation claims when the segmentation chapter was not run."""
+    rows = [
+        _not_run(
+            _row(f"{label} points at craters", "control", "XAI section", "", ""),
+            "the segmentation chapter was not run",
+        )
+        for _, label in _XAI_METHODS
+    ]
+    rows.append(
+        _not_run(
+            _row("the maps always show geologically meaningful areas", "control", "", "", ""),
+            "the segmentation chapter was not run",
+        )
+    )
+    return rows
+
+
+def _pointing_tests(t: pd.Series) -> dict[str, Any]:
+    """The verdict (fewer hits than random) or the one-sided test for the XAI family."""
+    if t["ci_high"] < t["random_baseline"]:
+        return {"verdict": CONTRADICTED, "why": "fewer hits than random points"}
+    # one-sided exact test of "more hits than random points", in the XAI family
+    return {
+        "_tests": [
+            _xai_test(
+                "hits above random points (one-sided)",
+                t["hit_rate"] - t["random_baseline"],
+                True,
+                t["p_value"],
+            ),
+        ],
+        "_words": ("more hits than random points", "fewer hits than random points"),
+        "why": "",
+    }
+
+
+def _pointing_claim(
+    table: pd.DataFrame, control: pd.DataFrame, method: str, label: str, tolerance: int, size
+) -> dict:
+    """The claim that ``method`` points at craters, at ``tolerance`` px (``size``: input px)."""
+    row = _row(
+        f"{label} points at craters",
+        "control",
+        "Abstract; XAI sections",
+        "'geologically meaningful areas' (qualitative)",
+        f"pointing game on mars-orbital-seg-53: map peak within {tolerance} px of a crater "
+        "(pixels of the tile"
+        + (f" as the classifier sees it, {size} px wide" if size else "")
+        + "), against random points, Holm over the chapter's tests; the edge detector "
+        "beside it",
+    )
+    t = table[(table["method"] == method) & (table["tolerance_px"] == tolerance)]
+    c = control[(control["method"] == method) & (control["tolerance_px"] == tolerance)]
+    if t.empty:
+        return _not_run(row, f"{method} was not played")
+    t, c = t.iloc[0], (None if c.empty else c.iloc[0])
+    tests = _pointing_tests(t)
+    extra = ""
+    ours = (
+        f"hit rate {RESULT_MARK} at {tolerance} px vs random "
+        f"{t['random_baseline']:.2f} (one-sided p = {t['p_value']:.3g})"
+    )
+    zero = table[(table["method"] == method) & (table["tolerance_px"] == 0)]
+    if tolerance and not zero.empty:
+        ours += f"; at 0 px {zero.iloc[0]['hit_rate']:.2f}"
+    if c is not None:
+        ours += (
+            f"; context: the edge detector, which knows no craters, "
+            f"{c['control_hit_rate']:.2f} (Holm p = {c['p_holm']:.3g} for the difference)"
+        )
+        if c["above_control"] and c["only_control"] > c["only_method"]:
+            extra = "the edge detector does better, so the maps may follow edges, not craters"
+    blur = table[(table["method"] == "ig_blur") & (table["tolerance_px"] == tolerance)]
+    if method == "ig_black" and not blur.empty:
+        ours += f"; with a blurred baseline: hit rate {blur.iloc[0]['hit_rate']:.2f}"
+    if extra:
+        tests["why"] = f"{tests['why']}; {extra}" if tests["why"] else extra
+    return {
+        **row,
+        "ours": ours,
+        **_result(t["hit_rate"], t["ci_low"], t["ci_high"], unit="fraction", decimals=2),
+        "n families": f"{int(t['n_tiles'])} tiles",
+        **tests,
+    }
+
+
+def _always_claim(table: pd.DataFrame) -> dict:
+    """The "always" claim: the most favourable method and tolerance among Grad-CAM and IG."""
+    labels = dict(_XAI_METHODS)
+    candidates = table[table["method"].isin(["gradcam", "ig_black", "ig_blur"])]
+    best = candidates.loc[candidates["hit_rate"].idxmax()]
+    hits, n = round(best["hit_rate"] * best["n_tiles"]), int(best["n_tiles"])
+    verdict, why = rules.always_verdict(hits, n)
+    return _row(
+        "the maps always show geologically meaningful areas",
+        "control",
+        "Abstract",
+        "'always'",
+        "share of tiles whose map peak hits a crater, the best of Grad-CAM and IG "
+        "(any baseline, 0 or 15 px)",
+        ours=f"{labels.get(best['method'], best['method'])} at {best['tolerance_px']} px: "
+        f"{hits} of {n} tiles",
+        **{"n families": f"{n} tiles"},
+        verdict=verdict,
+        why=why,
+    )
+
+
 def _segmentation_claims(run: _Run) -> list[dict]:
     pointing = run.record(SegPointingRecord)
     record = None if pointing is None else {"config": pointing.config, "results": pointing.results}
-    labels = dict(_XAI_METHODS)
-    rows = []
     if record is None:
-        for _, label in _XAI_METHODS:
-            rows.append(
-                _not_run(
-                    _row(f"{label} points at craters", "control", "XAI section", "", ""),
-                    "the segmentation chapter was not run",
-                )
-            )
-        rows.append(
-            _not_run(
-                _row("the maps always show geologically meaningful areas", "control", "", "", ""),
-                "the segmentation chapter was not run",
-            )
-        )
-        return rows
+        return _segmentation_not_run()
     table, control = _pointing_tables(record)
     # one tolerance for every method, the largest the chapter played: a 4x4 Grad-CAM cannot
     # place its peak on a crater's exact pixel, so 0 px would judge its resolution, not its aim
     tolerance = int(table["tolerance_px"].max())
     size = record["config"].get("input_size")
-    for method, label in _XAI_METHODS:
-        row = _row(
-            f"{label} points at craters",
-            "control",
-            "Abstract; XAI sections",
-            "'geologically meaningful areas' (qualitative)",
-            f"pointing game on mars-orbital-seg-53: map peak within {tolerance} px of a crater "
-            "(pixels of the tile"
-            + (f" as the classifier sees it, {size} px wide" if size else "")
-            + "), against random points, Holm over the chapter's tests; the edge detector "
-            "beside it",
-        )
-        t = table[(table["method"] == method) & (table["tolerance_px"] == tolerance)]
-        c = control[(control["method"] == method) & (control["tolerance_px"] == tolerance)]
-        if t.empty:
-            rows.append(_not_run(row, f"{method} was not played"))
-            continue
-        t, c = t.iloc[0], (None if c.empty else c.iloc[0])
-        tests: dict[str, Any] = {}
-        if t["ci_high"] < t["random_baseline"]:
-            tests = {"verdict": CONTRADICTED, "why": "fewer hits than random points"}
-        else:  # one-sided exact test of "more hits than random points", in the XAI family
-            tests = {
-                "_tests": [
-                    _xai_test(
-                        "hits above random points (one-sided)",
-                        t["hit_rate"] - t["random_baseline"],
-                        True,
-                        t["p_value"],
-                    ),
-                ],
-                "_words": ("more hits than random points", "fewer hits than random points"),
-                "why": "",
-            }
-        extra = ""
-        ours = (
-            f"hit rate {RESULT_MARK} at {tolerance} px vs random "
-            f"{t['random_baseline']:.2f} (one-sided p = {t['p_value']:.3g})"
-        )
-        zero = table[(table["method"] == method) & (table["tolerance_px"] == 0)]
-        if tolerance and not zero.empty:
-            ours += f"; at 0 px {zero.iloc[0]['hit_rate']:.2f}"
-        if c is not None:
-            ours += (
-                f"; context: the edge detector, which knows no craters, "
-                f"{c['control_hit_rate']:.2f} (Holm p = {c['p_holm']:.3g} for the difference)"
-            )
-            if c["above_control"] and c["only_control"] > c["only_method"]:
-                extra = "the edge detector does better, so the maps may follow edges, not craters"
-        blur = table[(table["method"] == "ig_blur") & (table["tolerance_px"] == tolerance)]
-        if method == "ig_black" and not blur.empty:
-            ours += f"; with a blurred baseline: hit rate {blur.iloc[0]['hit_rate']:.2f}"
-        if extra:
-            tests["why"] = f"{tests['why']}; {extra}" if tests["why"] else extra
-        rows.append(
-            {
-                **row,
-                "ours": ours,
-                **_result(t["hit_rate"], t["ci_low"], t["ci_high"], unit="fraction", decimals=2),
-                "n families": f"{int(t['n_tiles'])} tiles",
-                **tests,
-            }
-        )
-    # "always": the most favourable method and tolerance among Grad-CAM and IG
-    candidates = table[table["method"].isin(["gradcam", "ig_black", "ig_blur"])]
-    best = candidates.loc[candidates["hit_rate"].idxmax()]
-    hits, n = round(best["hit_rate"] * best["n_tiles"]), int(best["n_tiles"])
-    verdict, why = rules.always_verdict(hits, n)
-    rows.append(
-        _row(
-            "the maps always show geologically meaningful areas",
-            "control",
-            "Abstract",
-            "'always'",
-            "share of tiles whose map peak hits a crater, the best of Grad-CAM and IG "
-            "(any baseline, 0 or 15 px)",
-            ours=f"{labels.get(best['method'], best['method'])} at {best['tolerance_px']} px: "
-            f"{hits} of {n} tiles",
-            **{"n families": f"{n} tiles"},
-            verdict=verdict,
-            why=why,
-        )
-    )
+    rows = [
+        _pointing_claim(table, control, method, label, tolerance, size)
+        for method, label in _XAI_METHODS
+    ]
+    rows.append(_always_claim(table))
     return rows
 
 
