@@ -3,7 +3,7 @@
 For each backbone: parameters, GMACs at 224, batch-1 latency and batch-32 throughput (medians of
 ``--repeats`` interleaved runs after ``--warmup`` untimed ones), then the paper's Table 2 for
 comparison. The measurement is the efficiency chapter's own
-(:func:`marsutils.efficiency.measure.efficiency_table`, that is
+(:func:`marsutils.efficiency.efficiency_table`, that is
 :func:`marsutils.efficiency.measure.measure_speed`, with the same columns); ``--precision`` (or
 ``$MARS_PRECISION``) sets the optimised path's precision. The last line printed is the
 optimised/plain speed ratio. Heavy: run it alone,
@@ -24,7 +24,7 @@ import torch
 
 from marsutils.core.atomic import json_records, write_json
 from marsutils.core.paper import EFFICIENCY
-from marsutils.efficiency.measure import OPTIMISATION_METHODS, TimingPlan, efficiency_table
+from marsutils.efficiency import OPTIMISATION_METHODS, TimingPlan, efficiency_table
 from marsutils.models import BACKBONE_NAMES, MODEL_NAMES
 from marsutils.study.efficiency import paper_comparison
 from marsutils.train.runtime import PRECISIONS

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from marsutils.efficiency.measure import measure as E
+from marsutils import efficiency as E
+from marsutils.efficiency import inference
 from marsutils.train.runtime import comparison_tolerance
 
 
@@ -84,7 +85,7 @@ def test_auto_falls_back_and_says_why(monkeypatch, forced_precision: str) -> Non
     def broken(*args: object) -> None:
         raise RuntimeError("cannot trace")
 
-    monkeypatch.setitem(E._BUILDERS, "jit_freeze", broken)
+    monkeypatch.setitem(inference._BUILDERS, "jit_freeze", broken)
     fast = E.optimise_for_cpu(_trained_like_model(), example=torch.randn(1, 3, 32, 32))
     assert fast.method == "fx_fuse" and fast.precision == forced_precision
     assert fast.notes == ["jit_freeze failed: RuntimeError: cannot trace"]
@@ -183,7 +184,7 @@ def test_large_logits_are_judged_by_their_relative_bf16_rounding():
     0.6%), which can move a near-tie probability by 0.05. That passes; a real error fails."""
     import torch
 
-    from marsutils.efficiency.measure import EquivalenceError, check_equivalence
+    from marsutils.efficiency import EquivalenceError, check_equivalence
 
     logits = torch.tensor([[47.0, 46.6, -3.0, 10.0], [-20.0, 5.0, 30.0, 1.0]])
 

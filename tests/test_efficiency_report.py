@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marsutils import efficiency as E
 from marsutils.core.profiles import get_profile
-from marsutils.efficiency.measure import measure as E
 from marsutils.figures import plots
 from marsutils.models import MODEL_NAMES, build_model, count_parameters
 from marsutils.study import efficiency as R

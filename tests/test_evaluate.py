@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, jaccard_score
 
 from marsutils.cli.main import main
-from marsutils.evaluate.folder import clustered_bootstrap_ci, confusion_scores, load_classifier
+from marsutils.evaluate import clustered_bootstrap_ci, confusion_scores, load_classifier
 from marsutils.train.checkpoint import CheckpointError
 
 
@@ -71,7 +71,7 @@ def test_a_model_class_without_images_is_left_out_of_the_macro_averages(
     import marsutils.train
     from marsutils.data import load_dataset
     from marsutils.data.classes import V1_CLASS_NAMES
-    from marsutils.evaluate.folder import evaluate_folder, format_evaluation
+    from marsutils.evaluate import evaluate_folder, format_evaluation
 
     # v1 names "impact" (5) and the model's "swiss cheese" (6) have no image in the folder;
     # "edge" images are not the model's and are left out
@@ -306,7 +306,7 @@ def test_evaluate_counts_twins_of_training_images_and_scores_the_rest(
 def test_a_checkpoint_outside_a_run_folder_says_why_overlap_is_unchecked(trained_run, tmp_path):
     import shutil
 
-    from marsutils.evaluate.folder import training_images
+    from marsutils.evaluate import training_images
 
     run, key, _ = trained_run
     loose = tmp_path / "loose"
@@ -316,3 +316,22 @@ def test_a_checkpoint_outside_a_run_folder_says_why_overlap_is_unchecked(trained
     (run / "splits" / "family-seed0.csv").unlink()
     reason = training_images(run / "experiments" / key / "seed0" / "best_model.pt")
     assert isinstance(reason, str) and "family-seed0.csv does not exist" in reason
+
+
+def test_overlap_section_reports_why_the_overlap_was_not_checked():
+    from marsutils.evaluate.overlap import overlap_section
+
+    rows = np.arange(3)
+
+    def never(_: np.ndarray) -> dict:
+        raise AssertionError("nothing is scored when the overlap is not checked")
+
+    assert overlap_section(None, None, rows, rows, rows, never) == {
+        "checked": False,
+        "reason": "not asked for",
+    }
+    reason = "the run's split file x.csv does not exist"
+    assert overlap_section(reason, None, rows, rows, rows, never) == {
+        "checked": False,
+        "reason": reason,
+    }

@@ -104,7 +104,7 @@ def test_jaccard_per_class_conventions_for_a_class_absent_from_truth_and_predict
 
 
 def test_one_iou_definition_behind_every_caller() -> None:
-    from marsutils.evaluate.folder import confusion_scores
+    from marsutils.evaluate import confusion_scores
     from marsutils.seg.metrics import iou_from_confusion
 
     cm = M.confusion_matrices(Y_TRUE, Y_PRED, labels=[0, 1, 2, 3, 4])[0]

@@ -103,7 +103,7 @@ def _run_data(args: argparse.Namespace) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from marsutils.evaluate.folder import (
+    from marsutils.evaluate import (
         evaluate_folder,
         format_evaluation,
         load_classifier,

@@ -269,48 +269,73 @@ def make_split(
     name = parse_split(kind)
     if name.is_pooled:
         raise DataError(f"{kind!r} names pooled folds; make one fold, e.g. '{kind}-f0'")
-    labels = dataset.labels
     families = np.asarray(families)
     if len(families) != len(dataset):
         raise DataError(f"{len(families)} family ids for {len(dataset)} images")
     rows = np.arange(len(dataset)) if rows is None else np.asarray(rows)
-    subset = np.full(len(dataset), "", dtype=object)
-    if kind != "official":  # the published split is taken as it is
+    if kind == "official":  # the published split is taken as it is
+        subset = _official_subset(dataset, rows, official_drop_augmented)
+    else:
         subset_of = f" (a subset of the {len(dataset)})" if len(rows) < len(dataset) else ""
         check_stratifiable(
-            labels[rows],
+            dataset.labels[rows],
             dataset.class_names,
             source=str(dataset.root),
             what=f"the {kind!r} split{subset_of}",
         )
-    if kind == "official":
-        if dataset.layout != "jpl-v3.2":
-            raise DataError("the official split exists only in the JPL v3.2 layout")
-        subset[rows] = dataset.table["official"].to_numpy()[rows]
-        if official_drop_augmented:
-            is_aug = (dataset.table["image"] != dataset.table["base"]).to_numpy()
-            subset[is_aug & np.isin(subset, ["val", "test"])] = ""
-    elif name.is_fold:
+        subset = _drawn_subset(dataset.labels, families, rows, name, seed, test_size, val_size)
+    return _split_frame(dataset, families, subset, kind, seed)
+
+
+def _official_subset(
+    dataset: LandmarkDataset, rows: np.ndarray, drop_augmented: bool
+) -> np.ndarray:
+    """Subset name per dataset row ("" = unused) of the JPL v3.2 release's own split."""
+    if dataset.layout != "jpl-v3.2":
+        raise DataError("the official split exists only in the JPL v3.2 layout")
+    subset = np.full(len(dataset), "", dtype=object)
+    subset[rows] = dataset.table["official"].to_numpy()[rows]
+    if drop_augmented:
+        is_aug = (dataset.table["image"] != dataset.table["base"]).to_numpy()
+        subset[is_aug & np.isin(subset, ["val", "test"])] = ""
+    return subset
+
+
+def _drawn_subset(
+    labels: np.ndarray,
+    families: np.ndarray,
+    rows: np.ndarray,
+    name: SplitName,
+    seed: int,
+    test_size: float,
+    val_size: float,
+) -> np.ndarray:
+    """Subset name per dataset row ("" = unused) of a seeded ``paper``/``family`` split or fold."""
+    if name.is_fold:
         train, test = _fold(rows, labels, families, name, seed)
-        if name.kind == "paper":
-            train, val = _random_holdout(train, labels, val_size, seed + 1)
-        else:
-            train, val = _group_holdout(train, labels, families, val_size, seed + 1)
-        subset[train], subset[val], subset[test] = "train", "val", "test"
+    elif name.kind == "paper":
+        train, test = _random_holdout(rows, labels, test_size, seed)
     else:
-        if kind == "paper":
-            train, test = _random_holdout(rows, labels, test_size, seed)
-            train, val = _random_holdout(train, labels, val_size, seed + 1)
-        else:
-            train, test = _group_holdout(rows, labels, families, test_size, seed)
-            train, val = _group_holdout(train, labels, families, val_size, seed + 1)
-        subset[train], subset[val], subset[test] = "train", "val", "test"
+        train, test = _group_holdout(rows, labels, families, test_size, seed)
+    if name.kind == "paper":
+        train, val = _random_holdout(train, labels, val_size, seed + 1)
+    else:
+        train, val = _group_holdout(train, labels, families, val_size, seed + 1)
+    subset = np.full(len(labels), "", dtype=object)
+    subset[train], subset[val], subset[test] = "train", "val", "test"
+    return subset
+
+
+def _split_frame(
+    dataset: LandmarkDataset, families: np.ndarray, subset: np.ndarray, kind: str, seed: int
+) -> pd.DataFrame:
+    """The split table of the rows with a subset (columns of :data:`_COLUMNS`)."""
     chosen = np.flatnonzero(subset != "")
     return pd.DataFrame(
         {
             "row": chosen,
             "image": dataset.table["image"].to_numpy()[chosen],
-            "label": labels[chosen],
+            "label": dataset.labels[chosen],
             "family": families[chosen],
             "subset": subset[chosen],
             "split": kind,

@@ -389,10 +389,10 @@ def plot_latency_bars(table: pd.DataFrame) -> Figure:
     Models not timed show no bar but a "not timed" label; the paper's 25-30 ms/image band is
     drawn when the timing was at 224 px.
 
-    ``table`` is :func:`marsutils.efficiency.measure.efficiency_table` (columns ``backbone``,
+    ``table`` is :func:`marsutils.efficiency.efficiency_table` (columns ``backbone``,
     ``model``, ``latency_ms_plain``, ``latency_ms_optimised``, ``timing_image_size``).
     """
-    from marsutils.efficiency.measure import (  # torch: loaded only here
+    from marsutils.efficiency import (  # torch: loaded only here
         BACKBONE_LABELS,
         COST_IMAGE_SIZE,
     )

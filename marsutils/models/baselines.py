@@ -123,13 +123,16 @@ def _encoder_weight_target(model: nn.Module, backbone: str) -> nn.Module:
 def build_baseline(
     name: str,
     *,
-    num_classes: int = 8,
-    backbone: str = "efficientnet_lite0",
-    weights: str | Path = "imagenet",
-    pooling: str = "avg",
-    lse_temperature: float = 5.0,
+    num_classes: int,
+    backbone: str,
+    weights: str | Path,
+    pooling: str,
+    lse_temperature: float,
 ) -> SmpSegClassifier:
     """``"unet"`` or ``"deeplabv3plus"`` with the proposed model's encoder, weights and pooling.
+
+    Every option is required: :func:`~marsutils.models.factory.build_model` (the way to build any
+    model of the study) holds their defaults and documents them.
 
     Raises:
         ValueError: unknown name, backbone, weights or pooling.

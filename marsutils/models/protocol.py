@@ -81,18 +81,11 @@ class DenseClassifier(DenseScorer, CamLayerModel, Protocol):
         ...
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The feature map that the class-score layer reads.
+        """The feature map ``(N, C, h, w)`` that the class-score layer reads.
 
-        Parameters
-        ----------
-        x : Tensor of shape (N, 3, H, W)
-            ImageNet-normalised images.
-
-        Returns
-        -------
-        features : Tensor of shape (N, C, h, w)
-            The last backbone stage (stride 32) for the ablation models, the decoder output for
-            the smp baselines.
+        ``x`` holds ImageNet-normalised images ``(N, 3, H, W)``; the features are the last
+        backbone stage (stride 32) for the ablation models, the decoder output for the smp
+        baselines.
         """
         ...
 

@@ -187,7 +187,7 @@ def jaccard_per_class(cm: np.ndarray, *, zero_division: float = 0.0) -> np.ndarr
 
     The project's one definition of IoU from a confusion matrix: image-level in the
     classification chapters (:func:`per_class_iou`, :func:`scores_from_confusion`,
-    :mod:`marsutils.evaluate.folder`, :mod:`marsutils.stats.significance`), pixel-level in the
+    :mod:`marsutils.evaluate`, :mod:`marsutils.stats.significance`), pixel-level in the
     segmentation chapter (:func:`marsutils.seg.metrics.iou_from_confusion`).
 
     Parameters

@@ -1,9 +1,9 @@
 """The efficiency chapter's study: what each profile times, the paper's Table 2, the verdict.
 
-The measurement is the library's: :func:`marsutils.efficiency.measure.efficiency_table` gives, for
+The measurement is the library's: :func:`marsutils.efficiency.efficiency_table` gives, for
 every model of :data:`~marsutils.models.MODEL_NAMES` and every backbone (built with
 ``weights="none"``: weights do not change the cost), one row with the parameter count, GFLOPs and
-GMACs at 224 x 224, and, for the models a :class:`~marsutils.efficiency.measure.TimingPlan` selects,
+GMACs at 224 x 224, and, for the models a :class:`~marsutils.efficiency.TimingPlan` selects,
 the batch-1 latency and batch-32 throughput of the plain fp32 eager path and of the optimised CPU
 path, with their ratio (:func:`marsutils.efficiency.measure.measure_speed`, in the precision of
 :func:`marsutils.train.runtime.resolve_precision`; ``$MARS_PRECISION`` forces one). Its figure is
@@ -40,7 +40,7 @@ from marsutils.core.atomic import atomic_write, json_records
 from marsutils.core.paper import EFFICIENCY
 from marsutils.core.profiles import Profile
 from marsutils.core.records import EfficiencyRecord
-from marsutils.efficiency.measure import (
+from marsutils.efficiency import (
     BACKBONE_LABELS,
     COST_IMAGE_SIZE,
     DETAIL_COLUMNS,
@@ -148,7 +148,7 @@ def _at_cost_size(table: pd.DataFrame, column: str) -> pd.Series:
 
 def paper_comparison(table: pd.DataFrame, *, model: str = "full") -> pd.DataFrame:
     """Table 2 next to ``model`` on each backbone (via
-    :func:`~marsutils.efficiency.measure.compare_efficiency_with_paper`).
+    :func:`~marsutils.efficiency.compare_efficiency_with_paper`).
 
     Latencies not measured at 224 px are left out (NaN, ``meets_paper_latency`` NA): the paper's
     figure is for 224 x 224 inputs.
