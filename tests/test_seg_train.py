@@ -13,7 +13,12 @@ from torch import nn
 
 from marsutils.seg.classes import IGNORE_INDEX, to_model_targets
 from marsutils.seg.tiles import SegTile
-from marsutils.seg.train import cross_validate, evaluate_segmentation, fit_segmentation
+from marsutils.seg.train import (
+    SegConfig,
+    cross_validate,
+    evaluate_segmentation,
+    fit_segmentation,
+)
 
 
 class TinyDense(nn.Module):
@@ -68,6 +73,17 @@ def test_same_seed_gives_identical_run_and_another_seed_does_not() -> None:
     np.testing.assert_array_equal(first.iou.confusion, second.iou.confusion)
     assert first.per_class_iou == second.per_class_iou
     assert first.history[0]["train_loss"] != other.history[0]["train_loss"]
+
+
+def test_the_recipe_is_checked_and_unknown_keywords_are_refused() -> None:
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        _fit(0, epochs=0)
+    with pytest.raises(TypeError, match="crop_size"):
+        _fit(0, crop_size=32)
+    config = SegConfig(batch_size=2, crop=16, seed=3)
+    loader = config.crop_loader(synthetic_tiles(3, 0))
+    assert len(loader) == 2 and next(iter(loader))[0].shape == (2, 3, 16, 16)
+    assert config.predict_kwargs(torch.device("cpu"), "fp32")["batch_size"] == 2
 
 
 def test_training_learns_an_easy_task() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from marsutils.train import BatchLoss, TrainState, train_one_epoch
+from marsutils.train import BatchLoss, EpochRun, TrainState, run_epochs, train_one_epoch
 from marsutils.train.checkpoint import load_checkpoint, save_checkpoint
 from marsutils.train.engine import FitConfig, early_stop, select_weights
 from marsutils.train.schedule import cosine
@@ -115,6 +115,29 @@ def test_selection_rules(tmp_path) -> None:
     assert not early_stop(last, FitConfig(selection="last", patience=0))
     with pytest.raises(ValueError, match="selection must be one of"):
         select_weights(last, "best_val_loss", 0.5, best)
+
+
+def test_the_epoch_loop_resumes_records_and_stops() -> None:
+    state = _state(schedule=cosine)
+    state.epoch = 1  # resumed after epoch 1
+    seen, after = [], []
+
+    def record(run: EpochRun) -> dict[str, float]:
+        seen.append(run)
+        return {"epoch": run.epoch, "lr": run.lr, "train_loss": run.losses.mean}
+
+    run_epochs(
+        state,
+        4,
+        lambda index: train_one_epoch(state, _batches(2), _cross_entropy),
+        record,
+        stop=lambda s: s.epoch == 3,  # checked before each epoch: epochs 2 and 3 run
+        after_epoch=lambda s, r: after.append((s.epoch, r["epoch"])),
+    )
+    assert [r["epoch"] for r in state.history] == [2, 3] and state.epoch == 3
+    assert after == [(2, 2), (3, 3)]
+    assert seen[0].lr == 0.1 and seen[1].lr == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 0.2)))
+    assert len(seen[0].losses.losses) == 2 and seen[0].started <= seen[1].started
 
 
 @pytest.mark.parametrize("interactive", [None, False])

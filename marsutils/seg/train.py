@@ -9,8 +9,9 @@ segmentation-models-pytorch models); pass ``forward=lambda model, x: ...`` for a
 Training uses the steps of the classifier engine (:mod:`marsutils.train.state`): a
 :class:`~marsutils.train.state.TrainState` (AdamW, a per-step cosine learning-rate schedule
 without warm-up, :func:`~marsutils.train.schedule.cosine`, and a gradient scaler that is enabled
-only for fp16 on CUDA) and :func:`~marsutils.train.state.train_one_epoch` over random augmented
-crops (:class:`~marsutils.seg.dataset.SegCropDataset`) with the loss step
+only for fp16 on CUDA), the epoch loop :func:`~marsutils.train.state.run_epochs` and
+:func:`~marsutils.train.state.train_one_epoch` over random augmented crops
+(:class:`~marsutils.seg.dataset.SegCropDataset`) with the loss step
 :func:`pixel_cross_entropy`: cross-entropy with ``ignore_index=255`` so unlabelled pixels
 contribute nothing. Evaluation runs whole tiles (resized to ``image_size`` when given),
 upsamples the scores bilinearly to the tile's native size and computes pixel IoU against the
@@ -44,6 +45,7 @@ from marsutils.seg.dataset import SegCropDataset, SegTileDataset
 from marsutils.seg.folds import tile_folds
 from marsutils.seg.metrics import IoUScores, iou_from_confusion, pixel_iou
 from marsutils.seg.tiles import SegTile, load_tiles
+from marsutils.train import BatchLoss, EpochRun, LossStep, TrainState, run_epochs, train_one_epoch
 from marsutils.train.runtime import (
     autocast,
     resolve_device,
@@ -52,11 +54,11 @@ from marsutils.train.runtime import (
     to_channels_last,
 )
 from marsutils.train.schedule import cosine
-from marsutils.train.state import BatchLoss, LossStep, TrainState, train_one_epoch
 
 __all__ = [
     "CrossValidation",
     "DenseForward",
+    "SegConfig",
     "SegFit",
     "cross_validate",
     "dense_scores",
@@ -205,10 +207,9 @@ def pixel_cross_entropy(
 
     Parameters
     ----------
-    device : torch.device
-        Where the batch goes (channels-last images).
-    precision : str
-        The resolved precision of the forward pass; the loss is computed in fp32.
+    device, precision : torch.device, str
+        As for :func:`~marsutils.train.engine.image_cross_entropy`: the batch goes to
+        ``device`` channels last, the forward pass runs in ``precision``, the loss in fp32.
     forward : callable, optional
         The dense forward (see :func:`dense_scores`).
     num_classes : int, default=4
@@ -240,38 +241,12 @@ def pixel_cross_entropy(
     return loss_step
 
 
-def fit_segmentation(
-    model: nn.Module,
-    train_tiles: Sequence[SegTile],
-    val_tiles: Sequence[SegTile],
-    *,
-    epochs: int = 20,
-    crop: int | None = 256,
-    batch_size: int = 8,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device: str | torch.device | None = "cpu",
-    image_size: int | None = None,
-    weight_decay: float = 1e-4,
-    crops_per_tile: int = 1,
-    eval_every: int = 0,
-    forward: DenseForward | None = None,
-    num_classes: int = NUM_CLASSES,
-    progress: bool = False,
-    precision: str | None = None,
-) -> SegFit:
-    """Train ``model`` in place on crops of ``train_tiles``; report pixel IoU on ``val_tiles``.
+@dataclass(frozen=True)
+class SegConfig:
+    """The recipe of :func:`fit_segmentation` (its keyword arguments).
 
-    The run is a :class:`~marsutils.train.state.TrainState` (AdamW, cosine decay to 0 per batch
-    without warm-up) trained by :func:`~marsutils.train.state.train_one_epoch` with the loss step
-    :func:`pixel_cross_entropy`; with the same seed on CPU it is repeatable bit for bit.
-
-    Parameters
+    Attributes
     ----------
-    model : torch.nn.Module
-        A dense model (see the module docstring); trained in place.
-    train_tiles, val_tiles : sequence of SegTile
-        Training tiles (cropped) and held-out tiles (predicted whole).
     epochs : int, default=20
         Passes over the training crops; at least 1.
     crop : int or None, default=256
@@ -304,6 +279,82 @@ def fit_segmentation(
         Resolved once (:func:`~marsutils.train.runtime.resolve_precision`; None:
         ``$MARS_PRECISION``, then auto) and used for training and evaluation.
 
+    Raises
+    ------
+    ValueError
+        When ``epochs < 1``.
+    """
+
+    epochs: int = 20
+    crop: int | None = 256
+    batch_size: int = 8
+    lr: float = 1e-3
+    seed: int = 0
+    device: str | torch.device | None = "cpu"
+    image_size: int | None = None
+    weight_decay: float = 1e-4
+    crops_per_tile: int = 1
+    eval_every: int = 0
+    forward: DenseForward | None = None
+    num_classes: int = NUM_CLASSES
+    progress: bool = False
+    precision: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
+
+    def crop_loader(self, tiles: Sequence[SegTile]) -> DataLoader:
+        """The shuffled loader of random crops of ``tiles`` (its order seeded by ``seed``)."""
+        dataset = SegCropDataset(
+            tiles, crop=self.crop, image_size=self.image_size, crops_per_tile=self.crops_per_tile
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def predict_kwargs(self, device: torch.device, precision: str) -> dict[str, Any]:
+        """The keyword arguments of :func:`predict_tiles` for the run's evaluations."""
+        return {
+            "image_size": self.image_size,
+            "batch_size": self.batch_size,
+            "device": device,
+            "forward": self.forward,
+            "num_classes": self.num_classes,
+            "precision": precision,
+        }
+
+
+def fit_segmentation(
+    model: nn.Module,
+    train_tiles: Sequence[SegTile],
+    val_tiles: Sequence[SegTile],
+    **recipe: Any,
+) -> SegFit:
+    """Train ``model`` in place on crops of ``train_tiles``; report pixel IoU on ``val_tiles``.
+
+    The steps are those of :func:`marsutils.train.fit`: a
+    :class:`~marsutils.train.state.TrainState` (AdamW, cosine decay to 0 per batch without
+    warm-up) through :func:`~marsutils.train.state.run_epochs`, each epoch
+    :func:`~marsutils.train.state.train_one_epoch` with the loss step
+    :func:`pixel_cross_entropy` and a record of its own; with the same seed on CPU a run is
+    repeatable bit for bit.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A dense model (see the module docstring); trained in place.
+    train_tiles, val_tiles : sequence of SegTile
+        Training tiles (cropped) and held-out tiles (predicted whole).
+    **recipe
+        The fields of :class:`SegConfig`, each with its default there: ``epochs``, ``crop``,
+        ``batch_size``, ``lr``, ``seed``, ``device``, ``image_size``, ``weight_decay``,
+        ``crops_per_tile``, ``eval_every``, ``forward``, ``num_classes``, ``progress``,
+        ``precision``.
+
     Returns
     -------
     fit : SegFit
@@ -316,59 +367,56 @@ def fit_segmentation(
     ValueError
         When ``epochs < 1``, or the model's dense scores do not have the shape
         ``(B, num_classes, H, W)``.
+    TypeError
+        For a keyword that is not a field of :class:`SegConfig`.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}.")
-    device = resolve_device(device)
-    precision = resolve_precision(precision, device)
-    seed_everything(seed)
+    config = SegConfig(**recipe)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    seed_everything(config.seed)
     started = time.perf_counter()
-    dataset = SegCropDataset(
-        train_tiles, crop=crop, image_size=image_size, crops_per_tile=crops_per_tile
-    )
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    loader = config.crop_loader(train_tiles)
     model = to_channels_last(model, device)
     state = TrainState.new(
         model,
-        lr=lr,
-        weight_decay=weight_decay,
-        total_steps=epochs * len(loader),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        total_steps=config.epochs * len(loader),
         device=device,
         schedule=cosine,
         precision=precision,
     )
-    loss_step = pixel_cross_entropy(device, precision, forward=forward, num_classes=num_classes)
-    evaluate = {
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "device": device,
-        "forward": forward,
-        "num_classes": num_classes,
-        "precision": precision,
-    }
-    history = state.history
-    for epoch in progress_bar(range(1, epochs + 1), desc="epochs", disable=not progress):
-        lr_now = state.optimizer.param_groups[0]["lr"]
-        losses = train_one_epoch(state, loader, loss_step)
-        state.epoch = epoch
-        row = {"epoch": epoch, "lr": lr_now, "train_loss": losses.weighted_mean}
-        if eval_every and epoch % eval_every == 0 and epoch != epochs:
-            row["val_miou"] = evaluate_segmentation(model, val_tiles, **evaluate).miou
-        history.append(row)
-    predictions, targets = predict_tiles(model, val_tiles, **evaluate)
-    iou = pixel_iou(targets, predictions, num_classes=num_classes, ignore_index=IGNORE_INDEX)
-    history[-1]["val_miou"] = iou.miou
-    return SegFit(
-        history=history,
-        iou=iou,
-        seconds=time.perf_counter() - started,
-        predictions=predictions,
+    loss_step = pixel_cross_entropy(
+        device, precision, forward=config.forward, num_classes=config.num_classes
     )
+    evaluate = config.predict_kwargs(device, precision)
+    run_epochs(
+        state,
+        config.epochs,
+        lambda _: train_one_epoch(state, loader, loss_step),
+        _dense_record(model, val_tiles, config, evaluate),
+        progress=config.progress,
+    )
+    predictions, targets = predict_tiles(model, val_tiles, **evaluate)
+    iou = pixel_iou(targets, predictions, num_classes=config.num_classes, ignore_index=IGNORE_INDEX)
+    state.history[-1]["val_miou"] = iou.miou
+    return SegFit(state.history, iou, time.perf_counter() - started, predictions=predictions)
+
+
+def _dense_record(
+    model: nn.Module, val_tiles: Sequence[SegTile], config: SegConfig, evaluate: dict[str, Any]
+) -> Callable[[EpochRun], dict[str, float]]:
+    """The record step of :func:`fit_segmentation`: ``epoch``, ``lr``, ``train_loss`` and, every
+    ``eval_every`` epochs but the last, ``val_miou``."""
+
+    def record_epoch(done: EpochRun) -> dict[str, float]:
+        row = {"epoch": done.epoch, "lr": done.lr, "train_loss": done.losses.weighted_mean}
+        every = config.eval_every
+        if every and done.epoch % every == 0 and done.epoch != config.epochs:
+            row["val_miou"] = evaluate_segmentation(model, val_tiles, **evaluate).miou
+        return row
+
+    return record_epoch
 
 
 @dataclass

@@ -132,24 +132,8 @@ def plateau_status(
     >>> plateau_status(h).still_improving
     False
     """
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min'; got {mode!r}")
-    if not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be an integer >= 1; got {window!r}")
-    if not min_delta >= 0:
-        raise ValueError(f"min_delta must be >= 0; got {min_delta!r}")
-    if not history:
-        raise ValueError("history is empty: no epoch was recorded")
-    values: list[float] = []
-    epochs: list[int] = []
-    for i, entry in enumerate(history):
-        if "epoch" not in entry or metric not in entry:
-            raise ValueError(f"history entry {i} lacks 'epoch' or {metric!r}: {sorted(entry)}")
-        value = entry[metric]
-        if not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
-            raise ValueError(f"history entry {i}: {metric} = {value!r} is not a finite number")
-        values.append(float(value))
-        epochs.append(int(entry["epoch"]))
+    _check_rule(mode, window, min_delta)
+    values, epochs = _curve(history, metric)
     sign = 1.0 if mode == "max" else -1.0
     scores = [sign * v for v in values]
     best_index = max(range(len(scores)), key=lambda i: (scores[i], -i))
@@ -159,14 +143,7 @@ def plateau_status(
         )
     recent = list(range(len(scores) - window, len(scores)))
     if lr_fraction is not None:
-        rates = []
-        for i, entry in enumerate(history):
-            if not isinstance(entry.get("lr"), int | float):
-                raise ValueError(f"history entry {i} has no learning rate 'lr': {sorted(entry)}")
-            rates.append(float(entry["lr"]))
-        peak = max(rates)
-        # epoch i starts at the rate recorded after epoch i - 1
-        recent = [i for i in recent if i > 0 and rates[i - 1] >= lr_fraction * peak]
+        recent = _not_annealing(history, recent, lr_fraction)
     skipped = window - len(recent)
     # every epoch of the window only annealed: nothing there counts as a gain
     gain = max(scores[i] for i in recent) - max(scores[:-window]) if recent else 0.0
@@ -181,3 +158,44 @@ def plateau_status(
         min_delta=float(min_delta),
         annealing_epochs=skipped,
     )
+
+
+def _check_rule(mode: str, window: int, min_delta: float) -> None:
+    """Raise ``ValueError`` for an invalid ``mode``, ``window`` or ``min_delta``."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min'; got {mode!r}")
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be an integer >= 1; got {window!r}")
+    if not min_delta >= 0:
+        raise ValueError(f"min_delta must be >= 0; got {min_delta!r}")
+
+
+def _curve(history: Sequence[Mapping[str, Any]], metric: str) -> tuple[list[float], list[int]]:
+    """The values of ``metric`` and the epoch numbers of a non-empty, well-formed history."""
+    if not history:
+        raise ValueError("history is empty: no epoch was recorded")
+    values: list[float] = []
+    epochs: list[int] = []
+    for i, entry in enumerate(history):
+        if "epoch" not in entry or metric not in entry:
+            raise ValueError(f"history entry {i} lacks 'epoch' or {metric!r}: {sorted(entry)}")
+        value = entry[metric]
+        if not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
+            raise ValueError(f"history entry {i}: {metric} = {value!r} is not a finite number")
+        values.append(float(value))
+        epochs.append(int(entry["epoch"]))
+    return values, epochs
+
+
+def _not_annealing(
+    history: Sequence[Mapping[str, Any]], recent: list[int], lr_fraction: float
+) -> list[int]:
+    """The epochs of ``recent`` that started at ``lr_fraction`` of the peak rate or above."""
+    rates = []
+    for i, entry in enumerate(history):
+        if not isinstance(entry.get("lr"), int | float):
+            raise ValueError(f"history entry {i} has no learning rate 'lr': {sorted(entry)}")
+        rates.append(float(entry["lr"]))
+    peak = max(rates)
+    # epoch i starts at the rate recorded after epoch i - 1
+    return [i for i in recent if i > 0 and rates[i - 1] >= lr_fraction * peak]

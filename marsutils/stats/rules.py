@@ -286,6 +286,9 @@ def comparative_verdict(
 ) -> tuple[str, str]:
     """Verdict and reason for a comparative claim (the rule in the module docstring).
 
+    Each test is two-sided and Holm-adjusted; with ``ttest`` as well, a rejection counts only
+    when both tests make it, and the reason names the test that held a verdict back.
+
     Parameters
     ----------
     paper_effect : float
@@ -581,39 +584,10 @@ def plateau_qualified_verdict(
     """
     if not checks_a or not checks_b:
         raise ValueError("each compared model needs the training check of at least one seed")
-
-    def describe(name: str, checks: Sequence[TrainingCheck]) -> tuple[bool, str, str]:
-        flagged = [c for c in checks if c.flagged]
-        statuses = sorted({c.status for c in flagged})
-        seeds = "" if len(checks) == 1 else f" in {len(flagged)} of {len(checks)} {unit}"
-        if not flagged:
-            return False, f"{name}: yes ({checks[0].detail})", ""
-        cell = f"{name}: no, {' / '.join(statuses)}{seeds} ({flagged[0].detail})"
-        verb = {
-            STILL_IMPROVING: "was still improving at its last epoch",
-            TOO_SHORT: "ran too few epochs to show a plateau",
-            NO_CURVE: "has no learning curve to show it levelled off",
-        }
-        return True, cell, " and ".join(verb[s] for s in statuses) + seeds
-
-    flag_a, cell_a, text_a = describe(a, checks_a)
-    flag_b, cell_b, text_b = describe(b, checks_b)
+    flag_a, cell_a, text_a = _describe_checks(a, checks_a, unit)
+    flag_b, cell_b, text_b = _describe_checks(b, checks_b, unit)
     column = "yes" if not (flag_a or flag_b) else f"{cell_a}; {cell_b}"
-    notes = []
-    if flag_a and flag_b:
-        both = (
-            f"{a} and {b} both {_plural(text_a)}"
-            if text_a == text_b
-            else f"{a} {text_a}, and {b} {text_b}"
-        )
-        notes.append(
-            f"{both}: the difference is that of models cut short, and may be smaller or larger "
-            "after longer training"
-        )
-    elif flag_a:
-        notes.append(f"{a} {text_a}: the comparison may understate it")
-    elif flag_b:
-        notes.append(f"{b} {text_b}: the comparison may understate it, and overstate {a}'s gain")
+    notes = _training_notes(a, b, text_a if flag_a else None, text_b if flag_b else None)
     if verdict in (CONTRADICTED, SMALLER_THAN_CLAIMED) and flag_a:
         notes.append(
             f"the tests give *{verdict}*, but as {a} was cut short the verdict is "
@@ -624,3 +598,45 @@ def plateau_qualified_verdict(
         text = "; ".join(notes)
         why = f"{why}. {text[0].upper()}{text[1:]}"
     return verdict, why, column
+
+
+#: What a flagged model did, by training-length status, for :func:`plateau_qualified_verdict`.
+_FLAGGED_VERBS = {
+    STILL_IMPROVING: "was still improving at its last epoch",
+    TOO_SHORT: "ran too few epochs to show a plateau",
+    NO_CURVE: "has no learning curve to show it levelled off",
+}
+
+
+def _describe_checks(
+    name: str, checks: Sequence[TrainingCheck], unit: str
+) -> tuple[bool, str, str]:
+    """Whether ``name`` was flagged, its "trained to plateau" cell and what it did (a verb
+    phrase, "" when not flagged)."""
+    flagged = [c for c in checks if c.flagged]
+    statuses = sorted({c.status for c in flagged})
+    seeds = "" if len(checks) == 1 else f" in {len(flagged)} of {len(checks)} {unit}"
+    if not flagged:
+        return False, f"{name}: yes ({checks[0].detail})", ""
+    cell = f"{name}: no, {' / '.join(statuses)}{seeds} ({flagged[0].detail})"
+    return True, cell, " and ".join(_FLAGGED_VERBS[s] for s in statuses) + seeds
+
+
+def _training_notes(a: str, b: str, text_a: str | None, text_b: str | None) -> list[str]:
+    """The sentence on the flagged models (``text_*`` is what each did, None when it levelled
+    off), as a list of at most one note."""
+    if text_a is not None and text_b is not None:
+        both = (
+            f"{a} and {b} both {_plural(text_a)}"
+            if text_a == text_b
+            else f"{a} {text_a}, and {b} {text_b}"
+        )
+        return [
+            f"{both}: the difference is that of models cut short, and may be smaller or larger "
+            "after longer training"
+        ]
+    if text_a is not None:
+        return [f"{a} {text_a}: the comparison may understate it"]
+    if text_b is not None:
+        return [f"{b} {text_b}: the comparison may understate it, and overstate {a}'s gain"]
+    return []

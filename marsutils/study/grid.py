@@ -240,7 +240,7 @@ def train_spec(
     if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
         record["note"] = (
             "MALLOC_TRIM_THRESHOLD_ is set in this process (Dask's nanny sets it by default): "
-            "training runs several times slower; see the README, Executors"
+            "training runs several times slower; see book/using/executors.md"
         )
     return record
 
@@ -381,20 +381,27 @@ def train_grid(
     )
     if executor.kind == "sequential":
         prepare()
-        records = []
-        for i, spec in enumerate(specs):
-            log(grid_status_line(i, [spec.run_key], len(specs) - i - 1, len(specs)))
-            try:
-                records.append(task(spec, progress=True))
-            except Exception as err:
-                raise GridError(
-                    f"{spec.run_key} failed: {type(err).__name__}: {err}; the finished "
-                    f"experiments are kept in {run_dir}, and a re-run continues from them"
-                ) from err
-            log(_record_line(records[-1]))
-        log(grid_status_line(len(specs), [], 0, len(specs)))
-        return records
+        return _run_sequential(specs, task, run_dir, log)
     return _run_dask(specs, task, prepare, executor, log, poll_s, cluster_hook)
+
+
+def _run_sequential(
+    specs: Sequence[ClassifierSpec], task: Callable[..., dict[str, Any]], run_dir: Path, log: Log
+) -> list[dict[str, Any]]:
+    """The sequential executor: each spec's task in turn, in this process."""
+    records = []
+    for i, spec in enumerate(specs):
+        log(grid_status_line(i, [spec.run_key], len(specs) - i - 1, len(specs)))
+        try:
+            records.append(task(spec, progress=True))
+        except Exception as err:
+            raise GridError(
+                f"{spec.run_key} failed: {type(err).__name__}: {err}; the finished "
+                f"experiments are kept in {run_dir}, and a re-run continues from them"
+            ) from err
+        log(_record_line(records[-1]))
+    log(grid_status_line(len(specs), [], 0, len(specs)))
+    return records
 
 
 @contextlib.contextmanager

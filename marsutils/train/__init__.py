@@ -1,4 +1,4 @@
-"""Training: the shared ``fit()`` engine, the training state and epoch it is built from,
+"""Training: the shared ``fit()`` engine, the training state, epoch and epoch loop it is made of,
 checkpoints, schedules and runtime settings."""
 
 from marsutils.train.checkpoint import CheckpointError
@@ -11,12 +11,21 @@ from marsutils.train.runtime import (
     resolve_precision,
     seed_everything,
 )
-from marsutils.train.state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
+from marsutils.train.state import (
+    BatchLoss,
+    EpochLosses,
+    EpochRun,
+    LossStep,
+    TrainState,
+    run_epochs,
+    train_one_epoch,
+)
 
 __all__ = [
     "BatchLoss",
     "CheckpointError",
     "EpochLosses",
+    "EpochRun",
     "FitConfig",
     "FitResult",
     "LossStep",
@@ -29,6 +38,7 @@ __all__ = [
     "predict_proba",
     "resolve_device",
     "resolve_precision",
+    "run_epochs",
     "seed_everything",
     "train_one_epoch",
 ]

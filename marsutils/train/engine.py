@@ -31,7 +31,8 @@ warns and records why in ``done.json`` (``precision_note``). The precision is no
 run's fingerprint: it changes speed, not the experiment.
 
 Steps (public within :mod:`marsutils.train`; :func:`fit` composes them, and
-:func:`marsutils.seg.train.fit_segmentation` reuses the state and the epoch):
+:func:`marsutils.seg.train.fit_segmentation` is the same state, epoch and epoch loop with its
+own loss step and record):
 
 * :class:`~marsutils.train.state.TrainState` (:mod:`marsutils.train.state`): model, optimiser,
   schedule, gradient scaler, history, epoch and the model-selection state;
@@ -39,6 +40,8 @@ Steps (public within :mod:`marsutils.train`; :func:`fit` composes them, and
 * :func:`~marsutils.train.state.train_one_epoch`: one pass over a loader with any loss step
   (here :func:`image_cross_entropy`); :func:`classifier_state` and
   :func:`train_classifier_epoch` build the classifier's state and epoch from them;
+* :func:`~marsutils.train.state.run_epochs`: the epoch loop (on from ``state.epoch``, early
+  stopping, the history record, then what follows each epoch);
 * :func:`validate`: the validation metrics of the epoch record;
 * :func:`select_weights` and :func:`early_stop`: the model-selection rule;
 * :func:`save_epoch`: ``checkpoint.pt`` and ``history.json``;
@@ -49,13 +52,14 @@ Steps (public within :mod:`marsutils.train`; :func:`fit` composes them, and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -91,7 +95,10 @@ from marsutils.train.runtime import (
     resolve_device,
     resolve_precision,
 )
-from marsutils.train.state import BatchLoss, EpochLosses, LossStep, TrainState, train_one_epoch
+from marsutils.train.state import BatchLoss, TrainState, run_epochs, train_one_epoch
+
+if TYPE_CHECKING:  # names of annotations only
+    from marsutils.train.state import EpochLosses, EpochRun, LossStep
 
 __all__ = [
     "FitConfig",
@@ -262,34 +269,37 @@ def _recipe(config: FitConfig) -> dict[str, Any]:
     return values
 
 
-def _choose_precision(
-    model: torch.nn.Module,
-    config: FitConfig,
-    device: torch.device,
-    model_config: dict[str, Any] | None,
-    probe: Callable[[tuple[str, ...]], dict[str, float]] | None,
-) -> PrecisionChoice:
-    """The run's precision; ``"auto"`` probes (or reads the cache for) this backbone and size."""
-    if not config.mixed_precision:
-        return PrecisionChoice("fp32", "fp32", "argument", "forced by mixed_precision=False")
+def _policy_key(
+    model: torch.nn.Module, config: FitConfig, device: torch.device, model_config: dict | None
+) -> dict[str, Any]:
+    """What ``"auto"``'s measured precision is cached under: this backbone, size and batch."""
     described = {**getattr(model, "config", {}), **(model_config or {})}
     backbone = described.get("backbone") or type(model).__name__
     if described.get("name"):  # e.g. "full/resnet50", "unet/resnet50": their costs differ
         backbone = f"{described['name']}/{backbone}"
-    batch = min(config.batch_size, 32)
-    if probe is None:
+    return probe_key(str(backbone), config.image_size, _probe_batch(config), device)
 
-        def probe(candidates: tuple[str, ...]) -> dict[str, float]:
-            return probe_training_speed(
-                model, candidates, image_size=config.image_size, batch_size=batch, device=device
-            )
 
-    return choose_precision(
-        config.precision,
-        device,
-        key=probe_key(str(backbone), config.image_size, batch, device),
-        probe=probe,
-    )
+def _probe_batch(config: FitConfig) -> int:
+    """The batch size of the precision probe."""
+    return min(config.batch_size, 32)
+
+
+def _timed_probe(
+    model: torch.nn.Module, config: FitConfig, device: torch.device
+) -> Callable[[tuple[str, ...]], dict[str, float]]:
+    """``"auto"``'s probe: a few timed training steps of ``model`` in each candidate precision."""
+
+    def probe(candidates: tuple[str, ...]) -> dict[str, float]:
+        return probe_training_speed(
+            model,
+            candidates,
+            image_size=config.image_size,
+            batch_size=_probe_batch(config),
+            device=device,
+        )
+
+    return probe
 
 
 #: The files :func:`fit` writes in its output folder, named in :mod:`marsutils.core.layout`.
@@ -502,14 +512,7 @@ def train_classifier_epoch(
 
 
 def validate(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    val: pd.DataFrame,
-    *,
-    image_size: int,
-    batch_size: int = 128,
-    device: str | torch.device | None = None,
-    precision: str | None = None,
+    model: torch.nn.Module, images: np.ndarray, val: pd.DataFrame, **predict: Any
 ) -> dict[str, float]:
     """The validation metrics of an epoch record.
 
@@ -521,12 +524,9 @@ def validate(
         The decoded image cache.
     val : DataFrame
         The validation images: columns ``row`` (index into ``images``) and ``label``.
-    image_size : int
-        Side of the square model input, in pixels.
-    batch_size : int, default=128
-        Images per inference batch.
-    device, precision
-        See :func:`predict_proba`.
+    **predict
+        Keyword arguments of :func:`predict_proba`: ``image_size`` (required), ``batch_size``,
+        ``device``, ``precision``.
 
     Returns
     -------
@@ -535,15 +535,7 @@ def validate(
         1e-12), ``val_accuracy`` and ``val_macro_f1`` (scikit-learn's ``f1_score(...,
         average="macro", zero_division=0)``), in that order.
     """
-    probs = predict_proba(
-        model,
-        images,
-        val["row"].to_numpy(),
-        image_size=image_size,
-        batch_size=batch_size,
-        device=device,
-        precision=precision,
-    )
+    probs = predict_proba(model, images, val["row"].to_numpy(), **predict)
     y_val, p_val = val["label"].to_numpy(), probs.argmax(1)
     val_loss = float(
         F.nll_loss(torch.from_numpy(probs).clamp_min(1e-12).log(), torch.tensor(y_val))
@@ -637,57 +629,96 @@ def run_precision(
         # "auto" resumes with the checkpoint's precision without probing again
         reason = str(checkpoint.get("precision_reason", "stored in the checkpoint"))
         return PrecisionChoice(stored, "auto", "checkpoint", reason), None
-    choice = _choose_precision(model, config, device, model_config, probe)
+    if not config.mixed_precision:
+        choice = PrecisionChoice("fp32", "fp32", "argument", "forced by mixed_precision=False")
+    else:
+        choice = choose_precision(
+            config.precision,
+            device,
+            key=_policy_key(model, config, device, model_config),
+            probe=probe if probe is not None else _timed_probe(model, config, device),
+        )
     if stored is None or stored == choice.precision:
         return choice, None
     note = (
         f"resumed with the checkpoint's precision {stored}; {choice.precision} "
         f"({choice.reason}) applies to new runs only"
     )
-    warnings.warn(f"{out_dir}: {note}", UserWarning, stacklevel=3)
+    warnings.warn(f"{out_dir}: {note}", UserWarning, stacklevel=4)  # fit's caller
     reason = str(checkpoint.get("precision_reason", "stored in the checkpoint"))
     return PrecisionChoice(stored, choice.requested, "checkpoint", reason), note
 
 
-def _retrain_weights(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    split: pd.DataFrame,
-    config: FitConfig,
-    out_dir: Path,
-    model_config: dict[str, Any] | None,
-    device: torch.device,
-    progress: bool,
-    fingerprint: str,
-) -> None:
+@dataclass(frozen=True)
+class _FitRun:
+    """The inputs of one :func:`fit` call, resolved (its files, device, parts and identity)."""
+
+    model: torch.nn.Module
+    images: np.ndarray
+    split: pd.DataFrame
+    parts: dict[str, pd.DataFrame]
+    config: FitConfig
+    files: FitFiles
+    model_config: dict[str, Any] | None
+    device: torch.device
+    progress: bool
+    fingerprint: str
+
+    @classmethod
+    def open(
+        cls,
+        model: torch.nn.Module,
+        images: np.ndarray,
+        split: pd.DataFrame,
+        config: FitConfig,
+        out_dir: str | Path,
+        model_config: dict[str, Any] | None,
+        device: str | torch.device | None,
+        progress: bool,
+    ) -> _FitRun:
+        """Create the run's folder, resolve the device, split the parts (checking that none is
+        empty), fingerprint the run and move ``model`` to the device, channels last."""
+        files = FitFiles(Path(out_dir))
+        files.folder.mkdir(parents=True, exist_ok=True)
+        device = resolve_device(device)
+        parts = split_parts(split)
+        fingerprint = run_fingerprint(config, model, model_config, split)
+        model.to(device=device, memory_format=torch.channels_last)
+        return cls(
+            model, images, split, parts, config, files, model_config, device, progress, fingerprint
+        )
+
+
+def _retrain_weights(run: _FitRun) -> None:
     """Train a finished run again (its weights were lost) and keep the weights if they
-    reproduce the recorded test predictions; ``model`` ends with those weights.
+    reproduce the recorded test predictions; ``run.model`` ends with those weights.
 
     The run is trained in the precision and with the torch thread count its ``done.json``
     records (the thread count changes the order of floating-point sums, so another count gives
     other weights); the caller's thread count is restored afterwards."""
     import shutil
 
-    files, scratch = FitFiles(out_dir), FitFiles(out_dir / "retrain")
-    print(f"{out_dir}: the weights are missing; training the run again to restore them")
+    files, scratch = run.files, FitFiles(run.files.folder / "retrain")
+    print(f"{files.folder}: the weights are missing; training the run again to restore them")
     done = read_json(files.done)
+    config = run.config
     recorded_precision = done.get("precision")
     if recorded_precision:  # the precision it was trained in, not a new probe's choice
         config = dataclasses.replace(config, precision=recorded_precision)
     threads_before = torch.get_num_threads()
     recorded_threads = done.get("torch_threads")
-    if device.type == "cpu" and isinstance(recorded_threads, int) and recorded_threads > 0:
+    if run.device.type == "cpu" and isinstance(recorded_threads, int) and recorded_threads > 0:
         torch.set_num_threads(recorded_threads)
     try:
         redo = fit(
-            model,
-            images,
-            split,
+            run.model,
+            run.images,
+            run.split,
             config,
             scratch.folder,
-            model_config=model_config,
-            device=device,
-            progress=progress,
+            model_config=run.model_config,
+            device=run.device,
+            progress=run.progress,
         )
     finally:
         torch.set_num_threads(threads_before)
@@ -700,15 +731,15 @@ def _retrain_weights(
     )
     if not same:
         raise CheckpointError(
-            f"{out_dir}: training the run again did not reproduce its recorded test predictions "
-            f"(torch threads now {torch.get_num_threads()}; the record says "
+            f"{files.folder}: training the run again did not reproduce its recorded test "
+            f"predictions (torch threads now {torch.get_num_threads()}; the record says "
             f"{done.get('torch_threads', 'not recorded')}), so the new weights in "
             f"{scratch.folder} were not used. Train with the recorded thread count and precision "
             "on the same kind of CPU, or delete the folder to train it anew."
         )
     os.replace(scratch.best, files.best)
     shutil.rmtree(scratch.folder)
-    model.load_state_dict(load_checkpoint(files.best, fingerprint)["model"])
+    run.model.load_state_dict(load_checkpoint(files.best, run.fingerprint)["model"])
 
 
 def load_finished(
@@ -846,6 +877,117 @@ def finish(
     )
 
 
+def _epoch_line(record: dict[str, float]) -> str:
+    """The line :func:`fit` prints after an epoch (with ``progress``)."""
+    return (
+        f"epoch {record['epoch']}: loss {record['train_loss']:.4f}  val acc "
+        f"{record['val_accuracy']:.4f}  val macro-F1 {record['val_macro_f1']:.4f}  "
+        f"{record['images_per_s']:.1f} img/s"
+    )
+
+
+def _classifier_epochs(
+    state: TrainState, run: _FitRun, steps_per_epoch: int, stop_after_epoch: int | None
+) -> None:
+    """The classifier's :func:`~marsutils.train.state.run_epochs`: train, validate, select the
+    weights, write the checkpoint, report."""
+    config, train, files = run.config, run.parts["train"], run.files
+    labels = train["label"].to_numpy()
+    train_data = BatchDataset(
+        run.images, train["row"], labels, config.image_size, make_augment(config.rotation)
+    )
+    loss_step = image_cross_entropy(run.device, state.precision, config.label_smoothing)
+    predict = {
+        "image_size": config.image_size,
+        "batch_size": config.eval_batch_size,
+        "device": run.device,
+        "precision": state.precision,
+    }
+
+    def train_epoch(epoch: int) -> EpochLosses:
+        return train_classifier_epoch(
+            state,
+            train_data,
+            labels,
+            config,
+            epoch,
+            steps_per_epoch,
+            loss_step,
+            progress=run.progress,
+        )
+
+    def record_epoch(done: EpochRun) -> dict[str, float]:
+        metrics = validate(state.model, run.images, run.parts["val"], **predict)
+        return {
+            "epoch": done.epoch,
+            "train_loss": done.losses.mean,
+            **metrics,
+            "lr": state.lr,
+            "epoch_time_s": time.perf_counter() - done.started,
+            "images_per_s": done.losses.count / done.losses.seconds,
+        }
+
+    def after_epoch(state: TrainState, record: dict[str, float]) -> None:
+        select_weights(state, config.selection, record["val_macro_f1"], files.best)
+        save_epoch(files, state)
+        if run.progress:
+            print(_epoch_line(record))
+        if stop_after_epoch is not None and state.epoch == stop_after_epoch:
+            raise TrainingInterrupted(f"stopped after epoch {state.epoch} as asked")
+
+    run_epochs(
+        state,
+        config.epochs,
+        train_epoch,
+        record_epoch,
+        stop=lambda state: early_stop(state, config),
+        after_epoch=after_epoch,
+    )
+
+
+def _train(
+    run: _FitRun,
+    *,
+    resume: bool,
+    stop_after_epoch: int | None,
+    precision_probe: Callable[[tuple[str, ...]], dict[str, float]] | None,
+) -> FitResult:
+    """Train ``run`` anew, or on from its ``checkpoint.pt`` with ``resume``; then finish it."""
+    files, config = run.files, run.config
+    checkpoint = (
+        load_checkpoint(files.checkpoint, run.fingerprint)
+        if resume and files.checkpoint.is_file()
+        else None
+    )
+    choice, precision_note = run_precision(
+        run.model, config, run.device, run.model_config, precision_probe, checkpoint, files.folder
+    )
+    steps_per_epoch = -(-(config.samples_per_epoch or len(run.parts["train"])) // config.batch_size)
+    state = classifier_state(
+        run.model,
+        config,
+        steps_per_epoch=steps_per_epoch,
+        device=run.device,
+        choice=choice,
+        fingerprint=run.fingerprint,
+        checkpoint=checkpoint,
+    )
+    resumed_from = state.epoch
+    _classifier_epochs(state, run, steps_per_epoch, stop_after_epoch)
+    return finish(
+        state,
+        run.images,
+        run.parts,
+        config,
+        files,
+        choice=choice,
+        precision_note=precision_note,
+        model_config=run.model_config,
+        device=run.device,
+        resumed_from=resumed_from,
+    )
+
+
 def fit(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -863,11 +1005,8 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``split``'s train part, validate on its val part, predict its test part.
 
-    The steps, in order: a finished run is loaded (:func:`load_finished`); else the precision is
-    resolved (:func:`run_precision`), the state is built new or from ``checkpoint.pt``
-    (:func:`classifier_state`), and each epoch runs :func:`train_classifier_epoch`,
-    :func:`validate`, :func:`select_weights` and :func:`save_epoch`; :func:`finish` writes the
-    predictions and ``done.json``.
+    A finished run is loaded (:func:`load_finished`); any other is trained by the steps of the
+    module docstring, on from its ``checkpoint.pt`` where it has one.
 
     Parameters
     ----------
@@ -897,12 +1036,10 @@ def fit(
         ``precision_probe(candidates) -> {precision: images/s}`` replaces the timed probe of
         ``"auto"`` (tests inject fake timings with it).
     need_weights : bool, default=True
-        For a finished run whose folder holds its records (``done.json``, ``history.json``, the
-        predictions) but not its weights, e.g. restored from the records a published run
-        commits: False returns it from its records (``model`` keeps its initial weights); True
-        trains it again in ``<out_dir>/retrain`` and keeps the weights only if that training
-        reproduces the recorded test predictions exactly (training is deterministic for the
-        same seed, recipe and thread count).
+        For a finished run whose folder holds its records but not its weights (a published
+        run's): False returns it from its records (``model`` keeps its initial weights); True
+        trains it again in ``<out_dir>/retrain`` and keeps the weights only if they reproduce
+        the recorded test predictions exactly (same seed, recipe and thread count).
 
     Returns
     -------
@@ -918,103 +1055,12 @@ def fit(
     TrainingInterrupted
         After ``stop_after_epoch``.
     """
-    files = FitFiles(Path(out_dir))
-    files.folder.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(device)
-    parts = split_parts(split)
-    fingerprint = run_fingerprint(config, model, model_config, split)
-    model.to(device=device, memory_format=torch.channels_last)
-
-    if resume and files.done.is_file():
+    run = _FitRun.open(model, images, split, config, out_dir, model_config, device, progress)
+    if resume and run.files.done.is_file():
+        retrain = functools.partial(_retrain_weights, run)
         return load_finished(
-            model,
-            files,
-            fingerprint,
-            need_weights=need_weights,
-            retrain=lambda: _retrain_weights(
-                model,
-                images,
-                split,
-                config,
-                files.folder,
-                model_config,
-                device,
-                progress,
-                fingerprint,
-            ),
+            model, run.files, run.fingerprint, need_weights=need_weights, retrain=retrain
         )
-
-    checkpoint = (
-        load_checkpoint(files.checkpoint, fingerprint)
-        if resume and files.checkpoint.is_file()
-        else None
-    )
-    choice, precision_note = run_precision(
-        model, config, device, model_config, precision_probe, checkpoint, files.folder
-    )
-    train = parts["train"]
-    steps_per_epoch = -(-(config.samples_per_epoch or len(train)) // config.batch_size)
-    state = classifier_state(
-        model,
-        config,
-        steps_per_epoch=steps_per_epoch,
-        device=device,
-        choice=choice,
-        fingerprint=fingerprint,
-        checkpoint=checkpoint,
-    )
-    resumed_from = state.epoch
-    labels = train["label"].to_numpy()
-    train_data = BatchDataset(
-        images, train["row"], labels, config.image_size, make_augment(config.rotation)
-    )
-    loss_step = image_cross_entropy(device, choice.precision, config.label_smoothing)
-    for epoch in range(state.epoch, config.epochs):
-        if early_stop(state, config):
-            break
-        t0 = time.perf_counter()
-        losses = train_classifier_epoch(
-            state, train_data, labels, config, epoch, steps_per_epoch, loss_step, progress=progress
-        )
-        metrics = validate(
-            model,
-            images,
-            parts["val"],
-            image_size=config.image_size,
-            batch_size=config.eval_batch_size,
-            device=device,
-            precision=choice.precision,
-        )
-        state.epoch = epoch + 1
-        record = {
-            "epoch": state.epoch,
-            "train_loss": losses.mean,
-            **metrics,
-            "lr": state.lr,
-            "epoch_time_s": time.perf_counter() - t0,
-            "images_per_s": losses.count / losses.seconds,
-        }
-        state.history.append(record)
-        select_weights(state, config.selection, record["val_macro_f1"], files.best)
-        save_epoch(files, state)
-        if progress:
-            print(
-                f"epoch {state.epoch}: loss {record['train_loss']:.4f}  val acc "
-                f"{record['val_accuracy']:.4f}  val macro-F1 {record['val_macro_f1']:.4f}  "
-                f"{record['images_per_s']:.1f} img/s"
-            )
-        if stop_after_epoch is not None and state.epoch == stop_after_epoch:
-            raise TrainingInterrupted(f"stopped after epoch {state.epoch} as asked")
-
-    return finish(
-        state,
-        images,
-        parts,
-        config,
-        files,
-        choice=choice,
-        precision_note=precision_note,
-        model_config=model_config,
-        device=device,
-        resumed_from=resumed_from,
+    return _train(
+        run, resume=resume, stop_after_epoch=stop_after_epoch, precision_probe=precision_probe
     )

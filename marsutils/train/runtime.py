@@ -209,6 +209,84 @@ def _pick(timings: Mapping[str, float], candidates: Sequence[str]) -> str:
     return best
 
 
+def _forced(requested: str, source: str, device: torch.device) -> PrecisionChoice:
+    """A forced precision (not ``"auto"``); fp16 only on CUDA."""
+    if requested == "fp16" and device.type != "cuda":
+        raise ValueError(
+            f"precision 'fp16' (from {source}) is for CUDA; this loop runs on {device.type}: "
+            "use 'bf16' or 'fp32'"
+        )
+    return PrecisionChoice(requested, requested, source, f"forced by {source}")
+
+
+def _unmeasured(candidates: tuple[str, ...], source: str, device: torch.device) -> PrecisionChoice:
+    """``"auto"`` without a measurement: the only candidate, or bf16 (native) without a probe."""
+    if len(candidates) == 1:
+        why = {
+            "cpu": "the CPU has no native bf16 (AVX-512 BF16/AMX), so bf16 would be slower",
+            "cuda": "the GPU has no bf16, so fp16 with a gradient scaler",
+        }.get(device.type, f"no reduced precision is used on {device.type}")
+        return PrecisionChoice(candidates[0], "auto", source, f"auto: {why}")
+    # bf16 needs no gradient scaler and has fp32's range
+    chosen = "bf16" if "bf16" in candidates else candidates[-1]
+    return PrecisionChoice(
+        chosen, "auto", source, f"auto: no probe for this loop, {chosen} (native on {device})"
+    )
+
+
+def _probe_timings(
+    key: Mapping[str, Any],
+    probe: Callable[[tuple[str, ...]], Mapping[str, float]],
+    candidates: tuple[str, ...],
+    cache_dir: str | os.PathLike | None,
+) -> tuple[dict[str, float], str]:
+    """The training images/s of each candidate, from the policy cache or measured now (and
+    cached), and where they came from (``"cached probe"``, ``"probe"``, with a note when the
+    machine was busy)."""
+    path = policy_cache_path(cache_dir)
+    entry = json.dumps(dict(key), sort_keys=True, default=str)
+    cache = _read_cache(path)
+    record = cache.get(entry)
+    timings = record.get("timings") if isinstance(record, dict) else None
+    origin = "cached probe"
+    if not isinstance(timings, dict) or not set(candidates) <= set(timings):
+        timings = {k: float(v) for k, v in probe(candidates).items()}
+        missing = set(candidates) - set(timings)
+        if missing:
+            raise ValueError(f"the precision probe returned no timing for {sorted(missing)}")
+        record = {"timings": timings, **_load()}
+        cache[entry] = record
+        from marsutils.core.atomic import write_json  # deferred: keeps this module import-light
+
+        write_json(path, cache)
+        origin = "probe"
+    busy = record.get("loadavg_1min") is not None and record["loadavg_1min"] > record["cpus"]
+    if busy:  # the choice stays cached (the same machine keeps one choice), but says so
+        origin += (
+            f" under load: 1-min load average {record['loadavg_1min']:.1f} on {record['cpus']} "
+            f"CPUs; delete {path} to probe again"
+        )
+    return timings, origin
+
+
+def _measured(
+    timings: Mapping[str, float], origin: str, candidates: tuple[str, ...], source: str
+) -> PrecisionChoice:
+    """``"auto"`` decided by the timings (:func:`_pick`), with the reason."""
+    chosen = _pick(timings, candidates)
+    speeds = ", ".join(f"{k} {timings[k]:.1f}" for k in candidates)
+    return PrecisionChoice(
+        chosen,
+        "auto",
+        source,
+        f"auto: {chosen} measured faster ({origin}, training images/s: {speeds})"
+        if chosen != candidates[0]
+        else f"auto: {chosen}, {' or '.join(candidates[1:])} not {PROBE_MARGIN:g}x faster "
+        f"({origin}, training images/s: {speeds})",
+        dict(timings),
+    )
+
+
 def choose_precision(
     precision: str | None = None,
     device: str | torch.device | None = None,
@@ -247,59 +325,12 @@ def choose_precision(
     device = resolve_device(device)
     requested, source = requested_precision(precision)
     if requested != "auto":
-        if requested == "fp16" and device.type != "cuda":
-            raise ValueError(
-                f"precision 'fp16' (from {source}) is for CUDA; this loop runs on {device.type}: "
-                "use 'bf16' or 'fp32'"
-            )
-        return PrecisionChoice(requested, requested, source, f"forced by {source}")
+        return _forced(requested, source, device)
     candidates = _candidates(device)
-    if len(candidates) == 1:
-        why = {
-            "cpu": "the CPU has no native bf16 (AVX-512 BF16/AMX), so bf16 would be slower",
-            "cuda": "the GPU has no bf16, so fp16 with a gradient scaler",
-        }.get(device.type, f"no reduced precision is used on {device.type}")
-        return PrecisionChoice(candidates[0], "auto", source, f"auto: {why}")
-    if key is None or probe is None:  # bf16 needs no gradient scaler and has fp32's range
-        chosen = "bf16" if "bf16" in candidates else candidates[-1]
-        return PrecisionChoice(
-            chosen, "auto", source, f"auto: no probe for this loop, {chosen} (native on {device})"
-        )
-    path = policy_cache_path(cache_dir)
-    entry = json.dumps(dict(key), sort_keys=True, default=str)
-    cache = _read_cache(path)
-    record = cache.get(entry)
-    timings = record.get("timings") if isinstance(record, dict) else None
-    origin = "cached probe"
-    if not isinstance(timings, dict) or not set(candidates) <= set(timings):
-        timings = {k: float(v) for k, v in probe(candidates).items()}
-        missing = set(candidates) - set(timings)
-        if missing:
-            raise ValueError(f"the precision probe returned no timing for {sorted(missing)}")
-        record = {"timings": timings, **_load()}
-        cache[entry] = record
-        from marsutils.core.atomic import write_json  # deferred: keeps this module import-light
-
-        write_json(path, cache)
-        origin = "probe"
-    busy = record.get("loadavg_1min") is not None and record["loadavg_1min"] > record["cpus"]
-    if busy:  # the choice stays cached (the same machine keeps one choice), but says so
-        origin += (
-            f" under load: 1-min load average {record['loadavg_1min']:.1f} on {record['cpus']} "
-            f"CPUs; delete {path} to probe again"
-        )
-    chosen = _pick(timings, candidates)
-    speeds = ", ".join(f"{k} {timings[k]:.1f}" for k in candidates)
-    return PrecisionChoice(
-        chosen,
-        "auto",
-        source,
-        f"auto: {chosen} measured faster ({origin}, training images/s: {speeds})"
-        if chosen != candidates[0]
-        else f"auto: {chosen}, {' or '.join(candidates[1:])} not {PROBE_MARGIN:g}x faster "
-        f"({origin}, training images/s: {speeds})",
-        dict(timings),
-    )
+    if len(candidates) == 1 or key is None or probe is None:
+        return _unmeasured(candidates, source, device)
+    timings, origin = _probe_timings(key, probe, candidates, cache_dir)
+    return _measured(timings, origin, candidates, source)
 
 
 def resolve_precision(

@@ -3,10 +3,13 @@
 :class:`TrainState` holds what a run carries from one epoch to the next (model, AdamW optimiser,
 per-batch learning-rate schedule, gradient scaler, history, epoch and the model-selection state)
 and is what a checkpoint holds; :func:`train_one_epoch` runs one pass over a loader with any loss,
-given as a *loss step* ``loss_step(model, batch) -> BatchLoss``. The image classifiers
-(:func:`marsutils.train.engine.fit`, loss step :func:`~marsutils.train.engine.image_cross_entropy`)
-and the dense segmentation training (:func:`marsutils.seg.train.fit_segmentation`, loss step
-:func:`~marsutils.seg.train.pixel_cross_entropy`) both train through them.
+given as a *loss step* ``loss_step(model, batch) -> BatchLoss``; :func:`run_epochs` is the epoch
+loop around it (resume from ``state.epoch``, early stop, the history record, what follows each
+epoch). The image classifiers (:func:`marsutils.train.engine.fit`, loss step
+:func:`~marsutils.train.engine.image_cross_entropy`) and the dense segmentation training
+(:func:`marsutils.seg.train.fit_segmentation`, loss step
+:func:`~marsutils.seg.train.pixel_cross_entropy`) are the same steps with another loss step and
+another record.
 """
 
 from __future__ import annotations
@@ -20,9 +23,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from marsutils.core.progress import progress_bar
 from marsutils.train.schedule import warmup_cosine
 
-__all__ = ["BatchLoss", "EpochLosses", "LossStep", "TrainState", "train_one_epoch"]
+__all__ = [
+    "BatchLoss",
+    "EpochLosses",
+    "EpochRun",
+    "LossStep",
+    "TrainState",
+    "run_epochs",
+    "train_one_epoch",
+]
 
 
 class BatchLoss(NamedTuple):
@@ -322,3 +334,76 @@ def train_one_epoch(
             on_batch(out)
     out.seconds = time.perf_counter() - start
     return out
+
+
+@dataclass(frozen=True)
+class EpochRun:
+    """One trained epoch, as :func:`run_epochs` hands it to the record step.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch's number, 1-based (``state.epoch`` once it is trained).
+    lr : float
+        The learning rate at the epoch's start (the first parameter group's).
+    losses : EpochLosses
+        Its training losses.
+    started : float
+        :func:`time.perf_counter` at its start, in seconds.
+    """
+
+    epoch: int
+    lr: float
+    losses: EpochLosses
+    started: float
+
+
+def run_epochs(
+    state: TrainState,
+    epochs: int,
+    train_epoch: Callable[[int], EpochLosses],
+    record_epoch: Callable[[EpochRun], dict[str, float]],
+    *,
+    stop: Callable[[TrainState], bool] | None = None,
+    after_epoch: Callable[[TrainState, dict[str, float]], None] | None = None,
+    progress: bool = False,
+) -> None:
+    """The epoch loop of every training run: epochs ``state.epoch`` to ``epochs - 1``.
+
+    Each epoch: ``stop(state)`` ends the loop when it is true; ``train_epoch(index)`` trains it
+    (e.g. :func:`train_one_epoch` with a loss step); ``state.epoch`` becomes its 1-based number;
+    ``record_epoch(run)`` gives its history record (the validation metrics included), which is
+    appended to ``state.history``; then ``after_epoch(state, record)`` (model selection, a
+    checkpoint, a line of progress).
+
+    Parameters
+    ----------
+    state : TrainState
+        Updated in place; a resumed state continues after its ``epoch``.
+    epochs : int
+        The run's number of epochs.
+    train_epoch : callable
+        ``train_epoch(index) -> EpochLosses`` for the 0-based epoch ``index``.
+    record_epoch : callable
+        ``record_epoch(run: EpochRun) -> dict``, the epoch's history record.
+    stop : callable, optional
+        Checked before each epoch (early stopping).
+    after_epoch : callable, optional
+        Called after each epoch's record is appended.
+    progress : bool, default=False
+        Show a progress bar over the epochs.
+    """
+    indices: Iterable[int] = range(state.epoch, epochs)
+    if progress:
+        indices = progress_bar(indices, desc="epochs")
+    for index in indices:
+        if stop is not None and stop(state):
+            break
+        started = time.perf_counter()
+        lr = state.optimizer.param_groups[0]["lr"]
+        losses = train_epoch(index)
+        state.epoch = index + 1
+        record = record_epoch(EpochRun(state.epoch, lr, losses, started))
+        state.history.append(record)
+        if after_epoch is not None:
+            after_epoch(state, record)
