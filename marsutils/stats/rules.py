@@ -86,13 +86,17 @@ nearest measurable counterpart; a claim whose chapter did not run is *not run*.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from marsutils.core.profiles import Profile
 from marsutils.stats.metrics import exact_binomial_interval
+
+_PROFILE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Profile)}
 
 __all__ = [
     "ALPHA",
@@ -194,9 +198,10 @@ class TrainingRule:
         Epochs that started below this fraction of the peak learning rate do not count.
     """
 
-    window: int = 2
-    min_delta: float = 0.01
-    lr_fraction: float = 0.1
+    # the defaults are the Profile's: the plateau rule's numbers are declared once, there
+    window: int = _PROFILE_DEFAULTS["plateau_window"]
+    min_delta: float = _PROFILE_DEFAULTS["plateau_min_delta"]
+    lr_fraction: float = _PROFILE_DEFAULTS["plateau_lr_fraction"]
 
     @classmethod
     def from_profile(cls, profile: Any) -> TrainingRule:

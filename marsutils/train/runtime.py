@@ -493,7 +493,7 @@ def time_interleaved_steps(
 
     Each step first runs ``warmup`` times untimed; then ``rounds`` rounds time one run of every
     step in turn, so that load changes on a shared machine affect all alike. The project's one
-    side-by-side timing loop (:func:`marsutils.efficiency.measure.time_interleaved`, the precision
+    side-by-side timing loop (:func:`marsutils.efficiency.time_interleaved`, the precision
     probe and the benchmarks use it).
 
     Parameters
