@@ -503,3 +503,24 @@ def test_the_published_chapter_and_findings_print_one_interval_for_full_minus_pl
     assert margins["n_boot"] == get_profile("reference").n_boot
     assert (100 * margin["low"], 100 * margin["high"]) == pytest.approx((c18["low"], c18["high"]))
     assert 100 * margin["difference"] == pytest.approx(c18["estimate"])
+
+
+@pytest.mark.slow
+def test_the_command_line_regenerates_the_committed_findings_record_byte_for_byte(capsys):
+    """Issue 24: behaviour is unchanged by the reorganisation; ``--check`` writes nothing."""
+    from marsutils.study.findings import main
+
+    committed = REFERENCE.parent / "reference" / "results" / "findings.json"
+    before = committed.read_bytes()
+    assert main(["--run-dir", str(REFERENCE.parent / "reference"), "--check"]) == 0
+    assert "identical to the regenerated record" in capsys.readouterr().out
+    assert committed.read_bytes() == before
+
+
+def test_the_findings_command_line_names_a_missing_folder_and_an_unknown_profile(tmp_path, capsys):
+    from marsutils.study.findings import main
+
+    assert main(["--run-dir", str(tmp_path / "nowhere"), "--check"]) == 2
+    assert "--run-dir" in capsys.readouterr().err
+    assert main(["--run-dir", str(tmp_path), "--profile", "no-such-profile"]) == 2
+    assert "no-such-profile" in capsys.readouterr().err

@@ -1638,3 +1638,49 @@ def findings_record(claims: pd.DataFrame) -> FindingsRecord:
 def verdict_counts(claims: pd.DataFrame) -> pd.Series:
     """How many distinct claims got each verdict (every verdict listed, zeros included)."""
     return claims.drop_duplicates("claim")["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m marsutils.study.findings --run-dir DIR [--profile P] [--output F] [--check]``.
+
+    Judges every claim from the records of a run folder (a run's ``runs/<profile>`` or a
+    committed ``results/<profile>``) and writes the findings record, by default into
+    ``<run-dir>/results/findings.json``; ``--check`` writes nothing and exits 1 when the record
+    there differs from the regenerated one in any byte. Returns the exit status (2 for an
+    unknown profile or a missing run folder).
+    """
+    import argparse
+    import sys
+    import tempfile
+
+    from marsutils.core.profiles import ProfileError, get_profile
+
+    parser = argparse.ArgumentParser(prog="python -m marsutils.study.findings")
+    parser.add_argument("--run-dir", required=True, help="a run folder or results/<profile>")
+    parser.add_argument("--profile", default=None, help="default: the run folder's name")
+    parser.add_argument("--output", default=None, help="default: <run-dir>/results/findings.json")
+    parser.add_argument("--check", action="store_true", help="compare, write nothing")
+    args = parser.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    target = Path(args.output) if args.output else RunLayout(run_dir).result("findings.json")
+    try:
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"--run-dir {run_dir}: no such folder")
+        profile = get_profile(args.profile or run_dir.resolve().name)
+    except (ProfileError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    record = findings_record(evaluate_claims(run_dir, profile))
+    if not args.check:
+        record.to_json(target)
+        print(f"wrote {target}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = record.to_json(Path(tmp) / target.name)
+        same = target.is_file() and Path(fresh).read_bytes() == target.read_bytes()
+    print(f"{target}: {'identical to' if same else 'differs from'} the regenerated record")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
