@@ -1,4 +1,8 @@
-"""One-off check that the split ``fit()`` (issue #13) trains bit for bit like the one-function
+"""Historical, one-off check (it ran before the layer folders of commit 90e9d92: the old code it
+loads imports ``marsutils.atomic`` and friends, which no longer exist at HEAD; run it at a commit
+before 90e9d92, or copy it and set its base commit to compare two later versions).
+
+One-off check that the split ``fit()`` (issue #13) trains bit for bit like the one-function
 ``fit()`` of commit 5fe8831, and ``fit_segmentation`` on the engine's steps like its own loop.
 
 Both versions train the toy of ``tests/test_train_engine.py`` in this process with the same

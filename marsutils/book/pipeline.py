@@ -510,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             write_json(layout.result("environment"), environment_record())
             # the experiment grid (every seed) first, on the chosen executor; the notebooks then
-            # find every classifier finished (see marsutils.study.grid and the README, "Executors")
+            # find every classifier finished (see marsutils.study.grid and book/using/executors.md)
             pipeline_grid(args, profile, run_dir, params)
             timings = execute_notebooks(profile, run_dir, parameters=params, only=args.only)
             record = pipeline_record(

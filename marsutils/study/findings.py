@@ -1655,7 +1655,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from marsutils.core.profiles import ProfileError, get_profile
 
-    parser = argparse.ArgumentParser(prog="python -m marsutils.study.findings")
+    parser = argparse.ArgumentParser(
+        prog="python -m marsutils.study.findings",
+        description="Judge every claim from a run folder's records and write findings.json.",
+    )
     parser.add_argument("--run-dir", required=True, help="a run folder or results/<profile>")
     parser.add_argument("--profile", default=None, help="default: the run folder's name")
     parser.add_argument("--output", default=None, help="default: <run-dir>/results/findings.json")

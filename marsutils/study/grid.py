@@ -10,7 +10,7 @@ every spec on the executor an :class:`Executor` describes:
 * ``dask`` with ``scheduler=None``: a ``LocalCluster`` of ``workers`` processes, each training
   one spec at a time with ``threads_per_worker`` torch threads;
 * ``dask`` with ``scheduler="tcp://host:8786"``: the workers of an existing scheduler (for
-  example one started by dask-jobqueue on SLURM or PBS; see the README, "Executors").
+  example one started by dask-jobqueue on SLURM or PBS; see book/using/executors.md).
 
 Every task sets ``torch.set_num_threads(threads_per_worker)`` before training, so a spec's result
 depends on the thread count, never on the executor. A Dask task is retried (``retries``) when it
