@@ -135,6 +135,17 @@ def _chromium_driver():
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
+def _wait_for_body(browser, timeout: float = 30.0) -> None:
+    """Wait until the current page (after any redirect) has loaded and has a body."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, timeout).until(
+        lambda b: b.execute_script(
+            "return document.readyState === 'complete' && document.body !== null"
+        )
+    )
+
+
 def _check_pages_in_chromium(html: Path) -> None:
     """Every chapter page loads, has text, and every image on it has a non-zero size."""
     pages = [html / "index.html", html / "methods.html"] + [
@@ -145,6 +156,7 @@ def _check_pages_in_chromium(html: Path) -> None:
         total_images = 0
         for page in pages:
             browser.get(page.as_uri())
+            _wait_for_body(browser)  # index.html redirects: wait for the page it leads to
             assert browser.title and "404" not in browser.title, page
             body = browser.execute_script("return document.body.innerText.length")
             assert body > 200, f"{page.name} looks empty"
