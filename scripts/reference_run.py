@@ -40,7 +40,13 @@ from marsutils.core.profiles import get_profile  # noqa: E402
 from marsutils.study.experiments import grid  # noqa: E402
 from marsutils.study.grid import Executor, train_grid  # noqa: E402
 
-RECORD_PATTERNS = ("metrics*.json", "history.json", "done.json", "predictions_*.csv")
+RECORD_PATTERNS = (
+    "metrics*.json",
+    "history.json",
+    "done.json",
+    "predictions_*.csv",
+    "external_*.csv",
+)
 
 
 def copy_records(run_dir: Path, dest: Path) -> list[Path]:

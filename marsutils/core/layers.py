@@ -42,7 +42,7 @@ Why each folder sits where it does (the rule: a module's layer is what it *does*
   usable without the book.
 * **3 study**: the chapters' computations. A new comparison touches one study module
   (``study/comparisons.py``: a function returning raw numbers), a record in ``core/records.py``,
-  the chapter's notebook and the tests; to get a verdict too, a row in ``_COMPARISONS`` of
+  the chapter's notebook and the tests; to get a verdict too, a row in ``COMPARISONS`` of
   ``study/findings.py`` and the paper's number in ``core/paper.py``.
 * **4 figures**: every plot is a pyplot-free :class:`matplotlib.figure.Figure` (seaborn draws on
   its axes where it helps), returned to the caller, saved only by

@@ -5,6 +5,7 @@ A run folder (``runs/<profile>`` by default) holds one folder per trained experi
     <run_dir>/experiments/<split>/<model>-<backbone>-<weights>-<budget>/seed<k>/
         checkpoint.pt  best_model.pt  done.json  history.json
         predictions_val.csv  predictions_test.csv  metrics.json  [metrics_tta<v>.json ...]
+        [external_<folder>.csv ...]
 
 ``<split>/<model>-...`` is :attr:`~marsutils.study.experiments.ClassifierSpec.key` (the
 configuration) and ``seed<k>`` the seed: seeds of one configuration sit side by side and never share
@@ -48,6 +49,7 @@ RESULT_FILES: dict[str, str] = {
     "seg_pointing": "seg_pointing.json",
     "findings": "findings.json",
     "environment": "environment.json",
+    "external": "external.json",
 }
 
 _SEED_DIR = re.compile(r"seed(\d+)")
@@ -116,6 +118,19 @@ class ExperimentFiles:
             raise ValueError(f"subset must be 'val' or 'test'; got {subset!r}")
         suffix = f"_tta{views}" if views > 1 else ""
         return self.folder / f"predictions_{subset}{suffix}.csv"
+
+    def external(self, name: str) -> Path:
+        """``external_<name>.csv``: the predictions on the external folder ``name`` (its folder
+        name, e.g. ``hirise-v1``), written by :mod:`marsutils.study.external`.
+
+        Raises
+        ------
+        ValueError
+            For a ``name`` that is not a plain file-name part (empty, or with a path separator).
+        """
+        if not name or "/" in name or os.sep in name or name.startswith("."):
+            raise ValueError(f"an external folder's name is a plain name; got {name!r}")
+        return self.folder / f"external_{name}.csv"
 
 
 def seed_folder(seed: int) -> str:

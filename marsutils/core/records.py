@@ -49,6 +49,7 @@ __all__ = [
     "RESULT_MARK",
     "DataSummary",
     "EfficiencyRecord",
+    "ExternalRecord",
     "Finding",
     "FindingsRecord",
     "PairedTest",
@@ -701,6 +702,44 @@ class SegStudyRecord(Record):
 
 
 @dataclass(frozen=True)
+class ExternalRecord(Record):
+    """The external-validation chapter's study (``external.json``;
+    :func:`marsutils.study.external.external_study`).
+
+    Attributes
+    ----------
+    config : dict
+        ``profile``, ``seed``, ``n_boot``, ``judged_on`` (the subset the verdicts are judged on:
+        ``no_overlap``, or ``all`` when the overlap could not be checked) and the ``design``.
+    folder : dict
+        The external folder: name, path, fingerprint, image and family counts, how its classes
+        matched the models' (``classes``, ``excluded_images``, ``scored_classes``,
+        ``no_image_of``) and the scored images per class.
+    overlap : dict
+        ``checked`` and, when True, the twin counts and ``n_images_without_overlap``; else the
+        ``reason``.
+    models : dict
+        Model -> ``folds`` (experiment keys) and ``missing`` (key -> reason); when complete,
+        ``metrics`` (subset -> metric -> estimate and interval, fractions),
+        ``per_model_macro_f1``, ``confusion_matrix`` (summed over the K models; rows true,
+        columns predicted), ``per_class`` and ``shared_macro_f1`` (external, in-release and
+        drop, fractions).
+    comparisons : list of dict
+        Claims C12-C18 on the external images, in points, with ``verdict``, ``why``,
+        ``in_release_verdict`` and ``robustness``.
+    """
+
+    NAME: ClassVar[str] = "external"
+    FILE: ClassVar[str] = "external.json"
+
+    config: dict[str, Any]
+    folder: dict[str, Any]
+    overlap: dict[str, Any]
+    models: dict[str, Any]
+    comparisons: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class SegPointingRecord(Record):
     """The segmentation chapter's pointing game (``seg_pointing.json``).
 
@@ -967,6 +1006,7 @@ RECORDS: dict[str, type[Record]] = {
     "efficiency.json": EfficiencyRecord,
     "seg_study.json": SegStudyRecord,
     "seg_pointing.json": SegPointingRecord,
+    "external.json": ExternalRecord,
     "findings.json": FindingsRecord,
 }
 

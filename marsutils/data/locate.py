@@ -60,3 +60,22 @@ def locate_seg_dir(seg_dir: str | os.PathLike | None = None) -> Path:
     if env:
         return _check(Path(env), "$MARS_SEG_DIR")
     return _check(_SHARED / "mars-orbital-seg-53", "the default location")
+
+
+def locate_external_dir(external_dir: str | os.PathLike | None = None) -> Path:
+    """Return the external release's directory (argument, ``MARS_EXTERNAL_DIR``, or the shared
+    ``../shared/data/hirise-v1``); :class:`DataError` naming the source when it is missing."""
+    if external_dir not in (None, ""):
+        path, source = Path(external_dir), "the external_dir argument"
+    elif os.environ.get("MARS_EXTERNAL_DIR"):
+        path, source = Path(os.environ["MARS_EXTERNAL_DIR"]), "$MARS_EXTERNAL_DIR"
+    else:
+        path, source = _SHARED / "hirise-v1", "the default location"
+    path = path.expanduser().resolve()
+    if not path.is_dir():
+        raise DataError(
+            f"external data directory {path} (from {source}) does not exist. Pass "
+            f"external_dir=..., set MARS_EXTERNAL_DIR, or place the v1 release at "
+            f"{_SHARED / 'hirise-v1'}."
+        )
+    return path

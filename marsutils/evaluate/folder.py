@@ -22,7 +22,7 @@ from marsutils.data.errors import DataError
 from marsutils.evaluate.overlap import TrainingImages, overlap_section
 from marsutils.evaluate.scores import clustered_bootstrap_ci, confusion_scores
 
-__all__ = ["evaluate_folder"]
+__all__ = ["ScoredFolder", "evaluate_folder", "load_folder"]
 
 
 def evaluate_folder(
@@ -84,7 +84,7 @@ def evaluate_folder(
     """
     from marsutils.train import predict_proba, resolve_device
 
-    folder = _load_folder(data_dir, class_names, progress)
+    folder = load_folder(data_dir, class_names, progress)
     model = model.to(resolve_device(device))
     probs = predict_proba(
         model, folder.images, folder.keep, image_size=image_size, device=device, views=views
@@ -106,7 +106,7 @@ def evaluate_folder(
 
 
 @dataclass(frozen=True)
-class _Folder:
+class ScoredFolder:
     """A labelled folder read for scoring: ``keep`` are the rows of a class the model knows,
     ``y_true`` their model class ids."""
 
@@ -118,9 +118,9 @@ class _Folder:
     families: np.ndarray
 
 
-def _load_folder(
+def load_folder(
     data_dir: str | os.PathLike, class_names: Sequence[str], progress: bool
-) -> _Folder:
+) -> ScoredFolder:
     """Read ``data_dir``, match its classes to ``class_names``, decode it, find its families."""
     from marsutils.data import find_families, load_dataset, load_images
 
@@ -138,7 +138,7 @@ def _load_folder(
     to_model = np.full(len(dataset.class_names), -1)
     for d, m in match.mapping.items():
         to_model[d] = m
-    return _Folder(dataset, match, keep, to_model[labels[keep]], images, families)
+    return ScoredFolder(dataset, match, keep, to_model[labels[keep]], images, families)
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,12 @@ class _Scoring:
 
 
 def _scoring(
-    folder: _Folder, y_pred: np.ndarray, n_classes: int, n_boot: int, confidence: float, seed: int
+    folder: ScoredFolder,
+    y_pred: np.ndarray,
+    n_classes: int,
+    n_boot: int,
+    confidence: float,
+    seed: int,
 ) -> _Scoring:
     """The scoring of predictions ``y_pred`` of ``folder.keep``, with these interval settings."""
     at = np.full(len(folder.dataset), -1)
@@ -194,7 +199,7 @@ def _scoring(
 
 
 def _folder_section(
-    folder: _Folder, class_names: Sequence[str], scored: list[int]
+    folder: ScoredFolder, class_names: Sequence[str], scored: list[int]
 ) -> dict[str, Any]:
     """What was scored: the folder, its images and families, and how the classes matched."""
     dataset, labels = folder.dataset, folder.dataset.labels

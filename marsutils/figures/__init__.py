@@ -4,5 +4,6 @@
   :func:`~marsutils.figures.plots.save_figure`;
 * :mod:`~marsutils.figures.dataviz`: the data chapter;
 * :mod:`~marsutils.figures.xai`: the explainability chapter;
-* :mod:`~marsutils.figures.segmentation`: the segmentation chapter.
+* :mod:`~marsutils.figures.segmentation`: the segmentation chapter;
+* :mod:`~marsutils.figures.external`: the external-validation chapter.
 """

@@ -69,9 +69,15 @@ from marsutils.study.experiments import ClassifierSpec, plan
 
 __all__ = [
     "COLUMNS",
+    "COMPARISONS",
+    "Evidence",
+    "MODEL_NAMES",
+    "RunEvidence",
     "NUMBER_COLUMNS",
     "VERDICTS",
     "evaluate_claims",
+    "holm_bootstrap_p",
+    "table3_effect",
     "findings_record",
     "verdict_counts",
 ]
@@ -113,7 +119,7 @@ class ComparisonError(ValueError):
 
 
 @dataclass
-class _Evidence:
+class Evidence:
     """The test predictions of one configuration over the run's seeds (pooled over CV folds).
 
     ``runs`` holds ``(y_true, y_pred, family)`` per seed, ``rows`` the row ids of each seed's
@@ -140,7 +146,7 @@ class _Evidence:
         return pd.DataFrame({"row": self.rows[index], "y_true": y, "y_pred": p, "family": f})
 
 
-class _Run:
+class RunEvidence:
     """Predictions of a run joined with their twin families, read once.
 
     An experiment's results live in ``experiments/<key>/seed<k>/``; a run folder written before
@@ -148,6 +154,15 @@ class _Run:
     read as seed 0. Each seed has its own split file ``splits/<split>-seed<k>.csv``; under
     cross-validation each fold is a split (``family-cv5-f0`` ...), and a configuration's
     evidence pools its folds' test predictions: every image once per seed.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder (``runs/<profile>`` or a committed ``results/<profile>``).
+    profile : Profile
+        The run's profile: its plan, seeds, ``n_boot`` and training rule.
+    seed : int
+        The run's seed: read first, and the seed of every resample.
     """
 
     def __init__(self, run_dir: Path, profile: Profile, seed: int):
@@ -156,7 +171,7 @@ class _Run:
         self.n_boot = profile.n_boot
         self.rule = rules.TrainingRule.from_profile(profile)
         self._families: dict[tuple[str, int], pd.DataFrame | None] = {}
-        self._evidence: dict[tuple, _Evidence | None] = {}
+        self._evidence: dict[tuple, Evidence | None] = {}
 
     def split_path(self, split: str, seed: int | None = None) -> Path:
         return self.layout.split_file(split, self.seed if seed is None else seed)
@@ -217,7 +232,7 @@ class _Run:
         *,
         headline: bool = False,
         precision: str | None = None,
-    ) -> _Evidence | None:
+    ) -> Evidence | None:
         """The pooled test predictions of ``model`` (``notebook``'s plan) on split ``kind``.
 
         None when the run's seed lacks them; other seeds count when complete (every fold).
@@ -229,7 +244,7 @@ class _Run:
             )
         return self._evidence[cache_key]
 
-    def _read_evidence(self, notebook, model, kind, headline, precision) -> _Evidence | None:
+    def _read_evidence(self, notebook, model, kind, headline, precision) -> Evidence | None:
         runs, rows, folds, sizes, specs, seeds = [], [], [], [], [], []
         first = [s for s in plan(self.profile, notebook) if s.model == model]
         found = self.layout.seeds(first[0].key) if first else []
@@ -270,7 +285,7 @@ class _Run:
         cv = bool(self.profile.cv_folds)
         if cv and any(not np.array_equal(r, rows[0]) for r in rows):
             raise ValueError(f"{model} on {kind}: the seeds' folds cover different images")
-        return _Evidence(runs, rows, folds if cv else None, sizes, specs, seeds)
+        return Evidence(runs, rows, folds if cv else None, sizes, specs, seeds)
 
     def history(self, spec: ClassifierSpec, seed: int | None = None) -> list[dict] | None:
         """The learning curve (``history.json``) beside the predictions of ``spec``, or None."""
@@ -278,7 +293,7 @@ class _Run:
         path = self.layout.history(spec.key, seed)
         return read_history(path) if path.is_file() else None
 
-    def training_checks(self, evidence: _Evidence) -> list:
+    def training_checks(self, evidence: Evidence) -> list:
         """:func:`marsutils.stats.rules.training_check` of every run behind ``evidence``."""
         checks = []
         for spec in evidence.specs:
@@ -290,7 +305,7 @@ class _Run:
                 raise ValueError(f"{path}: {err}") from err
         return checks
 
-    def runtime(self, evidence: _Evidence) -> tuple[set, set]:
+    def runtime(self, evidence: Evidence) -> tuple[set, set]:
         """The recorded precisions and torch thread counts of the runs behind ``evidence``."""
         precisions, threads = set(), set()
         for spec in evidence.specs:
@@ -307,7 +322,7 @@ class _Run:
 
     # ------------------------------------------------------------------ intervals and tests
     def interval(
-        self, evidence: _Evidence, metric: str, cls: str | None = None, *, seed_offset: int = 0
+        self, evidence: Evidence, metric: str, cls: str | None = None, *, seed_offset: int = 0
     ) -> dict[str, Any]:
         """A score of ``evidence`` with its interval, in fractions (see :mod:`~.stats.crossval`)."""
         label = None if cls is None else CLASSES.index(cls)
@@ -322,8 +337,8 @@ class _Run:
 
     def paired(
         self,
-        a: _Evidence,
-        b: _Evidence,
+        a: Evidence,
+        b: Evidence,
         metric: str,
         *,
         effect: float | None = None,
@@ -350,7 +365,7 @@ class _Run:
         runs = [(y, pa, pb, f) for (y, pa, f), (_, pb, _) in zip(a.runs, b.runs, strict=True)]
         return crossval.seeds_paired_difference(runs, **common)
 
-    def fold_differences(self, a: _Evidence, b: _Evidence, metric: str) -> dict[str, Any] | None:
+    def fold_differences(self, a: Evidence, b: Evidence, metric: str) -> dict[str, Any] | None:
         """Per fold and seed, the score of A minus that of B: the corrected t-test's input."""
         if not a.cv:
             return None
@@ -367,7 +382,7 @@ class _Run:
         return {"differences": diffs, "n_train": n_train, "n_test": n_test}
 
 
-def _runtime_check(run: _Run, a: _Evidence, b: _Evidence, name_a: str, name_b: str) -> str:
+def _runtime_check(run: RunEvidence, a: Evidence, b: Evidence, name_a: str, name_b: str) -> str:
     """Refuse (or, for a run whose profile fixed no precision, state) a precision or thread
     count that differs between two compared experiments.
 
@@ -463,7 +478,7 @@ def _pct(res: dict, key: str = "estimate") -> tuple[float, float, float]:
 _METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro F1", "mean_iou": "image-level Jaccard"}
 
 
-def _design(run: _Run) -> str:
+def _design(run: RunEvidence) -> str:
     if run.profile.cv_folds:
         repeats = len(run.profile.seeds)
         return (
@@ -500,7 +515,11 @@ def _value_claim_list() -> list[tuple[str, str, float, str, str | None]]:
 
 
 def _value_others(
-    run: _Run, interval: Callable[..., dict], tta: _Evidence | None, metric: str, cls: str | None
+    run: RunEvidence,
+    interval: Callable[..., dict],
+    tta: Evidence | None,
+    metric: str,
+    cls: str | None,
 ) -> list[str]:
     """The secondary results of a value claim's ``ours`` sentence."""
     others = []
@@ -522,10 +541,10 @@ def _value_others(
 
 
 def _value_row(
-    run: _Run,
+    run: RunEvidence,
     row: dict,
     interval: Callable[..., dict],
-    evidence: tuple[_Evidence | None, _Evidence | None],
+    evidence: tuple[Evidence | None, Evidence | None],
     value: float,
     metric: str,
     cls: str | None,
@@ -558,7 +577,7 @@ def _value_row(
     }
 
 
-def _value_claims(run: _Run) -> list[dict]:
+def _value_claims(run: RunEvidence) -> list[dict]:
     fam = run.evidence("training", "full", "family")
     tta = run.evidence("training", "full", "family", headline=True)
     pap = run.evidence("training", "full", "paper")
@@ -589,7 +608,7 @@ def _value_claims(run: _Run) -> list[dict]:
     return rows
 
 
-def _mean_iou_claim(run: _Run, jaccard: dict | None) -> dict:
+def _mean_iou_claim(run: RunEvidence, jaccard: dict | None) -> dict:
     """The headline "mean IoU 84.7" is a mask overlap; this data has one label per image.
 
     ``jaccard`` is the image-level Jaccard's interval, or None when the training chapter's
@@ -623,7 +642,7 @@ def _mean_iou_claim(run: _Run, jaccard: dict | None) -> dict:
 _LOWEST = ("impact ejecta", "slope streak")
 
 
-def _lowest_claim(run: _Run, fam: _Evidence | None) -> dict:
+def _lowest_claim(run: RunEvidence, fam: Evidence | None) -> dict:
     """The two lowest per-class F1 of the full model, judged on the bootstrap distribution of
     the classes' ranks (:func:`marsutils.stats.rules.ranking_verdict`)."""
     row = _row(
@@ -661,7 +680,7 @@ def _lowest_claim(run: _Run, fam: _Evidence | None) -> dict:
 # --------------------------------------------------------------------------------------------
 
 #: How the comparisons name their models in the "why" sentences.
-_MODEL_NAMES = {
+MODEL_NAMES = {
     "full": "the full model",
     "unet": "U-Net",
     "deeplabv3plus": "DeepLabV3+",
@@ -670,8 +689,9 @@ _MODEL_NAMES = {
     "plain": "the plain fine-tune",
 }
 
-_COMPARISONS = (
-    # claim, source, notebook, a, b, metric, paper effect (points), paper text
+#: The comparative claims C12-C18: ``(claim, source, notebook, a, b, metric, effect)``, the
+#: effect in points (None: Table 3's difference of ``a`` and ``b``, :func:`table3_effect`).
+COMPARISONS = (
     (
         "beats U-Net in F1",
         "Abstract",
@@ -716,13 +736,14 @@ _COMPARISONS = (
 MAX_BOOT_FACTOR = 4
 
 
-def _table3_effect(a: str, b: str, metric: str) -> float:
+def table3_effect(a: str, b: str, metric: str) -> float:
+    """Table 3's difference ``a - b`` in points of ``metric`` (``macro_f1`` reads its F1)."""
     t3 = paper.table3()
     column = "f1" if metric == "macro_f1" else "iou" if metric == "mean_iou" else metric
     return round(float(t3.loc[a, column] - t3.loc[b, column]), 2)
 
 
-def _pixel_miou(run: _Run, a: str, b: str) -> str:
+def _pixel_miou(run: RunEvidence, a: str, b: str) -> str:
     study = run.record(SegStudyRecord)
     models = {} if study is None else study.models
     if a not in models or b not in models:
@@ -742,10 +763,10 @@ def _holm_adjust(ps: list[float]) -> list[float]:
     return [float(x) for x in rules.holm(ps)[1]] if ps else []
 
 
-def _comparison_test(run: _Run, comparison: tuple) -> tuple[dict, dict | None]:
+def _comparison_test(run: RunEvidence, comparison: tuple) -> tuple[dict, dict | None]:
     """The row of one comparative claim and its test's inputs (None when not run)."""
     claim, source, notebook, a, b, metric, effect = comparison
-    effect = _table3_effect(a, b, metric) if effect is None else float(effect)
+    effect = table3_effect(a, b, metric) if effect is None else float(effect)
     name = _METRIC_NAMES[metric]
     checks = "; corrected resampled t-test over the folds" if run.profile.cv_folds else ""
     row = _row(
@@ -786,9 +807,37 @@ def _comparison_test(run: _Run, comparison: tuple) -> tuple[dict, dict | None]:
     return {**row, "ours": f"{RESULT_MARK}; also {others}{extra}"}, test
 
 
-def _bootstrap_adjusted(run: _Run, tests: list[dict]) -> list[float]:
-    """The Holm-adjusted bootstrap p-values (zero, effect) of ``tests``, after raising the
-    resamples of any comparison whose p-value is too near 0.05 (updates ``tests``' ``res``)."""
+def _bootstrap_adjusted(run: RunEvidence, tests: list[dict]) -> list[float]:
+    """The Holm-adjusted bootstrap p-values of the comparisons ``tests`` (see
+    :func:`holm_bootstrap_p`), each redone from the run's paired predictions."""
+
+    def redo(t: dict, n_boot: int) -> dict:
+        return run.paired(*t["ev"], t["metric"], effect=t["effect"] / 100, n_boot=n_boot)
+
+    return holm_bootstrap_p(tests, run.n_boot, redo)
+
+
+def holm_bootstrap_p(
+    tests: list[dict], n_boot: int, redo: Callable[[dict, int], dict]
+) -> list[float]:
+    """The Holm-adjusted bootstrap p-values ``[zero_1, effect_1, zero_2, ...]`` of ``tests``.
+
+    Every test's two p-values are one Holm family; a test whose adjusted p-value lies too near
+    0.05 for its Monte Carlo error (:func:`marsutils.stats.rules.needs_more_resamples`) is redone
+    with 4 times the resamples (at most :data:`MAX_BOOT_FACTOR` times ``n_boot``), and the
+    family adjusted again. The interval stays the one from ``n_boot`` resamples (one interval
+    per quantity); only the p-values use more.
+
+    Parameters
+    ----------
+    tests : list of dict
+        Each with ``res``, a :func:`marsutils.stats.crossval.cv_paired_difference` result
+        (updated in place when redone).
+    n_boot : int
+        The resamples of the first pass.
+    redo : callable
+        ``redo(test, n)``: the test's result from ``n`` resamples.
+    """
     factor = 1
     while True:
         raw = [p for t in tests for p in (t["res"]["p_zero"], t["res"]["p_effect"])]
@@ -805,11 +854,7 @@ def _bootstrap_adjusted(run: _Run, tests: list[dict]) -> list[float]:
         factor *= 4
         for j in sorted(set(near)):
             t = tests[j]
-            more = run.paired(
-                *t["ev"], t["metric"], effect=t["effect"] / 100, n_boot=factor * run.n_boot
-            )
-            # more resamples for the p-values only: the interval stays the profile's, which
-            # the chapters print too (one interval per quantity)
+            more = redo(t, factor * n_boot)
             keep = ("difference", "low", "high")
             t["res"] = {**more, **{k: t["res"][k] for k in keep}}
 
@@ -831,7 +876,11 @@ def _ttest_adjusted(tests: list[dict]) -> list[float]:
 
 
 def _judged_comparison(
-    run: _Run, t: dict, p_boot: tuple[float, float], p_ttest: tuple[float, float] | None, n: int
+    run: RunEvidence,
+    t: dict,
+    p_boot: tuple[float, float],
+    p_ttest: tuple[float, float] | None,
+    n: int,
 ) -> dict:
     """The result columns of one comparison: its Holm-adjusted (zero, effect) p-values from
     the bootstrap and (or None) the t-test, in a family of ``n`` comparisons."""
@@ -854,8 +903,8 @@ def _judged_comparison(
     verdict, why, trained = rules.plateau_qualified_verdict(
         verdict,
         why + f" (Holm over the {2 * n} tests of {n} comparative claims)",
-        _MODEL_NAMES.get(t["a"], t["a"]),
-        _MODEL_NAMES.get(t["b"], t["b"]),
+        MODEL_NAMES.get(t["a"], t["a"]),
+        MODEL_NAMES.get(t["b"], t["b"]),
         *t["checks"],
         unit="runs" if run.profile.cv_folds else "seeds",
     )
@@ -874,10 +923,10 @@ def _judged_comparison(
     }
 
 
-def _comparison_claims(run: _Run) -> list[dict]:
+def _comparison_claims(run: RunEvidence) -> list[dict]:
     """C12-C18: both two-sided tests of every claim in one Holm family per method."""
     rows, tests = [], []
-    for comparison in _COMPARISONS:
+    for comparison in COMPARISONS:
         row, test = _comparison_test(run, comparison)
         rows.append(row)
         tests.append(test)
@@ -905,7 +954,7 @@ def _own_verdict(lo: float, hi: float, what: str) -> tuple[str, str]:
     }[verdict]
 
 
-def _split_gap_claim(run: _Run) -> dict:
+def _split_gap_claim(run: RunEvidence) -> dict:
     """C19: the paper's random split against the family split, paired on the same images."""
     cv = bool(run.profile.cv_folds)
     row = _row(
@@ -929,10 +978,10 @@ def _split_gap_claim(run: _Run) -> dict:
     else:  # hold-out: the images both seed-0 test sets hold
         shared = np.intersect1d(pap.rows[0], fam.rows[0])
 
-        def restrict(ev: _Evidence) -> _Evidence:
+        def restrict(ev: Evidence) -> Evidence:
             keep = np.isin(ev.rows[0], shared)
             y, p, f = ev.runs[0]
-            return _Evidence([(y[keep], p[keep], f[keep])], [ev.rows[0][keep]], None, [], [], [])
+            return Evidence([(y[keep], p[keep], f[keep])], [ev.rows[0][keep]], None, [], [], [])
 
         a, b = restrict(pap), restrict(fam)
     res = run.paired(a, b, "macro_f1")
@@ -960,7 +1009,7 @@ def _split_gap_claim(run: _Run) -> dict:
     }
 
 
-def _precision_claim(run: _Run) -> dict:
+def _precision_claim(run: RunEvidence) -> dict:
     """(ours) bf16 against fp32 training of the plain fine-tune on the same folds."""
     row = _row(
         "(ours) training in bf16 instead of fp32 changes macro F1",
@@ -1005,7 +1054,7 @@ def _confusion_share(fam: pd.DataFrame | None, a: str, b: str) -> str:
     return f"{int(pair.sum())} of our {int(wrong.sum())} errors (family split)"
 
 
-def _paper_claims(run: _Run) -> list[dict]:
+def _paper_claims(run: RunEvidence) -> list[dict]:
     counts = paper.table1_counts()
     errors = int((counts["support"] - counts["tp"]).sum())
     evidence = run.evidence("training", "full", "family")
@@ -1074,7 +1123,7 @@ def _paper_claims(run: _Run) -> list[dict]:
     return rows
 
 
-def _data_claims(run: _Run) -> list[dict]:
+def _data_claims(run: RunEvidence) -> list[dict]:
     rows = []
     t1 = paper.table1()
     row = _row(
@@ -1131,7 +1180,7 @@ def _data_claims(run: _Run) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def _efficiency_claims(run: _Run) -> list[dict]:
+def _efficiency_claims(run: RunEvidence) -> list[dict]:
     data = run.record(EfficiencyRecord)
     rows_ = None if data is None else data.rows
     eff = paper.EFFICIENCY
@@ -1338,7 +1387,7 @@ def _faithfulness_claim(summary: dict, method: str, label: str) -> dict:
     return result
 
 
-def _xai_claims(run: _Run) -> list[dict]:
+def _xai_claims(run: RunEvidence) -> list[dict]:
     xai = run.record(XaiSummary)
     summary = None if xai is None else xai.summary()
     row = _row(
@@ -1570,7 +1619,7 @@ def _always_claim(table: pd.DataFrame) -> dict:
     )
 
 
-def _segmentation_claims(run: _Run) -> list[dict]:
+def _segmentation_claims(run: RunEvidence) -> list[dict]:
     pointing = run.record(SegPointingRecord)
     record = None if pointing is None else {"config": pointing.config, "results": pointing.results}
     if record is None:
@@ -1613,7 +1662,7 @@ def evaluate_claims(run_dir: str | os.PathLike, profile: Profile, *, seed: int =
         :func:`marsutils.book.reporting.claims_views`, which composes ``ours``, ``paper protocol
         (leaks)`` and ``seeds`` from the numbers.
     """
-    run = _Run(Path(run_dir), profile, seed)
+    run = RunEvidence(Path(run_dir), profile, seed)
     rows = (
         _value_claims(run)
         + _comparison_claims(run)
