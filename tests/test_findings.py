@@ -388,7 +388,7 @@ def test_two_models_trained_at_different_precisions_are_not_compared(tmp_path, m
         model = evidence.specs[0].model
         return ({"bf16"} if model == "full" else {"fp32"}), {2}
 
-    monkeypatch.setattr(findings._Run, "runtime", runtime)
+    monkeypatch.setattr(findings.RunEvidence, "runtime", runtime)
     with pytest.raises(findings.ComparisonError, match=r"full and unet.*precision full \['bf16'\]"):
         evaluate_claims(tmp_path, profile)
     legacy = get_profile("smoke", cv_folds=3, precision=None)
@@ -399,7 +399,7 @@ def test_two_models_trained_at_different_precisions_are_not_compared(tmp_path, m
 def _xai_rows(run_dir: Path) -> dict[str, dict]:
     from marsutils.study import findings
 
-    run = findings._Run(run_dir, get_profile("reference"), 0)
+    run = findings.RunEvidence(run_dir, get_profile("reference"), 0)
     rows = findings._xai_family(findings._xai_claims(run) + findings._segmentation_claims(run))
     return {row["claim"]: row for row in rows}
 

@@ -35,6 +35,7 @@ NOTEBOOKS = (
     "06_efficiency",
     "07_segmentation",
     "08_findings",
+    "09_external",
 )
 
 

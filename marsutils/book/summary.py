@@ -56,6 +56,7 @@ CHAPTERS: dict[str, str] = {
     "06_efficiency": "Efficiency",
     "07_segmentation": "Segmentation",
     "08_findings": "Findings",
+    "09_external": "External validation",
 }
 
 

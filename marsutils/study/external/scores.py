@@ -177,7 +177,10 @@ def class_drops(
     }
 
 
-def _fold_signs(y: np.ndarray, pa: np.ndarray, pb: np.ndarray, g: np.ndarray, labels, metric):
+def _fold_signs(
+    y: np.ndarray, pa: np.ndarray, pb: np.ndarray, g: np.ndarray, labels: Sequence[int], metric: str
+) -> list[float]:
+    """Each model pair's difference A - B over all the images (fractions)."""
     sampler = crossval.FamilyResampler(y, g, list(labels))
     diffs = [
         float(sampler.scores(a[None], None, metric)[0] - sampler.scores(b[None], None, metric)[0])
@@ -226,8 +229,8 @@ def external_comparisons(
     def paired(t: dict, n: int) -> dict:
         return crossval.cv_paired_difference(
             y_true,
-            preds[t["a"]],
-            preds[t["b"]],
+            t["pa"],
+            t["pb"],
             groups,
             metric=t["metric"],
             labels=list(labels),
@@ -244,28 +247,34 @@ def external_comparisons(
             missing = [m for m in (a, b) if m not in preds]
             row.update(verdict=rules.NOT_RUN, why=f"no external predictions of {missing}")
             continue
-        test = {**row, "row": row}
+        test = {**row, "row": row, "pa": preds[a], "pb": preds[b]}
         test["res"] = paired(test, n_boot)
         tests.append(test)
     if not tests:
         return rows
     adjusted = holm_bootstrap_p(tests, n_boot, paired)
     for j, t in enumerate(tests):
-        res, row = t["res"], t["row"]
-        p_zero, p_effect = adjusted[2 * j], adjusted[2 * j + 1]
-        boot = rules.TestResult(100 * res["difference"], p_zero, p_effect, "bootstrap")
-        verdict, why = rules.comparative_verdict(row["effect"], boot)
-        folds = _fold_signs(y_true, preds[t["a"]], preds[t["b"]], groups, labels, t["metric"])
-        row.update(
-            difference=100 * res["difference"],
-            low=100 * res["low"],
-            high=100 * res["high"],
-            p_zero=p_zero,
-            p_effect=p_effect,
-            n_boot=int(res["n_boot"]),
-            n_families=int(res["n_families"]),
-            fold_differences=[100 * d for d in folds],
-            verdict=verdict,
-            why=f"{why} (Holm over the {2 * len(tests)} tests of {len(tests)} comparisons)",
-        )
+        _judge(t, (adjusted[2 * j], adjusted[2 * j + 1]), len(tests), (y_true, groups, labels))
     return rows
+
+
+def _judge(t: dict, p: tuple[float, float], n: int, data: tuple) -> None:
+    """Fill the row of test ``t`` from its Holm-adjusted p-values ``p`` (zero, effect), in a
+    family of ``n`` comparisons on ``data`` = (y_true, groups, labels)."""
+    res, row = t["res"], t["row"]
+    boot = rules.TestResult(100 * res["difference"], p[0], p[1], "bootstrap")
+    verdict, why = rules.comparative_verdict(row["effect"], boot)
+    y_true, groups, labels = data
+    folds = _fold_signs(y_true, t["pa"], t["pb"], groups, labels, t["metric"])
+    row.update(
+        difference=100 * res["difference"],
+        low=100 * res["low"],
+        high=100 * res["high"],
+        p_zero=p[0],
+        p_effect=p[1],
+        n_boot=int(res["n_boot"]),
+        n_families=int(res["n_families"]),
+        fold_differences=[100 * d for d in folds],
+        verdict=verdict,
+        why=f"{why} (Holm over the {2 * n} tests of {n} comparisons)",
+    )

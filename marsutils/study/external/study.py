@@ -172,6 +172,46 @@ def _beside_findings(rows: list[dict], findings: FindingsRecord | None) -> None:
             row["robustness"] = f"differs: {inside} in-release, {row['verdict']} external"
 
 
+def _score_models(
+    run_dir: str | os.PathLike,
+    profile: Profile,
+    seed: int,
+    ext: ExternalFolder,
+    predicted: dict[str, dict],
+    subsets: dict[str, np.ndarray],
+    settings: dict[str, int],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``models`` section of the record and each complete model's ``(K, n)`` predictions."""
+    from marsutils.study.findings import RunEvidence
+
+    evidence = RunEvidence(Path(run_dir), profile, seed)
+    models, preds = {}, {}
+    for model, entry in predicted.items():
+        ev = evidence.evidence(_NOTEBOOK.get(model, "ablation"), model)
+        models[model], p = _model_entry(entry, ext, subsets, ev, settings)
+        if p is not None:
+            preds[model] = p
+    return models, preds
+
+
+def _comparisons(
+    preds: dict[str, np.ndarray], ext: ExternalFolder, mask: np.ndarray, settings: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Claims C12-C18 on the images of ``mask`` (``preds`` already restricted to them)."""
+    from marsutils.study.findings import COMPARISONS, table3_effect
+
+    effects = {c[0]: c[6] if c[6] is not None else table3_effect(*c[3:6]) for c in COMPARISONS}
+    return external_comparisons(
+        COMPARISONS,
+        preds,
+        ext.y_true[mask],
+        ext.families[mask],
+        ext.scored_labels,
+        effects={k: float(v) for k, v in effects.items()},
+        **settings,
+    )
+
+
 def external_study(
     run_dir: str | os.PathLike,
     profile: Profile,
@@ -210,7 +250,6 @@ def external_study(
         A checkpoint does not fit its ``done.json``.
     """
     from marsutils.data import locate_external_dir
-    from marsutils.study.findings import COMPARISONS, RunEvidence, table3_effect
 
     ext = external_folder(
         locate_external_dir(data_dir), max_images=profile.max_images, seed=seed, progress=progress
@@ -223,24 +262,9 @@ def external_study(
     subsets = {"all": every, "no_overlap": every if overlapping is None else ~overlapping}
     judged = "no_overlap" if overlapping is not None else "all"
     settings = {"n_boot": profile.n_boot, "random_state": seed}
-    evidence = RunEvidence(Path(run_dir), profile, seed)
-    models, preds = {}, {}
-    for model, entry in predicted.items():
-        ev = evidence.evidence(_NOTEBOOK.get(model, "ablation"), model)
-        models[model], p = _model_entry(entry, ext, subsets, ev, settings)
-        if p is not None:
-            preds[model] = p[:, subsets[judged]]
-    effects = {c[0]: c[6] if c[6] is not None else table3_effect(*c[3:6]) for c in COMPARISONS}
+    models, preds = _score_models(run_dir, profile, seed, ext, predicted, subsets, settings)
     mask = subsets[judged]
-    comparisons = external_comparisons(
-        COMPARISONS,
-        preds,
-        ext.y_true[mask],
-        ext.families[mask],
-        ext.scored_labels,
-        effects={k: float(v) for k, v in effects.items()},
-        **settings,
-    )
+    comparisons = _comparisons({m: p[:, mask] for m, p in preds.items()}, ext, mask, settings)
     layout = RunLayout(run_dir)
     _beside_findings(comparisons, FindingsRecord.read(layout.result(FindingsRecord.FILE)))
     record = ExternalRecord(

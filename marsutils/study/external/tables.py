@@ -21,6 +21,7 @@ __all__ = [
     "folder_sentences",
     "model_table",
     "status_sentence",
+    "summary_sentences",
 ]
 
 _METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro F1", "mean_iou": "mean Jaccard"}
@@ -161,3 +162,36 @@ def comparison_table(record: ExternalRecord) -> pd.DataFrame:
 def model_label(model: str) -> str:
     """The model's name in sentences (``the full model``, ``U-Net`` ...)."""
     return MODEL_NAMES.get(model, model)
+
+
+def _points(res: dict[str, float], sign: bool = False) -> str:
+    value = f"{100 * res['estimate']:+.1f}" if sign else f"{100 * res['estimate']:.1f}"
+    return f"{value} [{100 * res['low']:.1f}, {100 * res['high']:.1f}]"
+
+
+def summary_sentences(record: ExternalRecord) -> list[str]:
+    """What the record shows, one sentence per finding (computed, so true of any run)."""
+    out = []
+    for model in complete_models(record):
+        entry = record.models[model]
+        if "shared_macro_f1" not in entry:
+            continue
+        shared = entry["shared_macro_f1"]
+        worst = min(entry["per_class"], key=lambda c: c["drop"]["estimate"])
+        out.append(
+            f"{model_label(model)}: macro F1 over the {len(entry['per_class'])} shared classes "
+            f"{_points(shared['in_release'])} in-release, {_points(shared['external'])} "
+            f"external, a change of {_points(shared['drop'], sign=True)} points; its largest "
+            f"drop is {worst['class']} ({_points(worst['drop'], sign=True)})."
+        )
+    judged = [c for c in record.comparisons if "difference" in c]
+    if judged:
+        holds = sum(c.get("robustness") == "holds" for c in judged)
+        out.append(
+            f"Of the {len(judged)} comparisons judged on the external images, {holds} reach the "
+            f"same verdict as in-release; {len(record.comparisons) - len(judged)} could not be "
+            "judged (a model without external predictions)."
+        )
+    else:
+        out.append("No comparison could be judged: a compared model lacks external predictions.")
+    return out
