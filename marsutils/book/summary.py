@@ -34,7 +34,7 @@ import pandas as pd
 from marsutils.book.reporting import finding_texts, verdict_badge
 from marsutils.core.atomic import write_text
 from marsutils.core.layout import RunLayout
-from marsutils.core.records import FindingsRecord
+from marsutils.core.records import ExternalRecord, FindingsRecord
 from marsutils.stats import rules
 
 __all__ = [
@@ -96,7 +96,8 @@ def load_records(results_dir: str | Path, *, previous: str | Path | None = None)
         ``environment`` (or None), ``grid_log`` (list of experiment timings, or None),
         ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
         ``key``: the folder path below ``experiments/``) and ``previous`` (``{"name": folder
-        name, "findings": rows}``, or None without ``previous``).
+        name, "findings": rows}``, or None without ``previous``) and ``external`` (the
+        :class:`~marsutils.core.records.ExternalRecord`, or None when the run has none).
 
     Raises
     ------
@@ -123,6 +124,7 @@ def load_records(results_dir: str | Path, *, previous: str | Path | None = None)
         "grid_log": _read_json(layout.grid_log),
         "experiments": experiments,
         "previous": earlier,
+        "external": ExternalRecord.read(layout.result(ExternalRecord.FILE)),
     }
 
 
@@ -430,6 +432,36 @@ None so far. We have not contacted the authors; their data, code and hyper-param
 several of the open points listed in {doc}`limitations`."""
 
 
+def _external_section(records: Mapping[str, Any]) -> list[str]:
+    """The comparisons on the second release beside their in-release verdicts (chapter 09)."""
+    from marsutils.study.external.tables import summary_sentences
+
+    record = records["external"]
+    numbers = {_claim_text(r): n for n, r in enumerate(records["findings"], start=1)}
+    rows = [
+        [
+            f"C{numbers[c['claim']]}" if c["claim"] in numbers else "",
+            c["claim"],
+            verdict_badge(c["in_release_verdict"]) if c.get("in_release_verdict") else "n/a",
+            verdict_badge(str(c["verdict"])),
+            c.get("robustness", ""),
+        ]
+        for c in record.comparisons
+    ]
+    folder = record.folder
+    return [
+        f"## On a second release ({folder['name']})",
+        "",
+        f"Every compared classifier of every fold scored on {folder['n_images']} images of an "
+        "independently labelled release ({doc}`notebooks/09_external`), and the comparative "
+        "claims judged a second time under the same rule:",
+        "",
+        _table(["#", "claim", "in-release", "external", "robustness"], rows),
+        "",
+        *[f"- {sentence}" for sentence in summary_sentences(record)],
+    ]
+
+
 def summary_markdown(records: Mapping[str, Any], *, profile: str | None = None) -> str:
     """The summary page as MyST Markdown.
 
@@ -459,6 +491,7 @@ def summary_markdown(records: Mapping[str, Any], *, profile: str | None = None) 
         "",
         *_verdict_section(records["findings"]),
         "",
+        *([*_external_section(records), ""] if records.get("external") else []),
         *([*_previous_section(records), ""] if records.get("previous") else []),
         *_compute_section(records),
         "",
