@@ -56,6 +56,38 @@ def test_every_notebook_executed_without_error(smoke_run):
     assert xai["other_folds"][0]["consistency"][0]["p_vs_mismatched"] is not None
 
 
+def test_the_external_chapter_scores_every_compared_classifier_of_every_fold(smoke_run):
+    """Issue 27: chapter 09 scores every compared classifier on the second release, with the
+    classes matched by name, "edge" left out with its count, the overlap measured, and the
+    comparisons judged again beside the in-release verdicts."""
+    from marsutils.core.records import ExternalRecord, FindingsRecord
+    from marsutils.study.external import EXTERNAL_MODELS
+
+    record = ExternalRecord.from_json(smoke_run / "results" / "external.json")
+    assert list(record.models) == list(EXTERNAL_MODELS)
+    assert all(not entry["missing"] for entry in record.models.values())
+    assert all(len(entry["folds"]) == 2 for entry in record.models.values())  # smoke: 2 folds
+    assert record.folder["excluded_images"]["edge"] > 0
+    assert record.folder["n_images"] == 240  # the smoke profile's max_images
+    assert record.overlap["checked"] and record.config["judged_on"] == "no_overlap"
+    full = record.models["full"]
+    assert [c["class"] for c in full["per_class"]] == record.folder["scored_classes"]
+    assert len(full["per_model_macro_f1"]) == 2
+    findings = {f.claim: f.verdict for f in FindingsRecord.from_json(
+        smoke_run / "results" / "findings.json").findings}  # fmt: skip
+    for c in record.comparisons:
+        assert c["verdict"] != "not run", c
+        assert c["in_release_verdict"] == findings[c["claim"]]
+        assert c["robustness"] == "holds" or c["robustness"].startswith("differs")
+        assert len(c["fold_differences"]) == 2
+    from marsutils.core.profiles import get_profile
+    from marsutils.study.external import external_specs
+
+    for specs in external_specs(get_profile("smoke")).values():
+        for spec in specs:  # the predictions behind the record, beside each model's own
+            assert (smoke_run / "experiments" / spec.run_key / "external_hirise-v1.csv").is_file()
+
+
 def test_a_chapter_and_the_findings_print_one_interval_for_one_quantity(smoke_run):
     """Issue 23, point 10: chapter 3 printed [-4.7, +2.1] for full - plain macro F1 where the
     findings (C18) printed [-4.9, +2.0]. Both now come from one computation on the pooled

@@ -190,3 +190,35 @@ def test_partial_re_executions_are_listed_beside_the_chapter_times(tmp_path):
     page = summary_markdown(load_records(run))
     assert "Re-executed afterwards with `--only 08`:" in page and "(0.2 min)" in page
     assert "In all: 2 minutes" in page  # the full run's total stays
+
+
+def _external_record(tmp_path, verdicts):
+    from marsutils.core.records import ExternalRecord
+
+    comparisons = [
+        {"claim": "attention helps", "verdict": verdicts[0], "in_release_verdict": "inconclusive",
+         "robustness": "holds" if verdicts[0] == "inconclusive" else "differs"},
+        {"claim": "beats U-Net in F1", "verdict": verdicts[1], "in_release_verdict": None,
+         "robustness": "no in-release verdict in this run"},
+    ]  # fmt: skip
+    record = ExternalRecord(
+        config={"profile": "smoke"},
+        folder={"name": "hirise-v1", "n_images": 120},
+        overlap={"checked": False, "reason": "test"},
+        models={"full": {"folds": ["f0"], "missing": {"f0": "not trained yet"}}},
+        comparisons=comparisons,
+    )
+    record.to_json(tmp_path / "results" / "external.json")
+
+
+def test_the_summary_puts_the_second_release_verdicts_beside_the_in_release_ones(tmp_path):
+    run = _run(tmp_path, FINDINGS)
+    assert "On a second release" not in summary_markdown(load_records(run))  # no record: none
+    _external_record(run, ["inconclusive", "not run"])
+    text = summary_markdown(load_records(run))
+    assert "## On a second release (hirise-v1)" in text and "120 images" in text
+    row = next(line for line in text.splitlines() if line.startswith("| C2 | attention helps |"))
+    assert row.count('class="verdict verdict-inconclusive"') == 2 and row.endswith("| holds |")
+    row = next(line for line in text.splitlines() if line.startswith("| C3 | beats U-Net in F1 |"))
+    assert "| n/a |" in row and "verdict-not-run" in row
+    assert "No comparison could be judged" in text

@@ -15,10 +15,11 @@ How a result flows, bottom to top::
     5 book tooling   book/  notebook context, display, reporting, summary, glance, widgets,
                      explorer, pipeline, pdf, outputs;  cli/  the command lines
           ^  reads records, shows figures and tables, builds the book
-    4 figures        figures/  plots, dataviz, xai, segmentation: a Figure from results, no I/O
+    4 figures        figures/  plots, dataviz, xai, segmentation, external: Figures, no I/O
           ^  draws what the study computed
     3 study          study/  one module per chapter: experiments and grid (chapters 02-04),
-                     comparisons, xai/ (05), efficiency (06), segmentation (07), findings (08);
+                     comparisons, xai/ (05), efficiency (06), segmentation (07), findings (08),
+                     external/ (09);
                      each runs the library under a profile and writes the chapter's records
           ^  calls
     2 library        data/ models/ train/ stats/ evaluate/ efficiency/ xai/ seg/: pure tools,

@@ -174,8 +174,13 @@ def read_external(path: str | os.PathLike, ext: ExternalFolder) -> pd.DataFrame 
     path = Path(path)
     if not path.is_file():
         return None
+    from marsutils.stats.metrics import MetricsError
+
     frame = load_predictions(path, n_classes=len(paper.DATASET_CLASSES))
-    extra = pd.read_csv(path, usecols=["row", "data_fingerprint"], dtype={"data_fingerprint": str})
+    extra = pd.read_csv(path, dtype={"data_fingerprint": str})
+    missing = [c for c in ("row", "data_fingerprint") if c not in extra.columns]
+    if missing:
+        raise MetricsError(f"{path}: missing column(s) {missing}: not an external predictions file")
     same = (
         (extra["data_fingerprint"] == ext.fingerprint).all()
         and np.array_equal(extra["row"].to_numpy(), ext.rows)

@@ -41,6 +41,7 @@ __all__ = [
     "class_drops",
     "external_comparisons",
     "model_scores",
+    "present_labels",
 ]
 
 #: The overall scores of the chapter (fractions).
@@ -66,7 +67,8 @@ def model_scores(
     preds : numpy.ndarray of int, shape (K, n)
         The predictions of each of the K models.
     labels : sequence of int
-        The class set of every macro average.
+        The class set of every macro average; over a subset, those of its classes with an image
+        in it (so that every model of a comparison averages over the same classes).
     subsets : mapping
         Name -> boolean mask of shape (n,) (``all``, ``no_overlap``); an empty mask gives None.
     n_boot, random_state :
@@ -83,13 +85,14 @@ def model_scores(
         if not mask.any():
             out[name] = None
             continue
+        present = present_labels(labels, y_true[mask])
         out[name] = {
             m: crossval.cv_interval(
                 y_true[mask],
                 preds[:, mask],
                 groups[mask],
                 metric=m,
-                labels=list(labels),
+                labels=present,
                 n_boot=n_boot,
                 random_state=random_state,
             )
@@ -98,6 +101,14 @@ def model_scores(
     sampler = crossval.FamilyResampler(y_true, groups, list(labels))
     per_model = [float(sampler.scores(p[None], None, "macro_f1")[0]) for p in preds]
     return {"metrics": out, "per_model_macro_f1": per_model}
+
+
+def present_labels(labels: Sequence[int], y_true: np.ndarray) -> list[int]:
+    """The classes of ``labels`` with at least one image in ``y_true``: a macro average's class
+    set over a subset (a class with no image would count as F1 0 for a model that predicts it
+    and not at all for one that does not, so two models would average over different sets)."""
+    have = set(np.unique(y_true).tolist())
+    return [int(label) for label in labels if label in have]
 
 
 def _f1_samples(
@@ -225,6 +236,8 @@ def external_comparisons(
         ``verdict`` and ``why``; else ``verdict`` "not run" and the ``why``.
     """
     from marsutils.study.findings import holm_bootstrap_p
+
+    labels = present_labels(labels, y_true)  # one class set for both models of every claim
 
     def paired(t: dict, n: int) -> dict:
         return crossval.cv_paired_difference(

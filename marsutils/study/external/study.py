@@ -37,7 +37,12 @@ from marsutils.study.external.predictions import (
     external_specs,
     predict_external,
 )
-from marsutils.study.external.scores import class_drops, external_comparisons, model_scores
+from marsutils.study.external.scores import (
+    class_drops,
+    external_comparisons,
+    model_scores,
+    present_labels,
+)
 
 __all__ = ["external_study", "main", "release_overlap"]
 
@@ -206,7 +211,7 @@ def _comparisons(
         preds,
         ext.y_true[mask],
         ext.families[mask],
-        ext.scored_labels,
+        present_labels(ext.scored_labels, ext.y_true[mask]),
         effects={k: float(v) for k, v in effects.items()},
         **settings,
     )
