@@ -219,9 +219,10 @@ def test_published_book_builds_with_warnings_as_errors_and_loads_in_chromium(tmp
         injected = [
             c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])
         ]
-        assert injected and 'profile = "reference"' in injected[0], (
-            f"{path.name}: not the reference run"
-        )
+        # until the cross-validated run is republished (issue 27), chapter 09 reads its records:
+        # the only published run whose weights exist; book/limitations.md says so
+        run = "reference-cv" if path.stem == "09_external" else "reference"
+        assert injected and f'profile = "{run}"' in injected[0], f"{path.name}: not the {run} run"
     staging = stage_book(BOOK_DIR / "notebooks", REPO_ROOT / "figures", tmp_path / "stage")
     # into book/_build/html, where the README says `make test` leaves the published book (the
     # smoke book goes to its run folder, see smoke_html)
