@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from marsutils import efficiency as E
-from marsutils.core.profiles import get_profile
+from marsutils.core.profiles import get_profile, profile_names
 from marsutils.figures import plots
 from marsutils.models import MODEL_NAMES, build_model, count_parameters
 from marsutils.study import efficiency as R
@@ -41,6 +41,13 @@ def test_timing_plan_follows_the_profile() -> None:
     assert fewer.latency_repeats == fewer.throughput_repeats == 2
     assert fewer.timed("unet") == (True, True)
     assert quick.timed("unet") == (True, False)
+
+
+@pytest.mark.parametrize("name", profile_names())
+def test_every_profile_has_a_timing_plan(name) -> None:
+    # chapter 06 runs under every profile; a profile without a selection stops it with an error
+    plan = R.timing_plan(get_profile(name))
+    assert plan.latency_models and set(plan.throughput_models) <= set(plan.latency_models)
 
 
 def test_timing_plan_rejects_bad_values() -> None:

@@ -82,6 +82,12 @@ TIMING_SELECTIONS: dict[str, dict[str, Any]] = {
         "throughput_models": MODEL_NAMES,
         "max_throughput_repeats": 3,
     },
+    "reference-cv": {
+        "image_size": 224,
+        "latency_models": MODEL_NAMES,
+        "throughput_models": MODEL_NAMES,
+        "max_throughput_repeats": 3,
+    },
     "reference-v1": {
         "image_size": 224,
         "latency_models": MODEL_NAMES,
