@@ -117,6 +117,23 @@ class ScoredFolder:
     images: np.ndarray
     families: np.ndarray
 
+    def class_sections(self, class_names: Sequence[str], scored: Sequence[int]) -> dict[str, Any]:
+        """How the folder's classes met ``class_names``: ``classes`` (the match), the
+        ``excluded_images`` per folder class the model lacks, and the model's ``scored_classes``
+        (the ids in ``scored``) and the rest as ``no_image_of``."""
+        dataset, labels = self.dataset, self.dataset.labels
+        excluded = {
+            dataset.class_names[c]: int((labels == c).sum())
+            for c in range(len(dataset.class_names))
+            if c not in self.match.mapping
+        }
+        return {
+            "classes": self.match.as_dict(dataset.class_names, class_names),
+            "excluded_images": excluded,
+            "scored_classes": [class_names[j] for j in scored],
+            "no_image_of": [n for j, n in enumerate(class_names) if j not in scored],
+        }
+
 
 def load_folder(
     data_dir: str | os.PathLike, class_names: Sequence[str], progress: bool
@@ -202,22 +219,14 @@ def _folder_section(
     folder: ScoredFolder, class_names: Sequence[str], scored: list[int]
 ) -> dict[str, Any]:
     """What was scored: the folder, its images and families, and how the classes matched."""
-    dataset, labels = folder.dataset, folder.dataset.labels
-    excluded = {
-        dataset.class_names[c]: int((labels == c).sum())
-        for c in range(len(dataset.class_names))
-        if c not in folder.match.mapping
-    }
+    dataset = folder.dataset
     return {
         "data_dir": str(dataset.root),
         "layout": dataset.layout,
         "n_images": len(folder.keep),
         "n_families": len(np.unique(folder.families[folder.keep])),
         "class_names": list(class_names),
-        "classes": folder.match.as_dict(dataset.class_names, class_names),
-        "excluded_images": excluded,
-        "scored_classes": [class_names[j] for j in scored],
-        "no_image_of": [n for j, n in enumerate(class_names) if j not in scored],
+        **folder.class_sections(class_names, scored),
     }
 
 

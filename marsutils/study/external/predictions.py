@@ -143,19 +143,15 @@ def external_specs(profile: Profile, seed: int = 0) -> dict[str, list[Classifier
 
 
 def _frame(ext: ExternalFolder, probs: np.ndarray) -> pd.DataFrame:
+    """The training predictions' columns (:func:`marsutils.train.engine.predictions_frame`) plus
+    the folder's ``data_fingerprint``."""
+    from marsutils.train.engine import predictions_frame
+
     table = ext.folder.dataset.table
-    frame = pd.DataFrame(
-        {
-            "image": table["image"].to_numpy()[ext.rows],
-            "row": ext.rows,
-            "y_true": ext.y_true,
-            "y_pred": probs.argmax(axis=1),
-        }
+    part = pd.DataFrame(
+        {"image": table["image"].to_numpy()[ext.rows], "row": ext.rows, "label": ext.y_true}
     )
-    for k in range(probs.shape[1]):
-        frame[f"prob_{k}"] = probs[:, k]
-    frame["data_fingerprint"] = ext.fingerprint
-    return frame
+    return predictions_frame(part, probs).assign(data_fingerprint=ext.fingerprint)
 
 
 def read_external(path: str | os.PathLike, ext: ExternalFolder) -> pd.DataFrame | None:

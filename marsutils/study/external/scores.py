@@ -118,9 +118,9 @@ def _f1_samples(
     return estimate, sampler.scores(preds, sampler.seeded_weights(n_boot, seed), "f1", label)
 
 
-def _interval(estimate: float, samples: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
-    alpha = (1 - confidence) / 2
-    low, high = (float(q) for q in np.nanquantile(samples, [alpha, 1 - alpha]))
+def _interval(estimate: float, samples: np.ndarray) -> dict[str, float]:
+    """``estimate`` with the 95% percentile interval of ``samples`` (the cv_interval rule)."""
+    low, high = crossval.Resampling().percentile(samples)
     return {"estimate": float(estimate), "low": low, "high": high}
 
 

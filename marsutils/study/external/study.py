@@ -114,12 +114,7 @@ def release_overlap(
 def _folder_section(ext: ExternalFolder) -> dict[str, Any]:
     folder = ext.folder
     names = list(paper.DATASET_CLASSES)
-    labels = folder.dataset.labels
-    excluded = {
-        folder.dataset.class_names[c]: int((labels == c).sum())
-        for c in range(len(folder.dataset.class_names))
-        if c not in folder.match.mapping
-    }
+    sections = folder.class_sections(names, ext.scored_labels)
     return {
         "name": ext.name,
         "data_dir": str(folder.dataset.root),
@@ -127,10 +122,10 @@ def _folder_section(ext: ExternalFolder) -> dict[str, Any]:
         "n_folder_images": len(folder.dataset),
         "n_images": len(ext.rows),
         "n_families": len(np.unique(ext.families)),
-        "classes": folder.match.as_dict(folder.dataset.class_names, names),
-        "excluded_images": excluded,
-        "scored_classes": [names[j] for j in ext.scored_labels],
-        "no_image_of": [n for j, n in enumerate(names) if j not in ext.scored_labels],
+        "classes": sections["classes"],
+        "excluded_images": sections["excluded_images"],
+        "scored_classes": sections["scored_classes"],
+        "no_image_of": sections["no_image_of"],
         "class_counts": {names[j]: int((ext.y_true == j).sum()) for j in ext.scored_labels},
     }
 
