@@ -82,14 +82,15 @@ def release_overlap(
     from marsutils.evaluate import training_images
 
     layout = RunLayout(run_dir)
+    # the models of one split share its split file: each split's training rows are read once
+    per_split = {s.split: s for specs in external_specs(profile, seed).values() for s in specs}
     found, dataset = [], None
-    for specs in external_specs(profile, seed).values():
-        for spec in specs:
-            training = training_images(layout.files(spec.key, seed).best, training_data_dir)
-            if isinstance(training, str):
-                return {"checked": False, "reason": training}, None
-            found.append(training.rows)
-            dataset = training.dataset
+    for spec in per_split.values():
+        training = training_images(layout.files(spec.key, seed).best, training_data_dir)
+        if isinstance(training, str):
+            return {"checked": False, "reason": training}, None
+        found.append(training.rows)
+        dataset = training.dataset
     if dataset is None:
         return {"checked": False, "reason": "the profile has no family-split model"}, None
     rows = np.unique(np.concatenate(found))
