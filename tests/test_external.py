@@ -704,3 +704,16 @@ def test_plot_external_confusion_is_row_normalised_and_refuses_incomplete_models
         plot_external_confusion(record, "unet")
     with pytest.raises(ValueError, match="head"):
         plot_external_confusion(record, "head")
+
+
+def test_the_command_line_names_a_bad_profile_or_folder_in_one_line(tmp_path, capsys):
+    from marsutils.study.external.study import main
+
+    assert main(["--run-dir", str(tmp_path), "--profile", "fastest"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "'fastest'" in err and "Traceback" not in err
+    missing = tmp_path / "nope"
+    code = main(["--run-dir", str(tmp_path), "--profile", "smoke", "--data-dir", str(missing)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err

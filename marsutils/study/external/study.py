@@ -302,14 +302,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--training-data-dir", type=Path, help="the run's training folder")
     parser.add_argument("--seed", type=int, default=0, help="the run's seed")
     args = parser.parse_args(argv)
-    record = external_study(
-        args.run_dir,
-        get_profile(args.profile),
-        args.data_dir,
-        seed=args.seed,
-        training_data_dir=args.training_data_dir,
-        progress=True,
-    )
+    from marsutils.core.profiles import ProfileError
+    from marsutils.data.errors import DataError
+    from marsutils.stats.metrics import MetricsError
+
+    try:
+        record = external_study(
+            args.run_dir,
+            get_profile(args.profile),
+            args.data_dir,
+            seed=args.seed,
+            training_data_dir=args.training_data_dir,
+            progress=True,
+        )
+    except (ProfileError, DataError, MetricsError) as err:
+        # bad input: one line naming the parameter or file, as `python -m marsutils` does
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     done = [m for m, e in record.models.items() if not e["missing"]]
     print(f"{RunLayout(args.run_dir).result(ExternalRecord.FILE)}: {len(done)} models scored")
     return 0
