@@ -63,17 +63,15 @@ def test_errors(name, overrides, message):
 
 def test_renaming_a_profile_keeps_its_grid():
     """The next publication renames ``reference-cv`` to ``reference`` once its grid is finished
-    (book/using/profiles.md, "Publishing the run"): the experiments, their folders and every
+    (book/using/profiles.md, "The next publication"): the experiments, their folders and every
     setting that enters a training fingerprint must not depend on the profile's name, or the
     finished grid would be trained again under the new name."""
     import dataclasses
 
     from marsutils.study.experiments import grid
+    from marsutils.train import FitConfig
 
     cv = get_profile("reference-cv")
     renamed = dataclasses.replace(cv, name="reference", purpose="the published book")
     assert grid(renamed) == grid(cv) and len(grid(cv)) == 40
-    assert {s.run_key for s in grid(renamed)} == {s.run_key for s in grid(cv)}
-    from marsutils.train import FitConfig
-
     assert FitConfig.from_profile(renamed, seed=0) == FitConfig.from_profile(cv, seed=0)

@@ -29,8 +29,10 @@ import numpy as np
 
 from marsutils.core import paper
 from marsutils.core.layout import RunLayout
-from marsutils.core.profiles import Profile
+from marsutils.core.profiles import Profile, ProfileError, get_profile
 from marsutils.core.records import ExternalRecord, FindingsRecord
+from marsutils.data.errors import DataError
+from marsutils.stats.metrics import MetricsError
 from marsutils.study.external.predictions import (
     ExternalFolder,
     external_folder,
@@ -115,7 +117,6 @@ def release_overlap(
 def _folder_section(ext: ExternalFolder) -> dict[str, Any]:
     folder = ext.folder
     names = list(paper.DATASET_CLASSES)
-    sections = folder.class_sections(names, ext.scored_labels)
     return {
         "name": ext.name,
         "data_dir": str(folder.dataset.root),
@@ -123,10 +124,7 @@ def _folder_section(ext: ExternalFolder) -> dict[str, Any]:
         "n_folder_images": len(folder.dataset),
         "n_images": len(ext.rows),
         "n_families": len(np.unique(ext.families)),
-        "classes": sections["classes"],
-        "excluded_images": sections["excluded_images"],
-        "scored_classes": sections["scored_classes"],
-        "no_image_of": sections["no_image_of"],
+        **folder.class_sections(names, ext.scored_labels),
         "class_counts": {names[j]: int((ext.y_true == j).sum()) for j in ext.scored_labels},
     }
 
@@ -287,8 +285,6 @@ def external_study(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line (module docstring); returns the exit status."""
-    from marsutils.core.profiles import get_profile
-
     parser = argparse.ArgumentParser(
         prog="python -m marsutils.study.external",
         description="Score every compared classifier of a run on a second labelled release "
@@ -302,10 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--training-data-dir", type=Path, help="the run's training folder")
     parser.add_argument("--seed", type=int, default=0, help="the run's seed")
     args = parser.parse_args(argv)
-    from marsutils.core.profiles import ProfileError
-    from marsutils.data.errors import DataError
-    from marsutils.stats.metrics import MetricsError
-
     try:
         record = external_study(
             args.run_dir,
