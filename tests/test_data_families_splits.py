@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,22 @@ def test_a_class_with_one_image_is_named_before_splitting(
     assert main(["data", "report", "--data-dir", str(root)]) == 2
     err = capsys.readouterr().err
     assert "class 3 ('spider') has 1 image" in err and "Traceback" not in err
+
+
+def test_a_folder_too_small_to_split_is_named_not_a_scikit_learn_traceback(
+    make_sample_layout, isolated_cache, capsys
+):
+    from marsutils.cli.main import main
+
+    root = make_sample_layout(n_per_class=2, twins=False)  # 3 classes of 2 images
+    ds = load_dataset(root)
+    for kind in ("paper", "paper-cv5-f0"):
+        with pytest.raises(DataError, match=rf"{re.escape(str(root))}: the '{kind}' split cannot "
+                           r"be drawn from 6 images of 3 classes.*add images"):  # fmt: skip
+            make_split(ds, kind, np.arange(len(ds)))
+    assert main(["data", "report", "--data-dir", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be drawn from 6 images" in err and "Traceback" not in err
 
 
 def test_real_sample_families(real_prepared):

@@ -215,6 +215,22 @@ def test_checkpoint_mismatch_is_a_clear_error(trained_run, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_records_folder_without_weights_is_named_as_such(trained_run, tmp_path, capsys):
+    """``results/<profile>`` keeps done.json but no best_model.pt: the error says so."""
+    import shutil
+
+    run, key, root = trained_run
+    records = tmp_path / "records"
+    target = records / "experiments" / key / "seed0"
+    target.mkdir(parents=True)
+    shutil.copy(run / "experiments" / key / "seed0" / "done.json", target / "done.json")
+    argv = ["evaluate", "--run-dir", str(records), "--model-key", key, "--data-dir", str(root)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "records folder" in err and str(target / "best_model.pt") in err
+    assert "runs/<profile>" in err
+
+
 def test_twins_in_finds_rotated_and_flipped_copies_only():
     import torch
 

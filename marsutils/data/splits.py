@@ -264,7 +264,9 @@ def make_split(
     ------
     DataError
         Unknown ``kind``, wrong ``families`` length, ``official`` outside the v3.2 layout, or
-        (any other kind) a class with a single image among ``rows`` (:func:`check_stratifiable`).
+        (any other kind) a class with a single image among ``rows`` (:func:`check_stratifiable`),
+        or too few images or twin families for scikit-learn to draw the stratified test and
+        validation parts (naming the folder, the counts and scikit-learn's reason).
     """
     name = parse_split(kind)
     if name.is_pooled:
@@ -283,7 +285,18 @@ def make_split(
             source=str(dataset.root),
             what=f"the {kind!r} split{subset_of}",
         )
-        subset = _drawn_subset(dataset.labels, families, rows, name, seed, test_size, val_size)
+        try:
+            subset = _drawn_subset(dataset.labels, families, rows, name, seed, test_size, val_size)
+        except ValueError as err:  # scikit-learn: too few images or families for the draw
+            n_classes = len(np.unique(dataset.labels[rows]))
+            n_families = len(np.unique(families[rows]))
+            raise DataError(
+                f"{dataset.root}: the {kind!r} split{subset_of} cannot be drawn from "
+                f"{len(rows)} images of {n_classes} classes in {n_families} twin families "
+                f"(test_size={test_size}, val_size={val_size}): {err}. Each of test, "
+                "validation and training needs at least one image of every class (and a family "
+                "split one family per fold): add images, or use a larger folder"
+            ) from err
     return _split_frame(dataset, families, subset, kind, seed)
 
 

@@ -49,7 +49,8 @@ def load_classifier(
     Raises
     ------
     DataError
-        The checkpoint or its ``done.json`` is missing.
+        The checkpoint or its ``done.json`` is missing; a folder with a ``done.json`` and no
+        checkpoint (a records folder such as ``results/<profile>``) is named as such.
     CheckpointError
         The checkpoint is unreadable, comes from another run than its ``done.json``, or does not
         fit the recorded model configuration or class names.
@@ -88,6 +89,13 @@ def _experiment_files(
             raise ValueError("give a checkpoint, or both run_dir and model_key")
         path = _run_key_checkpoint(run_dir, model_key)
     if not path.is_file():
+        if (path.parent / "done.json").is_file():
+            raise DataError(
+                f"checkpoint {path} does not exist, but its done.json does: this is a records "
+                "folder (like results/<profile>/, which keeps a run's records and no weights); "
+                "give the run folder the model was trained in (runs/<profile>), or train it "
+                "again there with 'python -m marsutils train'"
+            )
         raise DataError(f"checkpoint {path} does not exist")
     return path
 
