@@ -136,3 +136,43 @@ def test_a_run_without_experiments_or_findings_is_a_clear_error(tmp_path):
     page = tmp_path / "intro.md"
     page.write_text(INTRO.read_text())
     assert main(["--results", str(run), "--page", str(page), "--check"]) == 2
+
+
+def _cv_run(root: Path) -> Path:
+    """A cross-validated run: five family and five paper folds of ``full``, two of ``plain``."""
+    from marsutils.core.atomic import write_json
+
+    layout = RunLayout(root)
+    for kind, model, accuracies in (
+        ("family", "full", (0.93, 0.94, 0.92, 0.95, 0.91)),
+        ("paper", "full", (0.96, 0.97, 0.96, 0.98, 0.98)),
+        ("family", "plain", (0.90, 0.92)),
+    ):
+        for fold, acc in enumerate(accuracies):
+            split = f"{kind}-cv5-f{fold}"
+            spec = {"model": model, "split": split, "backbone": "efficientnet_lite0",
+                    "weights": "imagenet", "image_size": 128}  # fmt: skip
+            overall = {"accuracy": acc, "macro_f1": acc - 0.05, "weighted_f1": acc}
+            folder = layout.experiment_dir(f"{split}/{model}-x", 0)
+            metrics = {  # the shape of marsutils.core.records.ClassifierMetrics
+                "n_images": 10, "class_names": ["a", "b"], "overall": overall, "per_class": [],
+                "confusion_matrix": [[5, 0], [0, 5]], "ci": {}, "settings": {}, "spec": spec,
+                "confusion_matrix_normalized": [[1.0, 0.0], [0.0, 1.0]],
+            }  # fmt: skip
+            write_json(folder / "metrics.json", metrics)
+            write_json(folder / "done.json", {"device": "cpu"})
+    return root
+
+
+def test_a_cross_validated_run_gives_one_row_per_configuration_over_its_fold_models(tmp_path):
+    rows = {(r[1].split(":")[0], r[2].split(", ", 1)[1]): r for r in ours_rows(_cv_run(tmp_path))}
+    full = rows[("full (attention + head)", "family-grouped 5-fold CV")]
+    assert full[3].startswith("accuracy 93.0 ± 1.6; macro F1 88.0 ± 1.6")
+    assert full[4] == "our records, 5 folds"
+    leaky = rows[("full (attention + head)", "random 5-fold CV (leaks)")]
+    assert leaky[3].startswith("accuracy 97.0 ± 1.0") and leaky[4] == "our records, 5 folds"
+    plain = rows[("plain (neither)", "family-grouped 5-fold CV")]
+    assert plain[4] == "our records, 2 of 5 folds"  # a grid still training says so
+    text = anchors_markdown(tmp_path)
+    assert "mean ± SD over the fold models of 5-fold cross-validation (seed 0" in text
+    assert "-f0" not in text and "80/20" not in text.split("| this book |", 1)[1]

@@ -84,6 +84,51 @@ def test_tables_carry_the_run_values_and_say_what_did_not_run(tmp_path):
     )
 
 
+def _fake_cv_run(root: Path) -> Path:
+    """Five family folds and five paper folds of ``full``, three family folds of ``unet``."""
+    layout = RunLayout(root)
+    for kind, model, values in (
+        ("family", "full", (0.93, 0.94, 0.92, 0.95, 0.91)),
+        ("paper", "full", (0.96, 0.97, 0.96, 0.98, 0.98)),
+        ("family", "unet", (0.90, 0.91, 0.92)),
+    ):
+        for fold, acc in enumerate(values):
+            split = f"{kind}-cv5-f{fold}"
+            folder = layout.experiment_dir(f"{split}/{model}-x", 0)
+            write_json(folder / "metrics.json", _metrics(model, split, acc, precision="fp32"))
+            write_json(folder / "done.json", {"device": "cpu"})
+    findings = (
+        _finding("accuracy 92.61", 93.0, low=92.0, high=94.0, protocol_estimate=97.0,
+                 protocol_low=96.5, protocol_high=97.5),
+    )  # fmt: skip
+    FindingsRecord(findings).to_json(layout.result("findings"))
+    leakage = [
+        *(
+            {"split": f"paper-cv5-f{k}", "test_with_twin_in_train": 0.60 + k / 100}
+            for k in range(5)
+        ),
+        *({"split": f"family-cv5-f{k}", "test_with_twin_in_train": 0.0} for k in range(5)),
+    ]
+    DataSummary({}, {}, leakage).to_json(layout.result("data_summary"))
+    return root
+
+
+def test_a_cross_validated_run_pools_its_folds_and_names_the_protocol(tmp_path):
+    text = glance.glance_markdown(_fake_cv_run(tmp_path), "reference-cv")
+    # one seed: no spread column; the headers name the CV protocol
+    assert (
+        "| claim | paper | ours, family-grouped 5-fold CV [95% CI] | paper's random split as 5 "
+        "folds (leaks) | verdict |" in text
+    )
+    assert "| accuracy | 92.61 | 93.0 [92.0, 94.0] | 97.0 [96.5, 97.5] | consistent |" in text
+    assert "paper folds 60.0% to 64.0% (5 folds); family folds 0.0% (5 folds)" in text
+    # one row per configuration, mean ± SD over its fold models; a partial one says so
+    assert "| full | family, 5-fold CV | 5 folds, seed 0 | 93.0 ± 1.6 | 93.0 ± 1.6 | fp32 |" in text
+    assert "| unet | family, 5-fold CV | 3 of 5 folds, seed 0 | 91.0 ± 1.0 |" in text
+    assert "| full | paper (leaks), 5-fold CV | 5 folds, seed 0 | 97.0 ± 1.0 |" in text
+    assert "mean ± SD over its fold models" in text and "-f0" not in text
+
+
 def test_a_run_without_experiments_or_numbers_is_refused(tmp_path):
     with pytest.raises(glance.GlanceError, match="no experiments"):
         glance.glance_markdown(tmp_path, "reference")

@@ -307,3 +307,14 @@ def test_classifier_metrics_read_the_committed_legacy_files_and_round_trip(tmp_p
         RecordError, match=r"bad\.json: classifier_metrics record lacks the field 'ci'"
     ):
         ClassifierMetrics.from_json(tmp_path / "bad.json")
+
+
+def test_twin_shares_read_a_hold_out_split_or_every_fold():
+    hold_out = DataSummary({}, {}, [{"split": "paper", "test_with_twin_in_train": 0.61}])
+    assert hold_out.twin_shares("paper") == [0.61] and hold_out.twin_shares("family") == []
+    folds = DataSummary(
+        {}, {}, [{"split": f"paper-cv5-f{k}", "test_with_twin_in_train": 0.6 + k / 100}
+                 for k in range(5)] + [{"split": "family-cv5-f0", "test_with_twin_in_train": 0}],
+    )  # fmt: skip
+    assert folds.twin_shares("paper") == pytest.approx([0.60, 0.61, 0.62, 0.63, 0.64])
+    assert folds.twin_shares("family") == [0.0]

@@ -34,7 +34,8 @@ from marsutils.book.reporting import format_result
 from marsutils.core import paper
 from marsutils.core.layout import RunLayout
 from marsutils.core.records import DataSummary, FindingsRecord
-from marsutils.study.experiments import collect_results, summarize_seeds
+from marsutils.data.splits import parse_split
+from marsutils.study.experiments import collect_results, summarize_folds
 
 __all__ = [
     "MODULE",
@@ -130,6 +131,9 @@ OURS: tuple[tuple[str, str, str, str], ...] = (
     ("family", "plain", "plain (neither)", "family {ratio}"),
 )
 
+#: The split in words under cross-validation (kind -> text; ``{k}`` is the number of folds).
+OURS_CV = {"family": "family-grouped {k}-fold CV", "paper": "random {k}-fold CV (leaks)"}
+
 _METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("weighted_f1", "weighted F1"))
 
 
@@ -168,19 +172,29 @@ def anchor_rows() -> list[list[str]]:
 
 
 def _seed_summary(run: Path) -> pd.DataFrame:
-    """Mean and SD over seeds of accuracy, macro and weighted F1 per configuration."""
+    """Mean and SD over seeds (or fold models) of accuracy, macro and weighted F1 per
+    configuration (:func:`~marsutils.study.experiments.summarize_folds`)."""
     results = collect_results(run)
     if results.empty:
         raise FileNotFoundError(f"no finished experiment under {run}")
-    table = summarize_seeds(results, metrics=tuple(name for name, _ in _METRICS))
-    spec = results.groupby("key").first()
-    return table.join(spec[["backbone", "weights", "image_size"]], on="key")
+    table = summarize_folds(results, metrics=tuple(name for name, _ in _METRICS))
+    spec = results.groupby("model").first()
+    return table.join(spec[["backbone", "weights", "image_size"]], on="model")
 
 
 def _mean_sd(row: Any, metric: str) -> str:
-    """``"93.2 ± 0.8"`` (one seed: ``"95.4"``), in percent."""
+    """``"93.2 ± 0.8"`` (one model: ``"95.4"``), in percent."""
     mean, sd = 100 * getattr(row, f"{metric}_mean"), 100 * getattr(row, f"{metric}_sd")
-    return f"{mean:.1f}" if row.n_seeds == 1 else f"{mean:.1f} ± {sd:.1f}"
+    return f"{mean:.1f}" if row.n_models == 1 else f"{mean:.1f} ± {sd:.1f}"
+
+
+def _read_in(row: Any) -> str:
+    """``"our records, 3 seeds"`` or ``"our records, 5 folds"`` (what the mean is over)."""
+    if row.n_folds:
+        done = row.n_models // max(row.n_seeds, 1)
+        folds = f"{row.n_folds} folds" if done == row.n_folds else f"{done} of {row.n_folds} folds"
+        return f"our records, {folds}" + (f" x {row.n_seeds} seeds" if row.n_seeds > 1 else "")
+    return f"our records, {row.n_seeds} seed{'s' if row.n_seeds > 1 else ''}"
 
 
 def _data_text(data: DataSummary | None) -> str:
@@ -204,10 +218,17 @@ def _our_configurations(run: Path) -> list[tuple[Any, str, str]]:
     table = _seed_summary(run)
     data = DataSummary.read(RunLayout(run).result("data_summary"))
     out = []
+    kinds = table["split"].map(lambda s: parse_split(s).kind)
     for split, model, model_text, split_text in OURS:
-        match = table[(table["split"] == split) & (table["model"] == model)]
+        match = table[(kinds == split) & (table["model"] == model)]
         out += [
-            (r, model_text, split_text.format(ratio=_ratio(data, split)))
+            (
+                r,
+                model_text,
+                OURS_CV[split].format(k=r.n_folds)
+                if r.n_folds
+                else split_text.format(ratio=_ratio(data, split)),
+            )
             for r in match.itertuples()
         ]
     return out
@@ -239,7 +260,7 @@ def ours_rows(run_dir: str | Path) -> list[list[str]]:
             f"{model_text}: {r.backbone}, {r.weights}, {r.image_size} px",
             f"{data}, {split_text}",
             "; ".join(f"{label} {_mean_sd(r, name)}" for name, label in _METRICS),
-            f"our records, {r.n_seeds} seeds" if r.n_seeds > 1 else "our records, 1 seed",
+            _read_in(r),
         ]
         for r, model_text, split_text in _our_configurations(run)
     ]
@@ -275,10 +296,18 @@ def anchors_markdown(run_dir: str | Path) -> str:
     run = Path(run_dir)
     header = ["source", "model", "data, split", "results (%)", "read in"]
     left_out = "; ".join(f"{source}, {what}: {number}" for source, what, number in UNVERIFIED)
-    seeds = sorted({s for r, _, _ in _our_configurations(run) for s in str(r.seeds).split(",")})
+    ours = _our_configurations(run)
+    seeds = sorted({s for r, _, _ in ours for s in str(r.seeds).split(",")})
+    folds = sorted({int(r.n_folds) for r, _, _ in ours if r.n_folds})
+    over = (
+        f"the fold models of {'/'.join(map(str, folds))}-fold cross-validation (seed "
+        f"{', '.join(seeds)}; the spread between folds, each testing other images)"
+        if folds
+        else f"seeds ({', '.join(seeds)})"
+    )
     notes = [f"- {a.note}" for a in PUBLISHED if a.note]
     notes.append(
-        f"- Ours are the mean ± SD over seeds ({', '.join(seeds)}) of the `metrics.json` files "
+        f"- Ours are the mean ± SD over {over} of the `metrics.json` files "
         f"of `{_relative(run)}`: *full* is the paper's model (attention and head) on our "
         "backbone, *plain* the same backbone with neither; the family split keeps rotated and "
         "flipped twins on one side, the random split is the paper's and leaks them."
@@ -365,12 +394,14 @@ def f1_reading_markdown(run_dir: str | Path) -> str:
         [
             f"ours: {label}, {model_text.split()[0]} model, {split_text}",
             _mean_sd(r, name),
-            f"our records, {r.n_seeds} seed{'s' if r.n_seeds > 1 else ''}",
+            _read_in(r),
         ]
         for r, model_text, split_text in _our_configurations(run)
         if r.model == "full"
         for name, label in _METRICS[1:]
     ]
+    folded = any(r.n_folds for r, _, _ in _our_configurations(run))
+    over = "fold models" if folded else "seeds"
     number, row = _headline_f1(findings)
     interval = format_result(row["estimate"], row["low"], row["high"], decimals=row["decimals"])
     judged = verdict_metrics(findings)
@@ -381,7 +412,7 @@ def f1_reading_markdown(run_dir: str | Path) -> str:
         [
             markdown_table(["F1 summary", "value (%)", "source"], paper_rows + ours),
             "",
-            f"Ours are mean ± SD over seeds of `{_relative(run)}`'s `metrics.json` files. The "
+            f"Ours are mean ± SD over {over} of `{_relative(run)}`'s `metrics.json` files. The "
             f"verdict on the paper's F1 (C{number} on {{doc}}`summary`) judges **macro F1**: "
             f"{interval}, a 95% interval ({row['verdict']}). Mars-Bench's F1 is a weighted F1, "
             "so it compares with our weighted rows. What each verdict judges, from the test it "

@@ -8,14 +8,16 @@ the markers :data:`START` and :data:`END`; ``--check`` only reports whether the 
 * **The claims** come from the findings record (``results/findings.json``,
   :class:`marsutils.core.records.FindingsRecord`): each headline claim's primary result with its 95%
   interval, which resamples seeds and then twin families within each seed's test set where
-  several seeds exist (:mod:`marsutils.study.findings`), its mean ± SD over seeds, the same score on
-  the paper's leaky random split, and its verdict. The share of test images with a twin in train
-  comes from the data chapter's record.
+  several seeds exist, or the twin families of the pooled out-of-fold predictions under
+  cross-validation (:mod:`marsutils.study.findings`), its mean ± SD over seeds (a column left out
+  when the run has one seed), the same score on the paper's leaky random split, and its verdict.
+  The share of test images with a twin in train comes from the data chapter's record (its range
+  over the folds under cross-validation).
 * **The models** come from every experiment's ``metrics.json``
   (:func:`marsutils.study.experiments.collect_results`): each compared classifier's single-view test
-  accuracy and macro F1 as mean ± SD over its seeds
-  (:func:`marsutils.study.experiments.summarize_seeds`) and its precision path (wall times, with the
-  load they were measured under, are on the book's summary page).
+  accuracy and macro F1 as mean ± SD over its seeds, or over its fold models under
+  cross-validation (:func:`marsutils.study.experiments.summarize_folds`), and its precision path
+  (wall times, with the load they were measured under, are on the book's summary page).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from marsutils.core.atomic import write_text
 from marsutils.core.layout import RunLayout
 from marsutils.core.profiles import Profile, get_profile
 from marsutils.core.records import DataSummary, FindingsRecord
-from marsutils.study.experiments import collect_results, summarize_seeds
+from marsutils.data.splits import parse_split
+from marsutils.study.experiments import collect_results, summarize_folds
 
 __all__ = [
     "START",
@@ -116,7 +119,7 @@ def _seeds(row: dict) -> str:
     return f"{mean:{sign}.1f} ± {spread} ({n} seeds)"
 
 
-def _claims_table(run: Path) -> list[str]:
+def _claims_table(run: Path, cv_folds: int = 0) -> list[str]:
     layout = RunLayout(run)
     findings = _findings(layout)
     rows = []
@@ -136,23 +139,24 @@ def _claims_table(run: Path) -> list[str]:
                 row["verdict"],
             ]
         )
-    data = DataSummary.read(layout.result("data_summary"))
-    shares = {
-        split: None if data is None else data.leakage_of(split) for split in ("paper", "family")
-    }
-    share = "; ".join(
-        f"{split} split {100 * r['test_with_twin_in_train']:.1f}%"
-        for split, r in shares.items()
-        if r is not None
-    )
     header = [
         "claim",
         "paper",
-        "ours, family split [95% CI]",
+        f"ours, family-grouped {cv_folds}-fold CV [95% CI]"
+        if cv_folds
+        else "ours, family split [95% CI]",
         "mean ± SD over seeds",
-        "paper's random split (leaks)",
+        f"paper's random split as {cv_folds} folds (leaks)"
+        if cv_folds
+        else "paper's random split (leaks)",
         "verdict",
     ]
+    if not any(row.get("seed_mean") is not None for row in findings.values()):
+        # one seed (every cross-validated run of one repeat): no spread over seeds to show
+        header.pop(3)
+        rows = [row[:3] + row[4:] for row in rows]
+    data = DataSummary.read(layout.result("data_summary"))
+    share = "" if data is None else _leakage_text(data)
     return [
         *_table(header, rows),
         "",
@@ -160,11 +164,26 @@ def _claims_table(run: Path) -> list[str]:
     ]
 
 
+def _leakage_text(data: DataSummary) -> str:
+    """The share of test images with a twin in train, per split kind: the hold-out split's, or
+    the range over the folds of a cross-validated run."""
+    parts = []
+    for kind in ("paper", "family"):
+        shares = [100 * x for x in data.twin_shares(kind)]
+        if data.leakage_of(kind) is not None:
+            parts.append(f"{kind} split {shares[0]:.1f}%")
+        elif shares:
+            low, high = min(shares), max(shares)
+            spread = f"{low:.1f}%" if high - low < 0.05 else f"{low:.1f}% to {high:.1f}%"
+            parts.append(f"{kind} folds {spread} ({len(shares)} folds)")
+    return "; ".join(parts)
+
+
 def _models_table(run: Path) -> list[str]:
     results = collect_results(run)
     if results.empty:
         raise GlanceError(f"no finished experiment under {run}")
-    table = summarize_seeds(results, metrics=("accuracy", "macro_f1"))
+    table = summarize_folds(results, metrics=("accuracy", "macro_f1"))
     precision = (
         results.groupby("key")["precision"].agg(
             lambda p: ", ".join(sorted({str(v) for v in p if isinstance(v, str)})) or "fp32"
@@ -172,31 +191,51 @@ def _models_table(run: Path) -> list[str]:
         if "precision" in results
         else pd.Series(dtype=str)
     )
+    precision.index = [_pooled_key(k) for k in precision.index]
+    precision = precision.groupby(level=0).agg(
+        lambda p: ", ".join(sorted(set(", ".join(p).split(", "))))
+    )
     order = {m: i for i, m in enumerate(MODEL_ORDER)}
     table = table.assign(
-        _split=table["split"].map({"family": 0}).fillna(1),
+        _split=[0 if parse_split(x).kind == "family" else 1 for x in table["split"]],
         _model=table["model"].map(order).fillna(len(order)),
     ).sort_values(["_split", "_model"])
 
     def cell(r: tuple, metric: str) -> str:
         mean, sd = 100 * getattr(r, f"{metric}_mean"), 100 * getattr(r, f"{metric}_sd")
-        return f"{mean:.1f}" if r.n_seeds == 1 else f"{mean:.1f} ± {sd:.1f}"
+        return f"{mean:.1f}" if r.n_models == 1 else f"{mean:.1f} ± {sd:.1f}"
 
     rows = []
     for r in table.itertuples():
-        split = r.split + (" (leaks)" if r.split == "paper" else "")
+        name = parse_split(r.split)
+        split = name.kind + (" (leaks)" if name.kind == "paper" else "")
+        models = str(r.seeds).replace(",", ", ")
+        if r.n_folds:
+            split += f", {r.n_folds}-fold CV"
+            done = r.n_models // max(r.n_seeds, 1)
+            folds = f"{r.n_folds} folds" if done == r.n_folds else f"{done} of {r.n_folds} folds"
+            models = f"{folds}, seed{'s' if r.n_seeds > 1 else ''} {models}"
         rows.append(
             [
                 r.model,
                 split,
-                str(r.seeds).replace(",", ", "),
+                models,
                 cell(r, "accuracy"),
                 cell(r, "macro_f1"),
                 precision.get(r.key, "fp32"),
             ]
         )
     header = ["model", "split", "seeds", "accuracy", "macro F1", "precision"]
+    if (table["n_folds"] > 0).any():
+        header[2] = "models (folds, seeds)"
     return _table(header, rows)
+
+
+def _pooled_key(key: str) -> str:
+    """A fold experiment's key with its split pooled (``family-cv5-f2/x`` -> ``family-cv5/x``)."""
+    split, _, rest = key.partition("/")
+    name = parse_split(split)
+    return f"{name.kind}-cv{name.folds}/{rest}" if name.is_fold else key
 
 
 def glance_markdown(run_dir: str | os.PathLike, profile: str | Profile) -> str:
@@ -235,9 +274,14 @@ def glance_markdown(run_dir: str | os.PathLike, profile: str | Profile) -> str:
         f"paper's{tta}; every gain compares models trained under one shared budget. Verdicts "
         "follow the rules of the findings chapter.",
         "",
-        *_claims_table(run),
+        *_claims_table(run, prof.cv_folds),
         "",
-        "Every compared classifier, single-view test scores as mean ± SD over its seeds:",
+        "Every compared classifier, single-view test scores as mean ± SD over its "
+        + (
+            "fold models (the spread between folds, not an interval):"
+            if prof.cv_folds
+            else "seeds:"
+        ),
         "",
         *_models_table(run),
     ]

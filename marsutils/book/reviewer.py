@@ -300,11 +300,17 @@ def _data_facts(run: Path) -> dict[str, str]:
     data = DataSummary.read(RunLayout(run).result("data_summary"))
     if data is None:
         return {"images": "?", "twins": "?", "leak": "?"}
-    leak = data.leakage_of("paper")
+    leak = [100 * x for x in data.twin_shares("paper")]  # one hold-out split, or K folds
+    if not leak:
+        leak_text = "?"
+    elif f"{min(leak):.0f}" == f"{max(leak):.0f}":
+        leak_text = f"{leak[0]:.0f}%"
+    else:
+        leak_text = f"{min(leak):.0f}% to {max(leak):.0f}% (over its {len(leak)} folds)"
     return {
         "images": f"{int(data.families['images']):,}",
         "twins": f"{100 * float(data.families['share_with_twin']):.0f}%",
-        "leak": "?" if leak is None else f"{100 * leak['test_with_twin_in_train']:.0f}%",
+        "leak": leak_text,
     }
 
 

@@ -573,6 +573,30 @@ class DataSummary(Record):
         """The first leakage row of ``split``, or None."""
         return next((row for row in self.leakage if row["split"] == split), None)
 
+    def twin_shares(self, kind: str) -> list[float]:
+        """Shares of test images with a twin in train, for the splits of ``kind``.
+
+        Parameters
+        ----------
+        kind : {"paper", "family"}
+            The split protocol.
+
+        Returns
+        -------
+        list of float
+            Fractions in [0, 1]: the hold-out split ``kind``'s one share where the record has
+            it, else one per cross-validation fold ``<kind>-cv<K>-f<k>`` in the record's order;
+            empty when the record has neither.
+        """
+        row = self.leakage_of(kind)
+        if row is not None:
+            return [float(row["test_with_twin_in_train"])]
+        return [
+            float(r["test_with_twin_in_train"])
+            for r in self.leakage
+            if str(r["split"]).startswith(f"{kind}-cv") and "-f" in str(r["split"])
+        ]
+
 
 @dataclass(frozen=True)
 class TrainingSummary(Record):

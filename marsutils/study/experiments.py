@@ -49,6 +49,7 @@ __all__ = [
     "headline_over_seeds",
     "collect_results",
     "summarize_seeds",
+    "summarize_folds",
     "results_over_seeds",
     "ABLATION_MODELS",
     "BASELINE_MODELS",
@@ -505,6 +506,59 @@ def summarize_seeds(
     table["seeds"] = table["key"].map(seeds.agg(lambda s: ",".join(str(k) for k in sorted(set(s)))))
     for name in metrics:  # one seed: no SD (NaN in a table, None in seed_table's JSON form)
         table[f"{name}_sd"] = table[f"{name}_sd"].astype(float)
+    return table
+
+
+def summarize_folds(
+    results: pd.DataFrame,
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1", "mean_iou"),
+) -> pd.DataFrame:
+    """Mean and standard deviation over the fold models of each cross-validated configuration.
+
+    The folds of a configuration (splits ``<kind>-cv<K>-f<k>``, every seed) become one row whose
+    split is the pooled name ``<kind>-cv<K>`` (:func:`marsutils.data.splits.parse_split`); a
+    configuration on a hold-out split is summarized over its seeds as in
+    :func:`summarize_seeds`.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Rows of :func:`collect_results` (one per configuration, fold and seed).
+    metrics : tuple of str
+        Overall metric columns to aggregate (fractions in [0, 1]).
+
+    Returns
+    -------
+    DataFrame
+        One row per pooled configuration, in first-seen order, with the columns of
+        :func:`summarize_seeds` (``seeds``, ``n_seeds``) and ``n_folds`` (K, 0 for a hold-out
+        split) and ``n_models`` (the fold models x seeds averaged). The SD (``ddof=1``) is the
+        spread between the fold models: it mixes the folds' different test images with training
+        randomness, and is not the uncertainty of the pooled score (the family-bootstrap
+        interval of the pooled out-of-fold predictions, :func:`pool_folds`, is).
+
+    Raises
+    ------
+    ValueError
+        When ``results`` lacks the ``key``, ``split``, ``seed`` or a metric column.
+    """
+    missing = sorted({"key", "split", "seed", *metrics} - set(results.columns))
+    if missing:
+        raise ValueError(f"results lack column(s) {missing}; pass collect_results(run_dir)")
+    names = [parse_split(s) for s in results["split"]]
+    pooled = [
+        f"{n.kind}-cv{n.folds}" if n.is_fold else s
+        for n, s in zip(names, results["split"], strict=True)
+    ]
+    keys = [
+        p + key[len(split) :] if key.startswith(split) else key
+        for key, split, p in zip(results["key"], results["split"], pooled, strict=True)
+    ]
+    frame = results.assign(key=keys, split=pooled)
+    table = summarize_seeds(frame, metrics)  # grouped by the pooled key: folds x seeds
+    folds = {p: n.folds if n.is_fold else 0 for p, n in zip(pooled, names, strict=True)}
+    table["n_folds"] = table["split"].map(folds).astype(int)
+    table["n_models"] = table["key"].map(frame.groupby("key", sort=False).size()).astype(int)
     return table
 
 
