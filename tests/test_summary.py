@@ -163,6 +163,21 @@ def test_the_grid_log_gives_wall_time_per_seed_and_group(tmp_path):
     (run / "grid_log.json").write_text(json.dumps(log))
     text = summary_markdown(load_records(run))
     assert "1 of these were resumed from a checkpoint" in text
+    # per group again, with the resumed one's every session (60 s of training, from done.json)
+    assert "Counting every session of these" in text
+    assert "per group: ablation 5 min; main 12 min. In all: 0.3 hours." in text
+
+
+def test_the_method_in_brief_names_the_run_s_protocol(tmp_path):
+    hold_out = summary_markdown(load_records(_run(tmp_path / "a", FINDINGS)))
+    assert "evaluated them on two 80/20 splits" in hold_out and "cross-validation" not in hold_out
+    run = _run(tmp_path / "b", FINDINGS)
+    fold = run / "experiments" / "family-cv5-f0" / "full-x" / "seed0"
+    fold.mkdir(parents=True)
+    (run / "experiments" / "family" / "full-x" / "seed0" / "done.json").rename(fold / "done.json")
+    text = summary_markdown(load_records(run))
+    assert "evaluated them by 5-fold cross-validation, so that every image is tested once" in text
+    assert "judged on the leak-free folds" in text and "80/20" not in text.split("## Verdicts")[0]
 
 
 def test_the_verdicts_are_shown_beside_the_previous_run(tmp_path):
