@@ -237,3 +237,20 @@ def test_the_summary_puts_the_second_release_verdicts_beside_the_in_release_ones
     row = next(line for line in text.splitlines() if line.startswith("| C3 | beats U-Net in F1 |"))
     assert "| n/a |" in row and "verdict-not-run" in row
     assert "No comparison could be judged" in text
+
+
+def test_every_session_of_a_resumed_experiment_counts_and_records_are_named_by_folder(tmp_path):
+    from marsutils.book.summary import every_session_seconds
+
+    run = _run(tmp_path, FINDINGS)
+    log = [  # full-x/seed0 trained 60 s in all (done.json); the log saw its last 5 s only
+        {"seed": 0, "group": "main", "run_key": "family/full-x/seed0", "wall_s": 5.0,
+         "threads": 2, "loadavg_1min": 2.0},
+        {"seed": 0, "group": "main", "run_key": "family/plain-x/seed0", "wall_s": 30.0,
+         "threads": 2, "loadavg_1min": 2.0},
+    ]  # fmt: skip
+    (run / "grid_log.json").write_text(json.dumps(log))
+    records = load_records(run)
+    assert every_session_seconds(records) == [60.0, 30.0]  # plain-x has no done.json
+    text = summary_markdown(records)
+    assert f"from `{run.as_posix()}/grid_log.json`" in text  # outside the repository: as given

@@ -28,8 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from marsutils.book.blocks import hundredths, markdown_table, page_main
-from marsutils.book.notebook import REPO_ROOT
+from marsutils.book.blocks import hundredths, markdown_table, page_main, repo_relative
 from marsutils.book.reporting import format_result
 from marsutils.core import paper
 from marsutils.core.layout import RunLayout
@@ -266,14 +265,6 @@ def ours_rows(run_dir: str | Path) -> list[list[str]]:
     ]
 
 
-def _relative(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside it."""
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def anchors_markdown(run_dir: str | Path) -> str:
     """The ``anchors`` block: the table, its notes and the results left out of it.
 
@@ -308,7 +299,7 @@ def anchors_markdown(run_dir: str | Path) -> str:
     notes = [f"- {a.note}" for a in PUBLISHED if a.note]
     notes.append(
         f"- Ours are the mean ± SD over {over} of the `metrics.json` files "
-        f"of `{_relative(run)}`: *full* is the paper's model (attention and head) on our "
+        f"of `{repo_relative(run)}`: *full* is the paper's model (attention and head) on our "
         "backbone, *plain* the same backbone with neither; the family split keeps rotated and "
         "flipped twins on one side, the random split is the paper's and leaks them."
     )
@@ -412,7 +403,7 @@ def f1_reading_markdown(run_dir: str | Path) -> str:
         [
             markdown_table(["F1 summary", "value (%)", "source"], paper_rows + ours),
             "",
-            f"Ours are mean ± SD over {over} of `{_relative(run)}`'s `metrics.json` files. The "
+            f"Ours are mean ± SD over {over} of `{repo_relative(run)}`'s `metrics.json` files. The "
             f"verdict on the paper's F1 (C{number} on {{doc}}`summary`) judges **macro F1**: "
             f"{interval}, a 95% interval ({row['verdict']}). Mars-Bench's F1 is a weighted F1, "
             "so it compares with our weighted rows. What each verdict judges, from the test it "

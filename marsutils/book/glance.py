@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from marsutils.book.blocks import repo_relative
 from marsutils.book.notebook import REPO_ROOT
 from marsutils.book.reporting import format_result
 from marsutils.core.atomic import write_text
@@ -269,8 +270,8 @@ def glance_markdown(run_dir: str | os.PathLike, profile: str | Profile) -> str:
     )
     tta = f" ({prof.tta_views}-view TTA beside them in the findings)" if prof.tta_views > 1 else ""
     lines = [
-        f"Profile `{prof.name}` (generated from `{_relative(run)}`). Scores in percent, gains in "
-        f"points. The interval resamples {resampling}. Every score is single view, as the "
+        f"Profile `{prof.name}` (generated from `{repo_relative(run)}`). Scores in percent, gains "
+        f"in points. The interval resamples {resampling}. Every score is single view, as the "
         f"paper's{tta}; every gain compares models trained under one shared budget. Verdicts "
         "follow the rules of the findings chapter.",
         "",
@@ -286,13 +287,6 @@ def glance_markdown(run_dir: str | os.PathLike, profile: str | Profile) -> str:
         *_models_table(run),
     ]
     return "\n".join(lines)
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
 
 
 def update_readme(readme: str | os.PathLike, markdown: str, *, check: bool = False) -> bool:

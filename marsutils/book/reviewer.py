@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from marsutils.book.blocks import hundredths, markdown_table, page_main
-from marsutils.book.summary import load_records
+from marsutils.book.blocks import hundredths, markdown_table, page_main, repo_relative
+from marsutils.book.summary import every_session_seconds, load_records
 from marsutils.core import paper
 from marsutils.core.layout import RunLayout
 from marsutils.core.records import DataSummary
@@ -204,12 +204,19 @@ def _study_rows(run: Path, records: Mapping[str, Any]) -> list[list[str]]:
     rows = []
     log = records.get("grid_log") or []
     if log:
-        total = sum(float(r["wall_s"]) for r in log)
+        logged = sum(float(r["wall_s"]) for r in log)
+        whole = sum(every_session_seconds(records))
+        resumed = (
+            f"; {_hours(whole)} counting every session of the experiments resumed from a "
+            "checkpoint (their `done.json`)"
+            if whole > logged + 60
+            else ""
+        )
         rows.append(
             [
                 "classifier grid, wall time",
-                f"{_hours(total)} for {len(log)} logged experiments (training and evaluation, "
-                "one at a time)",
+                f"{_hours(logged)} for {len(log)} logged experiments (training and evaluation, "
+                f"one at a time){resumed}",
                 "`grid_log.json`",
             ]
         )
@@ -281,8 +288,8 @@ def compute_markdown(run_dir: str | Path, records: Mapping[str, Any] | None = No
     profile = (records.get("pipeline") or {}).get("profile", "unknown")
     return "\n".join(
         [
-            f"Profile `{profile}`; every row is read from the record it names (paths below the "
-            "run folder).",
+            f"Profile `{profile}`; every row is read from the record it names (paths below "
+            f"`{repo_relative(run)}/`).",
             "",
             markdown_table(["what", "budget", "record"], rows),
         ]

@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from marsutils.book.blocks import repo_relative
 from marsutils.book.reporting import finding_texts, verdict_badge
 from marsutils.core.atomic import write_text
 from marsutils.core.layout import RunLayout
@@ -40,6 +41,7 @@ from marsutils.stats import rules
 
 __all__ = [
     "CHAPTERS",
+    "every_session_seconds",
     "evidence_chapter",
     "load_records",
     "main",
@@ -94,6 +96,7 @@ def load_records(results_dir: str | Path, *, previous: str | Path | None = None)
     dict
         ``findings`` (list of claim rows, keyed by the fields of
         :class:`marsutils.core.records.Finding`, blanks as ``""``), ``pipeline`` (or None),
+        ``folder`` (``results_dir`` relative to the repository where it lies inside it),
         ``environment`` (or None), ``grid_log`` (list of experiment timings, or None),
         ``experiments`` (one dict per ``done.json`` found under ``experiments/``, with its
         ``key``: the folder path below ``experiments/``) and ``previous`` (``{"name": folder
@@ -119,6 +122,7 @@ def load_records(results_dir: str | Path, *, previous: str | Path | None = None)
         record["key"] = done.parent.relative_to(layout.experiments).as_posix()
         experiments.append(record)
     return {
+        "folder": repo_relative(results_dir),
         "findings": findings,
         "pipeline": _read_json(layout.pipeline_record),
         "environment": _read_json(layout.result("environment")),
@@ -257,6 +261,40 @@ def _previous_section(records: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _in_run(records: Mapping[str, Any], name: str) -> str:
+    """``name`` below the run's folder (``results/reference/grid_log.json``), for the text."""
+    folder = records.get("folder")
+    return f"{folder}/{name}" if folder else name
+
+
+def every_session_seconds(records: Mapping[str, Any]) -> list[float]:
+    """Each logged experiment's time over every session it ran in, in seconds.
+
+    ``grid_log.json`` holds the wall time of the session that finished an experiment; one
+    resumed from a checkpoint ran partly in earlier sessions. Its time is then its epochs and
+    final predictions as its ``done.json`` records them (``train_time_s + final_predict_s``),
+    which leaves out only the evaluation after training (seconds).
+
+    Parameters
+    ----------
+    records : mapping
+        As returned by :func:`load_records` (``grid_log`` and ``experiments``).
+
+    Returns
+    -------
+    list of float
+        One per ``grid_log`` entry, in its order: the larger of its logged ``wall_s`` and its
+        recorded training and prediction time.
+    """
+    experiments = {e["key"]: e for e in records.get("experiments", [])}
+    out = []
+    for entry in records.get("grid_log") or []:
+        done = experiments.get(entry["run_key"], {})
+        recorded = float(done.get("train_time_s") or 0) + float(done.get("final_predict_s") or 0)
+        out.append(max(float(entry["wall_s"]), recorded))
+    return out
+
+
 def _grid_section(records: Mapping[str, Any]) -> list[str]:
     log = records.get("grid_log")
     if not log:
@@ -279,20 +317,12 @@ def _grid_section(records: Mapping[str, Any]) -> list[str]:
         for r in frame.itertuples()
         if trained.get(r.run_key) is not None and trained[r.run_key] > r.wall_s + 1
     ]
-    # every session of a resumed experiment: its epochs and final predictions (done.json)
-    whole = frame.apply(
-        lambda r: max(
-            r.wall_s,
-            (trained.get(r.run_key) or 0)
-            + float(experiments.get(r.run_key, {}).get("final_predict_s") or 0),
-        ),
-        axis=1,
-    )
+    whole = pd.Series(every_session_seconds(records), index=frame.index)
     per_group_whole = whole.groupby(frame["group"]).sum()
     out = [
         "",
         "Wall time of the classifier grid (training and evaluation of every experiment, "
-        "one at a time, from `grid_log.json`):",
+        f"one at a time, from `{_in_run(records, 'grid_log.json')}`):",
         "",
         _table(["seed", "group", "experiments", "minutes"], rows),
         "",
@@ -338,7 +368,8 @@ def _compute_section(records: Mapping[str, Any]) -> list[str]:
             f"GPU: {env.get('cuda_device') or 'none'}.",
             f"- **Software:** Python {env.get('python')}, torch {env.get('torch')} with "
             f"{env.get('torch_threads')} threads; the package lock of the run "
-            f"({len(env.get('packages', {}))} packages) is in `results/environment.json`.",
+            f"({len(env.get('packages', {}))} packages) is in "
+            f"`{_in_run(records, 'results/environment.json')}`.",
         ]
     else:
         out.append(
