@@ -15,10 +15,20 @@ overwriting a file there): a restored experiment counts as finished, and only a 
 chapter loads is trained again (``run_classifier(..., need_weights=True)``), to the same
 weights, since training is deterministic for the same seed, recipe and thread count.
 
+The run folder's weights do not outlive a session's machine, so every compared classifier is
+scored on the external release (``hirise-v1``, :func:`marsutils.study.external.predict_external`)
+right after it trains, and its ``external_<folder>.csv`` is committed with its other records.
+An experiment finished in an earlier session whose weights are gone and which has no external
+predictions is trained anew once the rest of the grid is done: its log entry then says whether
+the new training reproduced the committed test predictions (same CPU kind, threads and
+precision: it should), and the new records replace the committed ones either way, so an
+experiment's in-release and external predictions always come from one model.
+
 Each experiment's wall time goes to ``grid_log.json`` (in ``results/<profile>/`` and in the run
 folder, :attr:`marsutils.core.layout.RunLayout.grid_log`) with its seed and
-group, the torch thread count and the 1-minute load average when it ended (a group's wall time
-is the sum of its experiments'; a high load average marks a time measured beside other work).
+group, the torch thread count, the CPU (model name and torch's capability: the grid may span
+machines) and the 1-minute load average when it ended (a group's wall time is the sum of its
+experiments'; a high load average marks a time measured beside other work).
 """
 
 from __future__ import annotations
@@ -34,10 +44,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import pandas as pd  # noqa: E402
+
 from marsutils.core.atomic import read_json, write_json  # noqa: E402
+from marsutils.core.environment import environment_record  # noqa: E402
 from marsutils.core.layout import RunLayout  # noqa: E402
 from marsutils.core.profiles import get_profile  # noqa: E402
-from marsutils.study.experiments import grid  # noqa: E402
+from marsutils.data.errors import DataError  # noqa: E402
+from marsutils.study.experiments import ClassifierSpec, grid  # noqa: E402
 from marsutils.study.grid import Executor, train_grid  # noqa: E402
 
 RECORD_PATTERNS = (
@@ -106,20 +120,93 @@ def commit(records: Path, message: str) -> None:
     print("[run] gave up committing; the records stay in the working tree", flush=True)
 
 
+def log_entry(spec: ClassifierSpec, wall_s: float, threads: int, **extra) -> dict:
+    """The ``grid_log.json`` entry of an experiment that ended now (module docstring)."""
+    machine = environment_record(include_packages=False)
+    return {
+        "seed": spec.seed,
+        "group": spec.group,
+        "run_key": spec.run_key,
+        "wall_s": round(wall_s, 1),
+        "threads": threads,
+        "cpu_model": machine["cpu_model"],
+        "cpu_capability": machine["cpu_capability"],
+        "loadavg_1min": round(os.getloadavg()[0], 2),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **extra,
+    }
+
+
+def weights_lost(predicted: dict) -> set[str]:
+    """The experiment keys of :func:`~marsutils.study.external.predict_external`'s result that
+    finished but kept no weights, so have no external predictions."""
+    return {
+        key
+        for entry in predicted.values()
+        for key, why in entry["missing"].items()
+        if why == "its weights were not kept"
+    }
+
+
+def same_predictions(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two ``predictions_test.csv`` frames agree: the same predicted classes, and
+    probabilities within 1e-6 (the reproduction test of a retraining,
+    :func:`marsutils.train.engine._retrain_weights`)."""
+    if len(a) != len(b) or not a["y_pred"].equals(b["y_pred"]):
+        return False
+    pa, pb = a.filter(like="prob_").to_numpy(), b.filter(like="prob_").to_numpy()
+    return pa.shape == pb.shape and bool(abs(pa - pb).max(initial=0.0) <= 1e-6)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="reference", help="the profile (default: reference)")
     parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-commit", action="store_true", help="copy records, do not commit")
+    parser.add_argument(
+        "--external-dir",
+        default=None,
+        help="the external release scored after each training (default: "
+        "$MARS_EXTERNAL_DIR or ../shared/data/hirise-v1)",
+    )
+    parser.add_argument(
+        "--no-external", action="store_true", help="do not score the external release"
+    )
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     run_dir = (Path(args.run_dir) if args.run_dir else REPO / "runs" / profile.name).resolve()
     records = REPO / "results" / profile.name
+    ext = None
+    if not args.no_external:
+        from marsutils.data import locate_external_dir
+        from marsutils.study.external import external_folder
+
+        try:
+            ext = external_folder(
+                locate_external_dir(args.external_dir), max_images=profile.max_images
+            )
+        except DataError as err:
+            print(f"error: --external-dir: {err} (or pass --no-external)", file=sys.stderr)
+            return 2
     restored = restore_records(records, run_dir) if records.is_dir() else 0
     print(f"[run] {profile.name}: run folder {run_dir}; {restored} committed files restored")
     log_path = records / "grid_log.json"  # the committed copy; the run folder holds the other
     log = read_json(log_path) if log_path.is_file() else []
+
+    def save(spec: ClassifierSpec) -> None:
+        records.mkdir(parents=True, exist_ok=True)
+        write_json(log_path, log)
+        write_json(RunLayout(run_dir).grid_log, log)  # published with the run
+        copy_records(run_dir, records)
+        if not args.no_commit:
+            commit(records, f"{profile.name} run: {spec.run_key} records")
+
+    def score_external() -> dict:
+        from marsutils.study.external import predict_external
+
+        return predict_external(run_dir, profile, ext) if ext is not None else {}
+
     # seed by seed; within a seed the main models first (the later chapters load them), then
     # the baselines (the slowest to converge: a budget too short for them shows early)
     order = {"main": 0, "baselines": 1, "ablation": 2, "scratch": 3}
@@ -129,23 +216,33 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         (result,) = train_grid([spec], profile, run_dir, executor)
         if result["trained"]:
-            log.append(
-                {
-                    "seed": spec.seed,
-                    "group": spec.group,
-                    "run_key": spec.run_key,
-                    "wall_s": round(time.perf_counter() - start, 1),
-                    "threads": args.threads,
-                    "loadavg_1min": round(os.getloadavg()[0], 2),
-                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                }
+            log.append(log_entry(spec, time.perf_counter() - start, args.threads))
+        score_external()  # while its weights are here
+        save(spec)
+    # finished in an earlier session, weights gone, no external predictions: train anew
+    lost = weights_lost(score_external())
+    for spec in [s for s in specs if s.key in lost and s.seed == 0]:
+        files = RunLayout(run_dir).files(spec.key, spec.seed)
+        recorded = pd.read_csv(files.predictions("test"))
+        print(f"[run] {spec.run_key}: no weights and no external predictions; training anew")
+        shutil.rmtree(files.folder)
+        start = time.perf_counter()
+        train_grid([spec], profile, run_dir, executor)
+        reproduced = same_predictions(recorded, pd.read_csv(files.predictions("test")))
+        earlier = [e for e in log if e.get("run_key") == spec.run_key]
+        log[:] = [e for e in log if e.get("run_key") != spec.run_key]
+        log.append(
+            log_entry(
+                spec,
+                time.perf_counter() - start,
+                args.threads,
+                retrained="its weights were lost before the external release was scored",
+                reproduced_record=reproduced,
+                earlier=earlier,
             )
-            records.mkdir(parents=True, exist_ok=True)
-            write_json(log_path, log)
-            write_json(RunLayout(run_dir).grid_log, log)  # published with the run
-        copy_records(run_dir, records)
-        if records.is_dir() and not args.no_commit:
-            commit(records, f"{profile.name} run: {spec.run_key} records")
+        )
+        score_external()
+        save(spec)
     print("[run] the whole grid is finished")
     return 0
 

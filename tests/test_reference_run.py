@@ -85,3 +85,80 @@ def test_the_records_folder_is_committed_alone_and_only_when_it_changed(
     log = git("log", "--format=%s").stdout.split("\n")
     assert [line for line in log if line] == ["first records"]
     assert git("status", "--porcelain").stdout.strip() == "?? other.txt"
+
+
+def test_a_finished_experiment_without_weights_is_trained_anew_for_the_external_release(
+    driver, tmp_path, monkeypatch
+):
+    """The second pass: weights lost, no external predictions -> trained anew once, its log
+    entry replaced (the earlier one kept inside it) and marked reproduced or not."""
+    import types
+
+    import marsutils.data
+    import marsutils.study.external as external
+
+    spec = types.SimpleNamespace(
+        key="family-cv5-f0/plain-x", run_key="family-cv5-f0/plain-x/seed0", seed=0, group="ablation"
+    )
+    records = tmp_path / "results" / "p"
+    recorded = "row,y_true,y_pred,prob_0,prob_1\n0,1,1,0.25,0.75\n"
+    folder = records / "experiments" / spec.key / "seed0"
+    folder.mkdir(parents=True)
+    (folder / "predictions_test.csv").write_text(recorded)
+    write_json(folder / "done.json", {"epochs_run": 1})
+    write_json(folder / "metrics.json", {"macro_f1": 0.5})
+    write_json(records / "grid_log.json", [{"run_key": spec.run_key, "wall_s": 9.0}])
+    trained = []
+
+    def train_grid(specs, profile, run_dir, executor):
+        (s,) = specs
+        out = Path(run_dir) / "experiments" / s.key / "seed0"
+        if not (out / "done.json").is_file():  # a real training, here of another CPU kind
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "predictions_test.csv").write_text(recorded.replace("0.25,0.75", "0.3,0.7"))
+            write_json(out / "done.json", {"epochs_run": 1})
+            write_json(out / "metrics.json", {"macro_f1": 0.4})
+            (out / "best_model.pt").write_bytes(b"weights")
+            trained.append(s.run_key)
+        return [{"trained": bool(trained)}]
+
+    def predict_external(run_dir, profile, ext):
+        weights = (Path(run_dir) / "experiments" / spec.key / "seed0" / "best_model.pt").is_file()
+        why = {} if weights else {spec.key: "its weights were not kept"}
+        return {"plain": {"specs": [spec], "frames": [], "predicted": [], "missing": why}}
+
+    monkeypatch.setattr(driver, "REPO", tmp_path)
+    monkeypatch.setattr(
+        driver, "get_profile", lambda name: types.SimpleNamespace(name="p", max_images=None)
+    )
+    monkeypatch.setattr(driver, "grid", lambda profile: [spec])
+    monkeypatch.setattr(driver, "train_grid", train_grid)
+    monkeypatch.setattr(marsutils.data, "locate_external_dir", lambda d: tmp_path)
+    monkeypatch.setattr(external, "external_folder", lambda d, max_images: object())
+    monkeypatch.setattr(external, "predict_external", predict_external)
+    assert driver.main(["--profile", "p", "--no-commit"]) == 0
+    assert trained == [spec.run_key]  # once: the restored record counted as finished first
+    (entry,) = driver.read_json(records / "grid_log.json")
+    assert entry["run_key"] == spec.run_key and entry["reproduced_record"] is False
+    assert entry["earlier"] == [{"run_key": spec.run_key, "wall_s": 9.0}]
+    assert {"cpu_model", "cpu_capability", "threads"} <= entry.keys()
+    # the new model's records replace the committed ones: one model behind both releases
+    assert "0.3,0.7" in (folder / "predictions_test.csv").read_text()
+
+
+def test_a_retraining_reproduces_only_with_the_same_classes_and_probabilities(driver):
+    import pandas as pd
+
+    a = pd.DataFrame({"y_pred": [1, 0], "prob_0": [0.2, 0.9], "prob_1": [0.8, 0.1]})
+    assert driver.same_predictions(a, a.copy())
+    assert driver.same_predictions(a, a.assign(prob_0=a["prob_0"] + 5e-7))
+    assert not driver.same_predictions(a, a.assign(prob_0=a["prob_0"] + 1e-5))
+    assert not driver.same_predictions(a, a.assign(y_pred=[1, 1]))
+    assert not driver.same_predictions(a, a.iloc[:1])
+
+
+def test_a_missing_external_release_stops_the_run_naming_the_option(driver, tmp_path, capsys):
+    status = driver.main(["--profile", "smoke", "--external-dir", str(tmp_path / "nowhere")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--external-dir" in err and "nowhere" in err

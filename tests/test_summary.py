@@ -242,7 +242,7 @@ def test_the_summary_puts_the_second_release_verdicts_beside_the_in_release_ones
 def test_every_session_of_a_resumed_experiment_counts_and_records_are_named_by_folder(tmp_path):
     from marsutils.book.summary import every_session_seconds
 
-    run = _run(tmp_path, FINDINGS)
+    run = _run(tmp_path, FINDINGS, environment=True)
     log = [  # full-x/seed0 trained 60 s in all (done.json); the log saw its last 5 s only
         {"seed": 0, "group": "main", "run_key": "family/full-x/seed0", "wall_s": 5.0,
          "threads": 2, "loadavg_1min": 2.0},
@@ -253,4 +253,7 @@ def test_every_session_of_a_resumed_experiment_counts_and_records_are_named_by_f
     records = load_records(run)
     assert every_session_seconds(records) == [60.0, 30.0]  # plain-x has no done.json
     text = summary_markdown(records)
-    assert f"from `{run.as_posix()}/grid_log.json`" in text  # outside the repository: as given
+    # outside the repository (a temporary smoke run): named relative to the run folder, so the
+    # page shows no machine's path
+    assert "from `grid_log.json`" in text and "is in `results/environment.json`" in text
+    assert str(tmp_path) not in text

@@ -262,9 +262,12 @@ def _previous_section(records: Mapping[str, Any]) -> list[str]:
 
 
 def _in_run(records: Mapping[str, Any], name: str) -> str:
-    """``name`` below the run's folder (``results/reference/grid_log.json``), for the text."""
+    """``name`` below the run's folder (``results/reference/grid_log.json``), for the text.
+
+    A run folder outside the repository (a smoke run in a temporary folder) is not named: the
+    page would show one machine's path, so ``name`` is given relative to the run folder."""
     folder = records.get("folder")
-    return f"{folder}/{name}" if folder else name
+    return f"{folder}/{name}" if folder and not Path(folder).is_absolute() else name
 
 
 def every_session_seconds(records: Mapping[str, Any]) -> list[float]:
