@@ -1,7 +1,8 @@
 """Train a long run's classifier grid one experiment at a time, committing its small records after
 each.
 
-``python scripts/reference_run.py [--profile reference] [--threads 2] [--no-commit]``
+``python scripts/reference_run.py [--profile reference] [--threads 2] [--no-commit]
+[--external-dir DIR | --no-external] [--restore-weights]``
 
 The grid of the profile (:func:`marsutils.study.experiments.grid`) is trained seed by seed (seed 0
 first) and, within a seed, group by group: the main models (which the later chapters load), then
@@ -19,7 +20,9 @@ The run folder's weights do not outlive a session's machine, so every compared c
 scored on the external release (``hirise-v1``, :func:`marsutils.study.external.predict_external`)
 right after it trains, and its ``external_<folder>.csv`` is committed with its other records.
 An experiment finished in an earlier session whose weights are gone and which has no external
-predictions is trained anew once the rest of the grid is done: its log entry then says whether
+predictions is trained anew once the rest of the grid is done (with ``--restore-weights``, before
+publishing, also the models whose weights a later chapter loads,
+:func:`marsutils.study.experiments.loaded_by_later_chapters`): its log entry then says whether
 the new training reproduced the committed test predictions (same CPU kind, threads and
 precision: it should), and the new records replace the committed ones either way, so an
 experiment's in-release and external predictions always come from one model.
@@ -51,7 +54,11 @@ from marsutils.core.environment import environment_record  # noqa: E402
 from marsutils.core.layout import RunLayout  # noqa: E402
 from marsutils.core.profiles import get_profile  # noqa: E402
 from marsutils.data.errors import DataError  # noqa: E402
-from marsutils.study.experiments import ClassifierSpec, grid  # noqa: E402
+from marsutils.study.experiments import (  # noqa: E402
+    ClassifierSpec,
+    grid,
+    loaded_by_later_chapters,
+)
 from marsutils.study.grid import Executor, train_grid  # noqa: E402
 
 RECORD_PATTERNS = (
@@ -173,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-external", action="store_true", help="do not score the external release"
     )
+    parser.add_argument(
+        "--restore-weights",
+        action="store_true",
+        help="also train anew the finished models whose weights the later chapters load "
+        "(loaded_by_later_chapters) when the run folder lacks them: before publishing",
+    )
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     run_dir = (Path(args.run_dir) if args.run_dir else REPO / "runs" / profile.name).resolve()
@@ -219,12 +232,21 @@ def main(argv: list[str] | None = None) -> int:
             log.append(log_entry(spec, time.perf_counter() - start, args.threads))
         score_external()  # while its weights are here
         save(spec)
-    # finished in an earlier session, weights gone, no external predictions: train anew
-    lost = weights_lost(score_external())
-    for spec in [s for s in specs if s.key in lost and s.seed == 0]:
+    # finished in an earlier session, weights gone, no external predictions (or, asked, the
+    # weights a later chapter loads): train anew
+    reasons = {
+        key: "its weights were lost before the external release was scored"
+        for key in weights_lost(score_external())
+    }
+    if args.restore_weights:
+        for spec in specs:
+            best = RunLayout(run_dir).files(spec.key, spec.seed).best
+            if loaded_by_later_chapters(spec) and spec.key not in reasons and not best.is_file():
+                reasons[spec.key] = "a later chapter loads its weights, which were lost"
+    for spec in [s for s in specs if s.key in reasons and s.seed == 0]:
         files = RunLayout(run_dir).files(spec.key, spec.seed)
         recorded = pd.read_csv(files.predictions("test"))
-        print(f"[run] {spec.run_key}: no weights and no external predictions; training anew")
+        print(f"[run] {spec.run_key}: {reasons[spec.key]}; training anew")
         shutil.rmtree(files.folder)
         start = time.perf_counter()
         train_grid([spec], profile, run_dir, executor)
@@ -236,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 spec,
                 time.perf_counter() - start,
                 args.threads,
-                retrained="its weights were lost before the external release was scored",
+                retrained=reasons[spec.key],
                 reproduced_record=reproduced,
                 earlier=earlier,
             )

@@ -87,19 +87,15 @@ def test_the_records_folder_is_committed_alone_and_only_when_it_changed(
     assert git("status", "--porcelain").stdout.strip() == "?? other.txt"
 
 
-def test_a_finished_experiment_without_weights_is_trained_anew_for_the_external_release(
-    driver, tmp_path, monkeypatch
-):
-    """The second pass: weights lost, no external predictions -> trained anew once, its log
-    entry replaced (the earlier one kept inside it) and marked reproduced or not."""
+def _fake_grid(driver, tmp_path, monkeypatch, spec, *, external_kept: bool):
+    """A committed record of ``spec`` (no weights in the run folder), a fake training that gives
+    other predictions (another CPU kind) and a fake external scorer; returns the record folder
+    and the list of trained run keys."""
     import types
 
     import marsutils.data
     import marsutils.study.external as external
 
-    spec = types.SimpleNamespace(
-        key="family-cv5-f0/plain-x", run_key="family-cv5-f0/plain-x/seed0", seed=0, group="ablation"
-    )
     records = tmp_path / "results" / "p"
     recorded = "row,y_true,y_pred,prob_0,prob_1\n0,1,1,0.25,0.75\n"
     folder = records / "experiments" / spec.key / "seed0"
@@ -124,8 +120,8 @@ def test_a_finished_experiment_without_weights_is_trained_anew_for_the_external_
 
     def predict_external(run_dir, profile, ext):
         weights = (Path(run_dir) / "experiments" / spec.key / "seed0" / "best_model.pt").is_file()
-        why = {} if weights else {spec.key: "its weights were not kept"}
-        return {"plain": {"specs": [spec], "frames": [], "predicted": [], "missing": why}}
+        why = {} if weights or external_kept else {spec.key: "its weights were not kept"}
+        return {spec.model: {"specs": [spec], "frames": [], "predicted": [], "missing": why}}
 
     monkeypatch.setattr(driver, "REPO", tmp_path)
     monkeypatch.setattr(
@@ -136,14 +132,53 @@ def test_a_finished_experiment_without_weights_is_trained_anew_for_the_external_
     monkeypatch.setattr(marsutils.data, "locate_external_dir", lambda d: tmp_path)
     monkeypatch.setattr(external, "external_folder", lambda d, max_images: object())
     monkeypatch.setattr(external, "predict_external", predict_external)
+    return folder, trained
+
+
+def test_a_finished_experiment_without_weights_is_trained_anew_for_the_external_release(
+    driver, tmp_path, monkeypatch
+):
+    """The second pass: weights lost, no external predictions -> trained anew once, its log
+    entry replaced (the earlier one kept inside it) and marked reproduced or not."""
+    from marsutils.study.experiments import ClassifierSpec
+
+    spec = ClassifierSpec(model="plain", split="family-cv5-f0", group="ablation")
+    folder, trained = _fake_grid(driver, tmp_path, monkeypatch, spec, external_kept=False)
     assert driver.main(["--profile", "p", "--no-commit"]) == 0
     assert trained == [spec.run_key]  # once: the restored record counted as finished first
-    (entry,) = driver.read_json(records / "grid_log.json")
+    (entry,) = driver.read_json(folder.parents[3] / "grid_log.json")
     assert entry["run_key"] == spec.run_key and entry["reproduced_record"] is False
     assert entry["earlier"] == [{"run_key": spec.run_key, "wall_s": 9.0}]
+    assert "external release" in entry["retrained"]
     assert {"cpu_model", "cpu_capability", "threads"} <= entry.keys()
     # the new model's records replace the committed ones: one model behind both releases
     assert "0.3,0.7" in (folder / "predictions_test.csv").read_text()
+
+
+def test_restore_weights_trains_anew_only_what_a_later_chapter_loads(driver, tmp_path, monkeypatch):
+    from marsutils.study.experiments import ClassifierSpec
+
+    spec = ClassifierSpec(model="full", split="family-cv5-f0")
+    folder, trained = _fake_grid(driver, tmp_path, monkeypatch, spec, external_kept=True)
+    assert driver.main(["--profile", "p", "--no-commit"]) == 0
+    assert trained == []  # its external predictions are kept: nothing to train
+    assert driver.main(["--profile", "p", "--no-commit", "--restore-weights"]) == 0
+    assert trained == [spec.run_key]
+    (entry,) = driver.read_json(folder.parents[3] / "grid_log.json")
+    assert "later chapter loads its weights" in entry["retrained"]
+    assert (tmp_path / "runs" / "p" / "experiments" / spec.run_key / "best_model.pt").is_file()
+
+
+def test_the_later_chapters_load_the_explained_folds_of_the_proposed_model_only():
+    from marsutils.core.profiles import get_profile
+    from marsutils.study.experiments import EXPLAINED_FOLDS, grid, loaded_by_later_chapters
+
+    kept = [s for s in grid(get_profile("reference-cv")) if loaded_by_later_chapters(s)]
+    assert sorted((s.model, s.split) for s in kept) == [
+        ("full", f"family-cv5-f{k}") for k in EXPLAINED_FOLDS
+    ]
+    held_out = [s for s in grid(get_profile("reference")) if loaded_by_later_chapters(s)]
+    assert {(s.model, s.split_kind) for s in held_out} == {("full", "family")}
 
 
 def test_a_retraining_reproduces_only_with_the_same_classes_and_probabilities(driver):

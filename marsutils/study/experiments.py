@@ -42,6 +42,8 @@ __all__ = [
     "load_result",
     "load_headline",
     "load_trained",
+    "EXPLAINED_FOLDS",
+    "loaded_by_later_chapters",
     "evaluate_tta",
     "pool_folds",
     "pooled_split",
@@ -143,6 +145,36 @@ class ExperimentResult:
     resumed_from_epoch: int = 0
     #: The fold results a pooled result was made of (:func:`pool_folds`); empty otherwise.
     folds: list[ExperimentResult] = dataclasses.field(default_factory=list)
+
+
+#: The family-split folds whose proposed model the later chapters load: chapter 05 explains the
+#: fold-0 model and repeats its tests on the fold-1 model, chapter 07 points with the fold-0 model.
+EXPLAINED_FOLDS = (0, 1)
+
+
+def loaded_by_later_chapters(spec: ClassifierSpec) -> bool:
+    """Whether a later chapter loads the weights of ``spec`` (so chapter 02 must keep them).
+
+    True for the proposed model on the family split's :data:`EXPLAINED_FOLDS` (or its hold-out
+    split). Every other experiment is read from its records alone: its test-time-augmented
+    predictions are cached beside its single-view ones (:func:`evaluate_tta`), and its external
+    predictions are written when it trains (``scripts/reference_run.py``), so a run folder that
+    lost its weights trains only these again.
+
+    Parameters
+    ----------
+    spec : ClassifierSpec
+        A spec of :func:`plan`.
+
+    Returns
+    -------
+    bool
+    """
+    return (
+        spec.model == "full"
+        and spec.split_kind == "family"
+        and (spec.fold is None or spec.fold in EXPLAINED_FOLDS)
+    )
 
 
 def plan(profile: Profile, notebook: str, seed: int = 0) -> list[ClassifierSpec]:
