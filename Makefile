@@ -5,8 +5,10 @@ VENV ?= .venv
 PROFILE ?= quick
 PY := $(VENV)/bin/python
 # requirements.lock pins every package of ".[dev]" (and the build backend) with its hashes.
+# The stamp names this checkout too: the editable install points at one checkout, so a second
+# checkout sharing the environment (VENV=...) installs itself again.
 LOCK := requirements.lock
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell { cat pyproject.toml $(LOCK); echo "$(CURDIR)"; } | sha256sum | cut -c1-12)
 # `make lock` regenerates the lock with pip-tools (its own venv); LOCKFLAGS=--upgrade lifts the
 # transitive pins to the newest releases, otherwise only what pyproject.toml changed moves.
 PIP_TOOLS := 7.6.2

@@ -59,7 +59,7 @@ from marsutils.study.experiments import (  # noqa: E402
     grid,
     loaded_by_later_chapters,
 )
-from marsutils.study.grid import Executor, train_grid  # noqa: E402
+from marsutils.study.grid import Executor, GridError, check_threads, train_grid  # noqa: E402
 
 RECORD_PATTERNS = (
     "metrics*.json",
@@ -166,10 +166,16 @@ def same_predictions(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--profile", default="reference", help="the profile (default: reference)")
     parser.add_argument("--run-dir", default=None, help="default: runs/<profile>")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: the profile's torch_threads, else 2; one that contradicts "
+        "the profile's is refused)",
+    )
     parser.add_argument("--no-commit", action="store_true", help="copy records, do not commit")
     parser.add_argument(
         "--external-dir",
@@ -188,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
+    try:
+        check_threads(profile, args.threads, "--threads")
+    except GridError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    threads = args.threads or profile.torch_threads or 2
     run_dir = (Path(args.run_dir) if args.run_dir else REPO / "runs" / profile.name).resolve()
     records = REPO / "results" / profile.name
     ext = None
@@ -224,12 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     # the baselines (the slowest to converge: a budget too short for them shows early)
     order = {"main": 0, "baselines": 1, "ablation": 2, "scratch": 3}
     specs = sorted(grid(profile), key=lambda s: (s.seed, order.get(s.group, 9)))
-    executor = Executor(threads_per_worker=args.threads)
+    executor = Executor(threads_per_worker=threads)
     for spec in specs:  # one experiment at a time: its records are committed when it ends
         start = time.perf_counter()
         (result,) = train_grid([spec], profile, run_dir, executor)
         if result["trained"]:
-            log.append(log_entry(spec, time.perf_counter() - start, args.threads))
+            log.append(log_entry(spec, time.perf_counter() - start, threads))
         score_external()  # while its weights are here
         save(spec)
     # finished in an earlier session, weights gone, no external predictions (or, asked, the
@@ -257,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             log_entry(
                 spec,
                 time.perf_counter() - start,
-                args.threads,
+                threads,
                 retrained=reasons[spec.key],
                 reproduced_record=reproduced,
                 earlier=earlier,

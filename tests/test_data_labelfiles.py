@@ -86,6 +86,11 @@ def test_classmap_gap_and_repeat(tmp_path):
     path.write_text("0,other\n2,crater\n")
     with pytest.raises(DataError, match=r"missing \[1\]"):
         read_classmap(path)
+    path.write_text("1,other\n2,crater\n")  # ids must start at 0
+    with pytest.raises(
+        DataError, match=r"run 0, 1, 2, \.\.\. without gaps; got \[1, 2\] \(missing \[0\]\)"
+    ):
+        read_classmap(path)
     path.write_text("0,other\n0,crater\n")
     with pytest.raises(DataError, match=r"classmap\.csv:2: class id 0 was already given on line 1"):
         read_classmap(path)

@@ -226,6 +226,29 @@ def test_executor_defaults():
     assert line == "[grid] 3/12 finished, 2 running, 7 waiting: a/seed0, b/seed1"
 
 
+def test_a_profile_that_fixes_the_thread_count_refuses_another_and_sizes_the_cluster(
+    tmp_path, monkeypatch
+):
+    """reference-cv trains every model with 2 torch threads: an executor asking for 1 would be
+    overridden while the logs named 1, so it is refused before anything trains."""
+    from marsutils.study import grid as grid_module
+
+    profile = get_profile("smoke", torch_threads=2)
+    spec = plan(profile, "training")[0]
+    with pytest.raises(GridError, match=r"threads_per_worker=1 contradicts .*torch_threads=2"):
+        train_grid([spec], profile, tmp_path, Executor("dask", workers=1, threads_per_worker=1))
+    assert not (tmp_path / "experiments").exists()
+    seen = {}
+
+    def run_dask(specs, task, prepare, executor, log, poll_s, hook):
+        seen["executor"] = executor
+        return []
+
+    monkeypatch.setattr(grid_module, "_run_dask", run_dask)
+    train_grid([spec], profile, tmp_path, Executor("dask", workers=1), log=lambda _: None)
+    assert seen["executor"].threads_per_worker == 2  # the profile's, not cores // workers
+
+
 def test_workers_of_an_existing_scheduler_must_offer_the_train_resource(tmp_path):
     from distributed import LocalCluster
 

@@ -222,3 +222,46 @@ def test_model_notebooks_run_under_a_forced_precision(precision, tmp_path):
     efficiency = read_json(tmp_path / "results" / "efficiency.json")
     timed = [row for row in efficiency["rows"] if row["precision"] is not None]
     assert timed and {row["precision"] for row in timed} == {precision}
+
+
+def test_a_kernel_imports_this_checkouts_package_whatever_the_environment_installed(
+    tmp_path, monkeypatch
+):
+    """Two checkouts may share one environment, whose editable install points at one of them:
+    the notebooks run in notebooks/, so without PYTHONPATH a kernel would import that one."""
+    import papermill
+
+    from marsutils.book.notebook import REPO_ROOT
+    from marsutils.book.pipeline import _static_kernels
+
+    other = tmp_path / "other-checkout"
+    (other / "marsutils").mkdir(parents=True)
+    (other / "marsutils" / "__init__.py").write_text("WHERE = 'the other checkout'\n")
+    monkeypatch.setenv("PYTHONPATH", str(other))  # what an editable install elsewhere amounts to
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import marsutils\nprint(marsutils.__file__)")]
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    with _static_kernels():
+        assert os.environ["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT), str(other)]
+        papermill.execute_notebook(
+            str(tmp_path / "probe.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            cwd=str(tmp_path),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert os.environ["PYTHONPATH"] == str(other)  # restored
+    printed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs[0]["text"]
+    assert Path(printed.strip()) == REPO_ROOT / "marsutils" / "__init__.py"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_the_profile_comment_of_the_parameters_cell_lists_every_profile(name):
+    """The comment is what a reader of the notebook sees: it must not lag a renamed profile."""
+    from marsutils.core.profiles import PROFILES
+
+    nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    line = next(x for x in cell.source.splitlines() if x.startswith("profile ="))
+    listed = [p.strip() for p in line.split("#", 1)[1].split("|")]
+    assert sorted(listed) == sorted(PROFILES), line

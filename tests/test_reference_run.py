@@ -125,7 +125,9 @@ def _fake_grid(driver, tmp_path, monkeypatch, spec, *, external_kept: bool):
 
     monkeypatch.setattr(driver, "REPO", tmp_path)
     monkeypatch.setattr(
-        driver, "get_profile", lambda name: types.SimpleNamespace(name="p", max_images=None)
+        driver,
+        "get_profile",
+        lambda name: types.SimpleNamespace(name="p", max_images=None, torch_threads=None),
     )
     monkeypatch.setattr(driver, "grid", lambda profile: [spec])
     monkeypatch.setattr(driver, "train_grid", train_grid)
@@ -197,3 +199,9 @@ def test_a_missing_external_release_stops_the_run_naming_the_option(driver, tmp_
     assert status == 2
     err = capsys.readouterr().err
     assert "--external-dir" in err and "nowhere" in err
+
+
+def test_a_thread_count_against_the_profiles_is_refused_before_anything_runs(driver, capsys):
+    assert driver.main(["--profile", "reference-cv", "--threads", "1", "--no-external"]) == 2
+    err = capsys.readouterr().err
+    assert "--threads=1" in err and "torch_threads=2" in err and "reference-cv" in err

@@ -209,6 +209,10 @@ def test_requested_precision_order(monkeypatch, auto_env):
     monkeypatch.setenv("MARS_PRECISION", "half")
     with pytest.raises(ValueError, match=r"\$MARS_PRECISION is 'half'; valid choices"):
         runtime.requested_precision()
+    # a profile's fixed precision does not hide a misspelt variable
+    with pytest.raises(ValueError, match=r"\$MARS_PRECISION is 'half'"):
+        runtime.requested_precision("fp32")
+    monkeypatch.delenv("MARS_PRECISION")
     with pytest.raises(ValueError, match="the precision parameter is 'int8'"):
         runtime.requested_precision("int8")
     with pytest.raises(ValueError, match=r"fp16.*is for CUDA"):

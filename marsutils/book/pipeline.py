@@ -78,16 +78,27 @@ RESULT_PATTERNS = ("*.json", "*.csv")
 
 @contextlib.contextmanager
 def _static_kernels() -> Iterator[None]:
-    """Kernels started inside inherit ``MARS_INTERACTIVE=0`` (text progress, no widgets)."""
-    previous = os.environ.get(INTERACTIVE_ENV)
+    """Kernels started inside inherit ``MARS_INTERACTIVE=0`` (text progress, no widgets) and
+    import this checkout's ``marsutils``.
+
+    A kernel runs in ``notebooks/``, where ``marsutils`` is not importable from the working
+    folder: it would import the package the environment has installed, which is another
+    checkout's when two checkouts share one environment (an editable install points at the one
+    that installed it). ``PYTHONPATH`` starts with this checkout's root while they run.
+    """
+    saved = {name: os.environ.get(name) for name in (INTERACTIVE_ENV, "PYTHONPATH")}
     os.environ[INTERACTIVE_ENV] = "0"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [saved["PYTHONPATH"]])]
+    )
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(INTERACTIVE_ENV, None)
-        else:
-            os.environ[INTERACTIVE_ENV] = previous
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def execute_notebooks(

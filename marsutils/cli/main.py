@@ -44,7 +44,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--model-key",
         default=None,
-        help="e.g. family/full-efficientnet_lite0-.../seed1 (default seed0)",
+        help="e.g. family-cv5-f0/full-efficientnet_lite0-.../seed0 (a CV fold) or "
+        "family/full-efficientnet_lite0-.../seed1 (a hold-out split; default seed0)",
     )
     ev.add_argument("--data-dir", required=True, help="labelled folder of any supported layout")
     ev.add_argument("--n-boot", type=int, default=1000)

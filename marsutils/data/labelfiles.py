@@ -189,10 +189,10 @@ def read_classmap(path: str | os.PathLike) -> tuple[str, ...]:
         names[k] = (line_no, fields[1])
     if not names:
         raise DataError(f"{path}: no classes")
-    missing = sorted(set(range(len(names))) - set(names))
-    if missing:
+    missing = sorted(set(range(max(names) + 1)) - set(names))
+    if missing or min(names) != 0:
         raise DataError(
-            f"{path}: class ids must be 0..{len(names) - 1} without gaps; got {sorted(names)} "
+            f"{path}: class ids must run 0, 1, 2, ... without gaps; got {sorted(names)} "
             f"(missing {missing})"
         )
     return tuple(names[k][1] for k in range(len(names)))

@@ -28,6 +28,7 @@ daemonic worker processes may not: workers need ``distributed.worker.daemon: Fal
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import multiprocessing
 import os
@@ -163,6 +164,26 @@ def _dask_worker_threads() -> int | None:
         return None
 
 
+def check_threads(profile: Profile, threads: int | None, name: str = "threads") -> None:
+    """Refuse a thread count that contradicts the profile's fixed ``torch_threads``.
+
+    The thread count changes the order of floating-point sums, so a profile that fixes it
+    (:attr:`marsutils.core.profiles.Profile.torch_threads`, e.g. ``reference-cv``) trains every
+    model with it; a different count asked for would be ignored while the logs named it.
+
+    Raises
+    ------
+    GridError
+        ``threads`` is set and differs from the profile's ``torch_threads``.
+    """
+    fixed = profile.torch_threads
+    if fixed is not None and threads is not None and threads != fixed:
+        raise GridError(
+            f"{name}={threads} contradicts profile {profile.name!r}, which trains every model "
+            f"with torch_threads={fixed}: ask for {fixed} or leave it out"
+        )
+
+
 def train_spec(
     spec: ClassifierSpec,
     profile: Profile,
@@ -188,8 +209,9 @@ def train_spec(
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     threads : int, optional
-        Torch intra-op threads for this training (restored afterwards). Default: inside a Dask
-        worker its ``nthreads``, else torch's current setting.
+        Torch intra-op threads for this training (restored afterwards). Default: the profile's
+        ``torch_threads`` when it fixes them, else inside a Dask worker its ``nthreads``, else
+        torch's current setting.
     progress : bool
         Show the epoch bars and lines.
 
@@ -203,7 +225,8 @@ def train_spec(
     ------
     GridError
         In a daemonic process (a Dask worker without ``distributed.worker.daemon: False``),
-        where the training's ``DataLoader`` cannot start its worker process.
+        where the training's ``DataLoader`` cannot start its worker process; or when
+        ``threads`` contradicts the profile's ``torch_threads``.
     """
     from marsutils.study.experiments import run_classifier
     from marsutils.train import FitConfig
@@ -213,11 +236,13 @@ def train_spec(
             "this Dask worker is a daemonic process, which cannot start the DataLoader's "
             "worker process: start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False"
         )
+    check_threads(profile, threads)
     worker_threads = _dask_worker_threads()
     if worker_threads is not None:
         _fork_loader_workers()
-        if threads is None:
-            threads = worker_threads
+    # a profile that fixes the thread count trains with it (run_classifier sets it), whatever
+    # the worker has: the record says what the training used
+    threads = profile.torch_threads or threads or worker_threads
     start = time.perf_counter()
     with torch_threads(threads) as used:
         data = _prepared(
@@ -359,7 +384,12 @@ def train_grid(
     """
     from marsutils.data.locate import locate_data_dir
 
-    executor = (executor or Executor()).resolved()
+    executor = executor or Executor()
+    check_threads(profile, executor.threads_per_worker, "the executor's threads_per_worker")
+    if executor.threads_per_worker is None and profile.torch_threads is not None:
+        # a LocalCluster sizes its workers by the threads each training will use
+        executor = dataclasses.replace(executor, threads_per_worker=profile.torch_threads)
+    executor = executor.resolved()
     keys = [s.run_key for s in specs]
     if len(set(keys)) != len(keys):
         raise GridError(

@@ -145,8 +145,13 @@ def requested_precision(precision: str | None = None) -> tuple[str, str]:
     Raises
     ------
     ValueError
-        An unknown value, naming the parameter or environment variable that held it.
+        An unknown value, naming the parameter or environment variable that held it. A set
+        ``$MARS_PRECISION`` is checked even when ``precision`` overrides it (a profile that fixes
+        its precision), so a misspelt variable is never silently ignored.
     """
+    env = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if env and env not in PRECISIONS:
+        raise ValueError(f"${PRECISION_ENV} is {env!r}; valid choices: {', '.join(PRECISIONS)}")
     if precision is not None:
         value, source = str(precision).strip().lower(), "argument"
     elif os.environ.get(PRECISION_ENV, "").strip():
