@@ -24,8 +24,9 @@ predictions is trained anew once the rest of the grid is done (with ``--restore-
 publishing, also the models whose weights a later chapter loads,
 :func:`marsutils.study.experiments.loaded_by_later_chapters`): its log entry then says whether
 the new training reproduced the committed test predictions (same CPU kind, threads and
-precision: it should), and the new records replace the committed ones either way, so an
-experiment's in-release and external predictions always come from one model.
+precision: it should), and the new records replace the committed ones either way (the committed
+folder is emptied first, so no record of the old model, such as its TTA predictions, survives),
+so an experiment's in-release and external predictions always come from one model.
 
 Each experiment's wall time goes to ``grid_log.json`` (in ``results/<profile>/`` and in the run
 folder, :attr:`marsutils.core.layout.RunLayout.grid_log`) with its seed and
@@ -276,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         score_external()
+        # the committed folder mirrors the new run: a record of the old model that the new run
+        # has not written (its TTA predictions, made by chapter 02) must not be restored beside it
+        shutil.rmtree(records / "experiments" / spec.run_key, ignore_errors=True)
         save(spec)
     print("[run] the whole grid is finished")
     return 0

@@ -103,6 +103,9 @@ def _fake_grid(driver, tmp_path, monkeypatch, spec, *, external_kept: bool):
     (folder / "predictions_test.csv").write_text(recorded)
     write_json(folder / "done.json", {"epochs_run": 1})
     write_json(folder / "metrics.json", {"macro_f1": 0.5})
+    write_json(
+        folder / "metrics_tta8.json", {"of": "the old model"}
+    )  # chapter 02's, not the grid's
     write_json(records / "grid_log.json", [{"run_key": spec.run_key, "wall_s": 9.0}])
     trained = []
 
@@ -155,6 +158,7 @@ def test_a_finished_experiment_without_weights_is_trained_anew_for_the_external_
     assert {"cpu_model", "cpu_capability", "threads"} <= entry.keys()
     # the new model's records replace the committed ones: one model behind both releases
     assert "0.3,0.7" in (folder / "predictions_test.csv").read_text()
+    assert not (folder / "metrics_tta8.json").exists()  # the old model's TTA: not kept beside it
 
 
 def test_restore_weights_trains_anew_only_what_a_later_chapter_loads(driver, tmp_path, monkeypatch):
