@@ -257,3 +257,30 @@ def test_every_session_of_a_resumed_experiment_counts_and_records_are_named_by_f
     # page shows no machine's path
     assert "from `grid_log.json`" in text and "is in `results/environment.json`" in text
     assert str(tmp_path) not in text
+
+
+def test_the_grid_section_names_the_cpus_and_the_experiments_trained_anew(tmp_path):
+    run = _run(tmp_path, FINDINGS)
+    cpu = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX2"}
+    log = [
+        {"seed": 0, "group": "main", "run_key": "family/full-x/seed0", "wall_s": 50.0,
+         "threads": 2, "loadavg_1min": 2.0},
+        {"seed": 0, "group": "ablation", "run_key": "family/plain-x/seed0", "wall_s": 30.0,
+         "threads": 2, "loadavg_1min": 2.0, **cpu},
+        {"seed": 0, "group": "ablation", "run_key": "family/head-x/seed0", "wall_s": 40.0,
+         "threads": 2, "loadavg_1min": 2.0, **cpu, "retrained": "its weights were lost",
+         "reproduced_record": False, "earlier": [{"wall_s": 35.0}]},
+    ]  # fmt: skip
+    (run / "grid_log.json").write_text(json.dumps(log))
+    text = summary_markdown(load_records(run))
+    assert (
+        "CPUs of the experiments: AMD EPYC (AVX2) for 2; not recorded for 1 (logged before the "
+        "runner named the CPU). 1 were trained anew after their weights were lost"
+    ) in text
+    assert "0 of them reproduced the test predictions recorded before, 1 did not" in text
+    # a log that never named the CPU (the published v2 run) says nothing of it
+    for entry in log:
+        for key in ("cpu_model", "cpu_capability", "retrained", "reproduced_record", "earlier"):
+            entry.pop(key, None)
+    (run / "grid_log.json").write_text(json.dumps(log))
+    assert "CPUs of the experiments" not in summary_markdown(load_records(run))

@@ -298,6 +298,33 @@ def every_session_seconds(records: Mapping[str, Any]) -> list[float]:
     return out
 
 
+def _machine_sentences(frame: pd.DataFrame) -> list[str]:
+    """Which CPUs trained the grid and which experiments were trained anew, from the log.
+
+    A grid that spans sessions may span machines; models trained on another CPU kind differ as
+    another order of floating-point sums makes them differ. Says nothing for a log that never
+    named the CPU (runs logged before the runner recorded it)."""
+    if "cpu_model" not in frame:
+        return []
+    named = frame.dropna(subset=["cpu_model"])
+    kinds = named.groupby(["cpu_model", "cpu_capability"], sort=True).size()
+    parts = [f"{model} ({capability}) for {n}" for (model, capability), n in kinds.items()]
+    unnamed = len(frame) - len(named)
+    if unnamed:
+        parts.append(f"not recorded for {unnamed} (logged before the runner named the CPU)")
+    out = ["", "CPUs of the experiments: " + "; ".join(parts) + "."]
+    if "retrained" in frame:
+        again = frame.dropna(subset=["retrained"])
+        if len(again):
+            same = int(again["reproduced_record"].astype(bool).sum())
+            out[-1] += (
+                f" {len(again)} were trained anew after their weights were lost (the reason is "
+                f"in the log); {same} of them reproduced the test predictions recorded before, "
+                f"{len(again) - same} did not, and their new records replaced the old."
+            )
+    return out
+
+
 def _grid_section(records: Mapping[str, Any]) -> list[str]:
     log = records.get("grid_log")
     if not log:
@@ -333,6 +360,7 @@ def _grid_section(records: Mapping[str, Any]) -> list[str]:
         + "; ".join(f"{g} {v / 60:.0f} min" for g, v in per_group.items())
         + f". In all: {frame['wall_s'].sum() / 3600:.1f} hours for {len(frame)} experiments.",
     ]
+    out += _machine_sentences(frame)
     if len(busy):
         out += [
             "",
