@@ -12,9 +12,10 @@ the small records of every finished experiment (``metrics*.json``, ``history.jso
 committed with git (only those paths), so a session that stops loses at most the experiment it
 was training (and less when its run folder survives: training resumes from the last epoch's
 checkpoint). A re-run first restores the committed records into the run folder (never
-overwriting a file there): a restored experiment counts as finished, and only a model a later
-chapter loads is trained again (``run_classifier(..., need_weights=True)``), to the same
-weights, since training is deterministic for the same seed, recipe and thread count.
+overwriting a file there): a restored experiment counts as finished. Chapter 02 later trains
+again the models whose weights a later chapter loads (``run_classifier(..., need_weights=True)``),
+and keeps the new weights only if they reproduce the recorded predictions, which on the same
+CPU kind, recipe and thread count they do.
 
 The run folder's weights do not outlive a session's machine, so every compared classifier is
 scored on the external release (``hirise-v1``, :func:`marsutils.study.external.predict_external`)
@@ -60,6 +61,7 @@ from marsutils.study.experiments import (  # noqa: E402
     grid,
     loaded_by_later_chapters,
 )
+from marsutils.study.external.predictions import WEIGHTS_NOT_KEPT  # noqa: E402
 from marsutils.study.grid import Executor, GridError, check_threads, train_grid  # noqa: E402
 
 RECORD_PATTERNS = (
@@ -152,7 +154,7 @@ def weights_lost(predicted: dict) -> set[str]:
         key
         for entry in predicted.values()
         for key, why in entry["missing"].items()
-        if why == "its weights were not kept"
+        if why == WEIGHTS_NOT_KEPT
     }
 
 

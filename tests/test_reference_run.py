@@ -123,7 +123,7 @@ def _fake_grid(driver, tmp_path, monkeypatch, spec, *, external_kept: bool):
 
     def predict_external(run_dir, profile, ext):
         weights = (Path(run_dir) / "experiments" / spec.key / "seed0" / "best_model.pt").is_file()
-        why = {} if weights or external_kept else {spec.key: "its weights were not kept"}
+        why = {} if weights or external_kept else {spec.key: driver.WEIGHTS_NOT_KEPT}
         return {spec.model: {"specs": [spec], "frames": [], "predicted": [], "missing": why}}
 
     monkeypatch.setattr(driver, "REPO", tmp_path)

@@ -30,6 +30,8 @@ from marsutils.study.experiments import ClassifierSpec, plan
 
 __all__ = [
     "EXTERNAL_MODELS",
+    "NOT_TRAINED",
+    "WEIGHTS_NOT_KEPT",
     "ExternalFolder",
     "external_folder",
     "external_specs",
@@ -39,6 +41,9 @@ __all__ = [
 
 #: The compared classifiers, in the order the chapter lists them (the proposed model first).
 EXTERNAL_MODELS = ("full", "plain", "head", "attention", "unet", "deeplabv3plus")
+#: The reasons :func:`predict_external` gives for a missing predictions file.
+NOT_TRAINED = "not trained yet"
+WEIGHTS_NOT_KEPT = "its weights were not kept"
 #: Rows of the fingerprint kept in a predictions file (as in the split files).
 _FINGERPRINT = 16
 
@@ -257,7 +262,7 @@ def predict_external(
                 entry["predicted"].append(spec.key)
             elif frame is None:
                 entry["missing"][spec.key] = (
-                    "not trained yet" if not files.done.is_file() else "its weights were not kept"
+                    NOT_TRAINED if not files.done.is_file() else WEIGHTS_NOT_KEPT
                 )
             entry["frames"].append(frame)
         out[model] = entry
