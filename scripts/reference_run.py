@@ -147,6 +147,14 @@ def log_entry(spec: ClassifierSpec, wall_s: float, threads: int, **extra) -> dic
     }
 
 
+def take_entries(log: list[dict], run_key: str) -> list[dict]:
+    """Remove the entries of ``run_key`` from ``log`` (in place) and return them: one experiment
+    has one entry, that of the training behind its records."""
+    taken = [e for e in log if e.get("run_key") == run_key]
+    log[:] = [e for e in log if e.get("run_key") != run_key]
+    return taken
+
+
 def weights_lost(predicted: dict) -> set[str]:
     """The experiment keys of :func:`~marsutils.study.external.predict_external`'s result that
     finished but kept no weights, so have no external predictions."""
@@ -244,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         (result,) = train_grid([spec], profile, run_dir, executor)
         if result["trained"]:
-            log.append(log_entry(spec, time.perf_counter() - start, threads))
+            # an entry of an earlier training of this experiment (its records were removed, so
+            # it trained again) no longer describes a record: kept inside the new one
+            earlier = take_entries(log, spec.run_key)
+            extra = {"earlier": earlier} if earlier else {}
+            log.append(log_entry(spec, time.perf_counter() - start, threads, **extra))
         score_external()  # while its weights are here
         save(spec)
     # finished in an earlier session, weights gone, no external predictions (or, asked, the
@@ -266,8 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         train_grid([spec], profile, run_dir, executor)
         reproduced = same_predictions(recorded, pd.read_csv(files.predictions("test")))
-        earlier = [e for e in log if e.get("run_key") == spec.run_key]
-        log[:] = [e for e in log if e.get("run_key") != spec.run_key]
+        earlier = take_entries(log, spec.run_key)
         log.append(
             log_entry(
                 spec,

@@ -209,3 +209,10 @@ def test_a_thread_count_against_the_profiles_is_refused_before_anything_runs(dri
     assert driver.main(["--profile", "reference-cv", "--threads", "1", "--no-external"]) == 2
     err = capsys.readouterr().err
     assert "--threads=1" in err and "torch_threads=2" in err and "reference-cv" in err
+
+
+def test_an_experiment_trained_again_has_one_log_entry_the_earlier_kept_inside(driver):
+    log = [{"run_key": "a/seed0", "wall_s": 319.4}, {"run_key": "b/seed0", "wall_s": 5.0}]
+    assert driver.take_entries(log, "a/seed0") == [{"run_key": "a/seed0", "wall_s": 319.4}]
+    assert log == [{"run_key": "b/seed0", "wall_s": 5.0}]
+    assert driver.take_entries(log, "c/seed0") == [] and len(log) == 1
