@@ -184,6 +184,17 @@ def check_threads(profile: Profile, threads: int | None, name: str = "threads") 
         )
 
 
+def _training_threads(profile: Profile, threads: int | None) -> int | None:
+    """The torch threads of one training: the profile's fixed ``torch_threads`` (which
+    :func:`~marsutils.study.experiments.run_classifier` sets, so the record says what it used),
+    else ``threads``, else inside a Dask worker its ``nthreads`` (torch's setting: None)."""
+    check_threads(profile, threads)
+    worker_threads = _dask_worker_threads()
+    if worker_threads is not None:
+        _fork_loader_workers()
+    return profile.torch_threads or threads or worker_threads
+
+
 def train_spec(
     spec: ClassifierSpec,
     profile: Profile,
@@ -236,13 +247,7 @@ def train_spec(
             "this Dask worker is a daemonic process, which cannot start the DataLoader's "
             "worker process: start the workers with DASK_DISTRIBUTED__WORKER__DAEMON=False"
         )
-    check_threads(profile, threads)
-    worker_threads = _dask_worker_threads()
-    if worker_threads is not None:
-        _fork_loader_workers()
-    # a profile that fixes the thread count trains with it (run_classifier sets it), whatever
-    # the worker has: the record says what the training used
-    threads = profile.torch_threads or threads or worker_threads
+    threads = _training_threads(profile, threads)
     start = time.perf_counter()
     with torch_threads(threads) as used:
         data = _prepared(
